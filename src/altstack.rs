@@ -1,0 +1,184 @@
+//! Alternate signal stacks: 64 KiB, `mmap`ed, with a guard page below.
+//!
+//! A handler for a stack overflow cannot run on the stack that overflowed,
+//! so the kernel must switch to an alternate stack (`SA_ONSTACK`). Rust std
+//! gives its threads 8 KiB ones (`SIGSTKSZ`), which a report nearly fills
+//! and a thread that used AMX state overflows; threads created with raw
+//! `pthread_create`, and every thread of a C host, have none.
+//!
+//! Each thread's stack is owned by a thread-local guard: it is installed by
+//! `enable()` (for the calling thread) and by
+//! [`install_thread_altstack`](crate::install_thread_altstack), and it is
+//! disabled and unmapped when the thread exits, or by `disable()` on the
+//! calling thread. A stack that is already at least as large is left alone.
+//!
+//! This module runs in normal context only; nothing here is reachable from a
+//! handler.
+//!
+//! # Safety
+//!
+//! `sigaltstack` is given pointers to stack_t values on our stack; the
+//! memory it installs is our own mapping, unmapped only after the kernel has
+//! been told to stop using it.
+#![allow(unsafe_code)]
+
+use crate::error::Error;
+use core::cell::RefCell;
+use core::ffi::c_void;
+use core::num::NonZeroUsize;
+use core::ptr::NonNull;
+use nix::sys::mman::{mmap_anonymous, mprotect, munmap, MapFlags, ProtFlags};
+
+/// Usable size of the stacks we install.
+pub(crate) const ALT_STACK_SIZE: usize = 64 * 1024;
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+fn current() -> Result<libc::stack_t, Error> {
+    // SAFETY: an all-zero stack_t is a valid value to overwrite.
+    let mut cur: libc::stack_t = unsafe { core::mem::zeroed() };
+    // SAFETY: a null new stack only queries; `cur` is writable.
+    if unsafe { libc::sigaltstack(core::ptr::null(), &mut cur) } != 0 {
+        return Err(Error::os("sigaltstack"));
+    }
+    Ok(cur)
+}
+
+/// One installed alternate stack and the one it replaced.
+struct AltStack {
+    map: NonNull<c_void>,
+    map_len: usize,
+    stack: *mut c_void,
+    prev: libc::stack_t,
+}
+
+impl AltStack {
+    fn install() -> Result<Option<AltStack>, Error> {
+        let cur = current()?;
+        if cur.ss_flags & libc::SS_ONSTACK != 0 {
+            // Running on the alternate stack right now: leave it be.
+            return Ok(None);
+        }
+        if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= ALT_STACK_SIZE {
+            return Ok(None);
+        }
+        let page = page_size();
+        let map_len = page + ALT_STACK_SIZE;
+        let len = NonZeroUsize::new(map_len).ok_or_else(|| Error::invalid("zero-sized stack"))?;
+        // SAFETY: a fresh anonymous private mapping aliases nothing.
+        let map = unsafe {
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
+            )
+        }
+        .map_err(|e| Error::from_errno("mmap of the alternate signal stack", e))?;
+        // SAFETY: the first page of our own mapping becomes the guard page.
+        if let Err(e) = unsafe { mprotect(map, page, ProtFlags::PROT_NONE) } {
+            // SAFETY: unmapping our own, unused mapping.
+            let _ = unsafe { munmap(map, map_len) };
+            return Err(Error::from_errno("mprotect of the guard page", e));
+        }
+        // SAFETY: the stack starts one page into our mapping.
+        let stack = unsafe { map.as_ptr().cast::<u8>().add(page).cast::<c_void>() };
+        let new = libc::stack_t {
+            ss_sp: stack,
+            ss_flags: 0,
+            ss_size: ALT_STACK_SIZE,
+        };
+        // SAFETY: an all-zero stack_t is a valid value to overwrite.
+        let mut prev: libc::stack_t = unsafe { core::mem::zeroed() };
+        // SAFETY: `new` describes memory we own for as long as it is installed.
+        if unsafe { libc::sigaltstack(&new, &mut prev) } != 0 {
+            let err = Error::os("sigaltstack");
+            // SAFETY: never installed, so nothing uses it.
+            let _ = unsafe { munmap(map, map_len) };
+            return Err(err);
+        }
+        Ok(Some(AltStack {
+            map,
+            map_len,
+            stack,
+            prev,
+        }))
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if let Ok(cur) = current() {
+            if cur.ss_sp == self.stack && cur.ss_flags & libc::SS_ONSTACK == 0 {
+                // Put back what was there before us, or nothing.
+                // SAFETY: `prev` is what the kernel gave us; if it was
+                // disabled, restoring it disables the alternate stack.
+                unsafe { libc::sigaltstack(&self.prev, core::ptr::null_mut()) };
+            } else if cur.ss_sp == self.stack {
+                // Still running on it (cannot happen in normal context).
+                return;
+            }
+        }
+        // SAFETY: the kernel no longer uses our stack (checked above).
+        let _ = unsafe { munmap(self.map, self.map_len) };
+    }
+}
+
+thread_local! {
+    static THREAD_STACK: RefCell<Option<AltStack>> = const { RefCell::new(None) };
+}
+
+/// Make sure the calling thread has an alternate stack of at least
+/// [`ALT_STACK_SIZE`]. Returns true when one was installed now.
+pub(crate) fn ensure_current_thread() -> Result<bool, Error> {
+    THREAD_STACK.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_some() {
+            return Ok(false);
+        }
+        let s = AltStack::install()?;
+        let installed = s.is_some();
+        *slot = s;
+        Ok(installed)
+    })
+}
+
+/// Put back the calling thread's previous alternate stack, if we replaced
+/// it. Returns true when there was one of ours.
+pub(crate) fn release_current_thread() -> bool {
+    THREAD_STACK
+        .try_with(|slot| slot.borrow_mut().take().is_some())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installs_and_restores() {
+        std::thread::spawn(|| {
+            let before = current().unwrap();
+            assert!(ensure_current_thread().unwrap());
+            let now = current().unwrap();
+            assert_eq!(now.ss_size, ALT_STACK_SIZE);
+            assert_eq!(now.ss_flags & libc::SS_DISABLE, 0);
+            assert!(!ensure_current_thread().unwrap(), "idempotent");
+            assert!(release_current_thread());
+            let after = current().unwrap();
+            assert_eq!(after.ss_sp, before.ss_sp);
+            assert_eq!(after.ss_size, before.ss_size);
+            assert!(!release_current_thread());
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,0 +1,267 @@
+//! The public API for the crash handler: [`Config`], [`enable`],
+//! [`disable`], [`is_enabled`] and [`install_thread_altstack`].
+//!
+//! This is normal-context code. It serialises installs with a mutex and
+//! publishes settings to the handler through atomics.
+
+use crate::error::Error;
+use crate::{altstack, handler, modules, panic};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Settings for the crash handler, built up and then applied with
+/// [`Config::enable`].
+///
+/// ```no_run
+/// use std::fs::File;
+/// use std::time::Duration;
+///
+/// let log = File::create("/tmp/crash.log")?;
+/// faulthandler::Config::new()
+///     .fd(log.into())
+///     .all_threads(true)
+///     .max_frames(64)
+///     .write_timeout(Duration::from_secs(2))
+///     .enable()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Config {
+    fd: Option<OwnedFd>,
+    all_threads: bool,
+    max_frames: usize,
+    write_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fd: None,
+            all_threads: true,
+            max_frames: 100,
+            write_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults: reports to stderr, all threads, at most 100 frames a
+    /// stack, and 3 seconds to write a report.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new();
+    /// # drop(config);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Write reports to this fd instead of stderr. faulthandler owns it
+    /// from now on, and closes it on [`disable`] or when another
+    /// configuration replaces it. It should be opened before a crash can
+    /// happen; a report cannot open files.
+    ///
+    /// ```no_run
+    /// let log = std::fs::File::create("/tmp/crash.log")?;
+    /// faulthandler::Config::new().fd(log.into()).enable()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fd(mut self, fd: OwnedFd) -> Self {
+        self.fd = Some(fd);
+        self
+    }
+
+    /// Whether a crash report shows every thread's stack (the default) or
+    /// only the crashing thread's.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().all_threads(false);
+    /// # drop(config);
+    /// ```
+    pub fn all_threads(mut self, all: bool) -> Self {
+        self.all_threads = all;
+        self
+    }
+
+    /// How many frames of a stack the report shows, from 1 to 4096
+    /// (default 100). A deeper stack ends with a line that says how many
+    /// frames were cut.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().max_frames(32);
+    /// # drop(config);
+    /// ```
+    pub fn max_frames(mut self, n: usize) -> Self {
+        self.max_frames = n;
+        self
+    }
+
+    /// The longest a report may take to write, from 1 ms to 1 hour
+    /// (default 3 s). A reader that stops reading (a full pipe, a stuck
+    /// terminal) cannot keep a dying process alive longer than this.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = faulthandler::Config::new().write_timeout(Duration::from_millis(500));
+    /// # drop(config);
+    /// ```
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Install the crash handlers with these settings, or apply the
+    /// settings to the handlers already installed. Calling it again never
+    /// stacks handlers on top of each other.
+    ///
+    /// It also gives the calling thread a 64 KiB alternate signal stack
+    /// (when it has a smaller one or none), snapshots the loaded modules,
+    /// and runs the report path once through a real signal frame so that
+    /// nothing initialises lazily during a crash.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an
+    /// out-of-range setting; [`ErrorKind::Os`](crate::ErrorKind::Os) when a
+    /// system call fails.
+    ///
+    /// ```
+    /// faulthandler::Config::new().max_frames(50).enable()?;
+    /// assert!(faulthandler::is_enabled());
+    /// # faulthandler::disable();
+    /// # Ok::<(), faulthandler::Error>(())
+    /// ```
+    pub fn enable(self) -> Result<(), Error> {
+        if !(1..=handler::MAX_FRAMES_LIMIT).contains(&self.max_frames) {
+            return Err(Error::invalid(format!(
+                "max_frames must be between 1 and {}, not {}",
+                handler::MAX_FRAMES_LIMIT,
+                self.max_frames
+            )));
+        }
+        let timeout_ms = self.write_timeout.as_millis();
+        if !(1..=3_600_000).contains(&timeout_ms) {
+            return Err(Error::invalid(format!(
+                "write_timeout must be between 1 ms and 1 hour, not {:?}",
+                self.write_timeout
+            )));
+        }
+        let mut state = lock();
+        altstack::ensure_current_thread()?;
+        modules::snapshot();
+        panic::install_hook_once();
+        let raw = self
+            .fd
+            .as_ref()
+            .map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
+        handler::FD.store(raw, Ordering::Release);
+        handler::MAX_FRAMES.store(self.max_frames, Ordering::Release);
+        handler::ALL_THREADS.store(self.all_threads, Ordering::Release);
+        handler::WRITE_TIMEOUT_MS.store(timeout_ms as u64, Ordering::Release);
+        // The previous fd is closed only after the handler stopped using it.
+        let _old_fd = std::mem::replace(&mut state.fd, self.fd);
+        handler::install()?;
+        handler::warm_up();
+        Ok(())
+    }
+}
+
+struct State {
+    fd: Option<OwnedFd>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State { fd: None });
+
+fn lock() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Install the crash handlers with the default settings: reports go to
+/// stderr, show every thread, and at most 100 frames a stack.
+///
+/// Call it at the start of `main`. Calling it again reconfigures to the
+/// defaults.
+///
+/// # Errors
+///
+/// See [`Config::enable`].
+///
+/// ```
+/// fn main() -> Result<(), faulthandler::Error> {
+///     faulthandler::enable()?;
+///     // ... the program ...
+/// #   faulthandler::disable();
+///     Ok(())
+/// }
+/// ```
+pub fn enable() -> Result<(), Error> {
+    Config::new().enable()
+}
+
+/// Remove the crash handlers, putting back exactly the actions that were
+/// installed before [`enable`] (where nobody has replaced ours since), and
+/// the calling thread's previous alternate stack. Returns whether the
+/// handlers were enabled.
+///
+/// Alternate stacks given to other threads stay until those threads exit.
+///
+/// ```
+/// faulthandler::enable()?;
+/// assert!(faulthandler::disable());
+/// assert!(!faulthandler::is_enabled());
+/// assert!(!faulthandler::disable());
+/// # Ok::<(), faulthandler::Error>(())
+/// ```
+pub fn disable() -> bool {
+    let mut state = lock();
+    let was = handler::is_enabled();
+    handler::uninstall();
+    altstack::release_current_thread();
+    handler::FD.store(libc::STDERR_FILENO, Ordering::Release);
+    state.fd = None;
+    was
+}
+
+/// Whether the crash handlers are installed.
+///
+/// It turns false by itself after a crash was reported and handed on to
+/// the previous handler.
+///
+/// ```
+/// assert!(!faulthandler::is_enabled());
+/// faulthandler::enable()?;
+/// assert!(faulthandler::is_enabled());
+/// # faulthandler::disable();
+/// # Ok::<(), faulthandler::Error>(())
+/// ```
+pub fn is_enabled() -> bool {
+    handler::is_enabled()
+}
+
+/// Give the calling thread a 64 KiB alternate signal stack with a guard
+/// page, unless it already has one at least that large.
+///
+/// A crash report for a stack overflow can only be written on an alternate
+/// stack. [`enable`] gives one to the thread that calls it; Rust std gives
+/// its threads 8 KiB ones, and threads created by C code have none. Call
+/// this at the start of such threads. The stack is freed when the thread
+/// exits.
+///
+/// # Errors
+///
+/// [`ErrorKind::Os`](crate::ErrorKind::Os) if the stack cannot be mapped
+/// or installed.
+///
+/// ```
+/// std::thread::spawn(|| {
+///     faulthandler::install_thread_altstack().expect("alt stack");
+///     // ... work that might overflow its stack ...
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+pub fn install_thread_altstack() -> Result<(), Error> {
+    altstack::ensure_current_thread().map(|_| ())
+}

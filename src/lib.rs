@@ -1,0 +1,95 @@
+//! Crash and hang reports for native programs, written from inside the
+//! signal handler with async-signal-safe code only.
+//!
+//! Call [`enable`] at the start of `main`. When the process later dies of
+//! `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` or `SIGABRT`, a report with the
+//! crashing thread's backtrace is written to stderr (or the fd you chose),
+//! and then the signal is handed to whatever handler was installed before,
+//! so the process ends with the same signal, exit status and core dump as
+//! it would have without faulthandler.
+//!
+//! ```no_run
+//! fn main() -> Result<(), faulthandler::Error> {
+//!     faulthandler::enable()?;
+//!     // ... the program; a crash now prints a report ...
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # The report
+//!
+//! The report's text is a contract that people and scripts rely on. It is
+//! ASCII, one item per line, and ends with a newline. Addresses are `0x`
+//! and 16 hex digits.
+//!
+//! ```text
+//! Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR) at address 0x0000000000000008
+//! Process 4242 "myprog"
+//!
+//! Current thread 4242 "myprog" (most recent call first):
+//!   #0  0x000055d1c2a3b1f4 in ?? (/usr/bin/myprog +0x3b1f4)
+//!   #1  0x000055d1c2a3b2a0 in ?? (/usr/bin/myprog +0x3b2a0)
+//!   ... 412 more frames not shown (max_frames 100)
+//!
+//! Modules:
+//!   0x000055d1c2a00000-0x000055d1c2b40000 /usr/bin/myprog build-id 3f2a9c...
+//! ```
+//!
+//! - The first line is `Fatal signal N (SIGNAME): DESCRIPTION`, then
+//!   ` at address 0x...` when the kernel gives a fault address. The
+//!   description is the meaning of `si_code` and its name (`address not
+//!   mapped to object (SEGV_MAPERR)`), `stack overflow` for a fault in the
+//!   guard area below a stack, or `sent by pid P uid U` for a signal that
+//!   another process (or `abort()`, `raise()`, `kill`) sent.
+//! - After an abort that followed a Rust panic, the line `Last panic:
+//!   MESSAGE at FILE:LINE:COL` comes next.
+//! - `Process PID "NAME"`, with the executable's file name.
+//! - The crashing thread's block, headed `Current thread TID "NAME" (most
+//!   recent call first):`, where NAME is the kernel's thread name (comm).
+//!   Frame `#0` is the faulting instruction; the handler's own frames and
+//!   the signal trampoline are not shown.
+//! - Frame lines read `  #N  0xADDR in NAME (MODULE +0xMODOFF)`, where
+//!   MODOFF is the address minus the module's load bias, which is what
+//!   `addr2line -e MODULE` takes. An unknown name is `??`, an unknown
+//!   module `(??)`.
+//! - When `max_frames` cuts a stack: `  ... N more frames not shown
+//!   (max_frames M)`, or without N when the walk itself had to stop.
+//! - `Modules:` lists every module a frame referred to: its address range,
+//!   path and GNU build-id, so the report can be symbolized later even for
+//!   a stripped binary.
+//!
+//! # Signal safety
+//!
+//! Everything a handler can reach lives in modules whose documentation
+//! starts with "Async-signal-safe.": no allocation, no locks, no `std::io`,
+//! no formatting machinery, no panics. `errno` is preserved. Writes loop on
+//! `EINTR` and short writes, wait with `poll` against one deadline, and
+//! never let `SIGPIPE` kill the process.
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("faulthandler supports Linux only, for now");
+
+// Normal-context code: the public API and what it installs.
+mod altstack;
+mod capi;
+mod config;
+mod error;
+mod modules;
+mod panic;
+
+// Async-signal-safe code: everything a handler can reach.
+mod fmt;
+mod handler;
+mod procfs;
+mod racy;
+mod report;
+mod signals;
+mod sys;
+mod unwind;
+mod writer;
+
+pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
+pub use error::{Error, ErrorKind};

@@ -1,0 +1,356 @@
+//! The module map: which ELF object (executable, shared library, vdso) each
+//! address belongs to, its load bias, path and GNU build-id.
+//!
+//! [`snapshot`] runs at `enable()` time in normal context: it walks the
+//! loader's list with `findshlibs` (which takes the loader lock and
+//! allocates) and publishes an immutable table through an atomic pointer.
+//!
+//! Everything else here is async-signal-safe. [`lookup`] reads the published
+//! table; an address outside it (a library `dlopen`ed after `enable()`) is
+//! resolved from `/proc/self/maps`, read with open/read, and the object's
+//! ELF headers, read from memory with `process_vm_readv` so that a torn-down
+//! mapping cannot fault us. Those late finds are cached in static storage
+//! that only the reporting thread touches.
+//!
+//! # Safety
+//!
+//! The published table is leaked on purpose: a handler on another thread
+//! may be reading it at any moment, so it is never freed.
+#![allow(unsafe_code)]
+
+use crate::fmt::Buf;
+use crate::procfs;
+use crate::racy::RacyCell;
+use crate::sys;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+/// Longest module path kept; longer paths are cut.
+pub(crate) const PATH_MAX: usize = 480;
+/// Longest build-id kept (GNU build-ids are 20 bytes; some linkers use 16 or 32).
+const BUILD_ID_MAX: usize = 32;
+
+/// One loaded ELF object.
+#[derive(Clone, Copy)]
+pub(crate) struct Module {
+    /// Lowest mapped address.
+    pub start: usize,
+    /// One past the highest mapped address.
+    pub end: usize,
+    /// Load bias: runtime address minus ELF virtual address.
+    pub bias: usize,
+    path: [u8; PATH_MAX],
+    path_len: u16,
+    build_id: [u8; BUILD_ID_MAX],
+    build_id_len: u8,
+}
+
+impl Module {
+    const EMPTY: Module = Module {
+        start: 0,
+        end: 0,
+        bias: 0,
+        path: [0; PATH_MAX],
+        path_len: 0,
+        build_id: [0; BUILD_ID_MAX],
+        build_id_len: 0,
+    };
+
+    fn new(start: usize, end: usize, bias: usize, path: &[u8], build_id: &[u8]) -> Module {
+        let mut m = Module::EMPTY;
+        m.start = start;
+        m.end = end;
+        m.bias = bias;
+        let pl = path.len().min(PATH_MAX);
+        m.path[..pl].copy_from_slice(&path[..pl]);
+        m.path_len = pl as u16;
+        let bl = build_id.len().min(BUILD_ID_MAX);
+        m.build_id[..bl].copy_from_slice(&build_id[..bl]);
+        m.build_id_len = bl as u8;
+        m
+    }
+
+    /// The object's path as the loader knows it.
+    pub(crate) fn path(&self) -> &[u8] {
+        self.path.get(..self.path_len as usize).unwrap_or(&[])
+    }
+
+    /// The GNU build-id, empty when the object has none.
+    pub(crate) fn build_id(&self) -> &[u8] {
+        self.build_id
+            .get(..self.build_id_len as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Whether `addr` falls inside this module's mapped range.
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        self.start <= addr && addr < self.end
+    }
+}
+
+struct Table {
+    modules: Box<[Module]>,
+}
+
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Take a fresh snapshot of the loaded modules and publish it.
+///
+/// Not async-signal-safe: call it at install time, or after `dlopen`.
+pub(crate) fn snapshot() {
+    use findshlibs::{Segment, SharedLibrary, SharedLibraryId, TargetSharedLibrary};
+    let exe = std::fs::read_link("/proc/self/exe").ok();
+    let mut modules = Vec::new();
+    TargetSharedLibrary::each(|lib| {
+        let bias = lib.virtual_memory_bias().0;
+        let mut start = usize::MAX;
+        let mut end = 0usize;
+        for seg in lib.segments() {
+            let s = seg.actual_virtual_memory_address(lib).0;
+            start = start.min(s);
+            end = end.max(s.saturating_add(seg.len()));
+        }
+        if start >= end {
+            return;
+        }
+        let name = lib.name().as_encoded_bytes();
+        let path: &[u8] = if name.is_empty() {
+            match &exe {
+                Some(p) => p.as_os_str().as_encoded_bytes(),
+                None => b"?",
+            }
+        } else {
+            name
+        };
+        let build_id = match lib.id() {
+            Some(SharedLibraryId::GnuBuildId(id)) => id,
+            _ => Vec::new(),
+        };
+        modules.push(Module::new(start, end, bias, path, &build_id));
+    });
+    modules.sort_by_key(|m| m.start);
+    let table = Box::into_raw(Box::new(Table {
+        modules: modules.into_boxed_slice(),
+    }));
+    // The previous table is leaked: a handler may still be reading it.
+    TABLE.store(table, Ordering::Release);
+}
+
+/// Async-signal-safe. The published snapshot.
+fn table() -> &'static [Module] {
+    let p = TABLE.load(Ordering::Acquire);
+    if p.is_null() {
+        return &[];
+    }
+    // SAFETY: published tables are never freed or mutated.
+    unsafe { &(*p).modules }
+}
+
+/// Modules found in `/proc/self/maps` during a report (loaded after the
+/// snapshot). Only the reporting thread touches this.
+struct Late {
+    modules: [Module; 16],
+    count: usize,
+    scratch: [u8; 4096],
+}
+
+static LATE: RacyCell<Late> = RacyCell::new(Late {
+    modules: [Module::EMPTY; 16],
+    count: 0,
+    scratch: [0; 4096],
+});
+
+/// Async-signal-safe. The module that contains `addr`.
+///
+/// # Safety
+///
+/// Falls back to the late-module cache, so only the reporting thread (the
+/// one that won the reporter CAS, or a caller in normal context holding the
+/// dump lock) may call it.
+pub(crate) unsafe fn lookup_unsynchronized(addr: usize) -> Option<Module> {
+    let t = table();
+    let i = t.partition_point(|m| m.start <= addr);
+    if i > 0 {
+        if let Some(m) = t.get(i - 1) {
+            if m.contains(addr) {
+                return Some(*m);
+            }
+        }
+    }
+    // SAFETY: exclusive access is the caller's contract.
+    let late = unsafe { LATE.get_unsynchronized() };
+    if let Some(m) = late
+        .modules
+        .iter()
+        .take(late.count)
+        .find(|m| m.contains(addr))
+    {
+        return Some(*m);
+    }
+    let m = find_in_maps(&mut late.scratch, addr)?;
+    if late.count < late.modules.len() {
+        late.modules[late.count] = m;
+        late.count += 1;
+    }
+    Some(m)
+}
+
+/// Find the file mapping that holds `addr` and describe its whole object.
+fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
+    let mut first = Buf::<PATH_MAX>::new(); // path of the object being scanned
+    let mut first_start = 0usize;
+    let mut found: Option<(usize, usize)> = None; // (base, end)
+    procfs::for_each_mapping(scratch, |m| {
+        if let Some((base, end)) = found {
+            // Extend the range over the object's following mappings.
+            if m.is_file() && m.path == first.as_bytes() {
+                found = Some((base, m.end.max(end)));
+                return true;
+            }
+            return false;
+        }
+        if m.is_file() && (m.path != first.as_bytes() || m.offset == 0) {
+            // A new object starts: remember where its first page is mapped.
+            first.clear();
+            first.push(m.path);
+            first_start = m.start.saturating_sub(m.offset as usize);
+        }
+        if m.start <= addr && addr < m.end {
+            if !m.is_file() {
+                return false;
+            }
+            found = Some((first_start, m.end));
+        }
+        true
+    });
+    let (base, end) = found?;
+    let (first_vaddr, id) = read_elf_image(base);
+    let mut build_id = [0u8; BUILD_ID_MAX];
+    let idl = id.map(|(b, l)| {
+        build_id = b;
+        l
+    });
+    Some(Module::new(
+        base,
+        end,
+        base.wrapping_sub(first_vaddr),
+        first.as_bytes(),
+        build_id.get(..idl.unwrap_or(0)).unwrap_or(&[]),
+    ))
+}
+
+/// Async-signal-safe. Read the ELF headers mapped at `base`: the page-aligned
+/// virtual address of the first `PT_LOAD` (so that bias = base - it) and
+/// the GNU build-id. Reads go through `process_vm_readv`, so bad memory
+/// yields `(0, None)` rather than a fault.
+fn read_elf_image(base: usize) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
+    let mut ehdr = [0u8; 64];
+    if sys::read_memory(base, &mut ehdr) != 64 || ehdr[..4] != *b"\x7fELF" || ehdr[4] != 2 {
+        return (0, None);
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    let u64_at = |b: &[u8], o: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(a) as usize
+    };
+    let phoff = u64_at(&ehdr, 32);
+    let phentsize = u16_at(&ehdr, 54);
+    let phnum = u16_at(&ehdr, 56).min(64);
+    if phentsize != 56 {
+        return (0, None);
+    }
+    let mut first_vaddr = None;
+    let mut build_id = None;
+    for i in 0..phnum {
+        let mut ph = [0u8; 56];
+        if sys::read_memory(base + phoff + i * 56, &mut ph) != 56 {
+            break;
+        }
+        let p_type = u32_at(&ph, 0);
+        let vaddr = u64_at(&ph, 16);
+        let memsz = u64_at(&ph, 40);
+        if p_type == 1 && first_vaddr.is_none() {
+            first_vaddr = Some(vaddr & !0xfff);
+        }
+        if p_type == 4 && build_id.is_none() {
+            // The notes are mapped at bias + vaddr; bias is base minus the
+            // first PT_LOAD's page, which always precedes PT_NOTE in practice.
+            let bias = base.wrapping_sub(first_vaddr.unwrap_or(0));
+            build_id = read_build_id_note(bias.wrapping_add(vaddr), memsz.min(1024));
+        }
+    }
+    (first_vaddr.unwrap_or(0), build_id)
+}
+
+fn read_build_id_note(addr: usize, len: usize) -> Option<([u8; BUILD_ID_MAX], usize)> {
+    let mut notes = [0u8; 1024];
+    let len = len.min(notes.len());
+    let got = sys::read_memory(addr, &mut notes[..len]);
+    let notes = &notes[..got];
+    let mut off = 0usize;
+    while off + 12 <= notes.len() {
+        let namesz = u32::from_le_bytes(notes[off..off + 4].try_into().ok()?) as usize;
+        let descsz = u32::from_le_bytes(notes[off + 4..off + 8].try_into().ok()?) as usize;
+        let ntype = u32::from_le_bytes(notes[off + 8..off + 12].try_into().ok()?);
+        let name_at = off + 12;
+        let desc_at = name_at + namesz.div_ceil(4) * 4;
+        let next = desc_at + descsz.div_ceil(4) * 4;
+        if next > notes.len() {
+            return None;
+        }
+        if ntype == 3 && notes.get(name_at..name_at + namesz) == Some(b"GNU\0") {
+            let mut id = [0u8; BUILD_ID_MAX];
+            let n = descsz.min(BUILD_ID_MAX);
+            id[..n].copy_from_slice(&notes[desc_at..desc_at + n]);
+            return Some((id, n));
+        }
+        off = next;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_covers_our_code_with_a_build_id() {
+        snapshot();
+        let here = snapshot_covers_our_code_with_a_build_id as *const () as usize;
+        // SAFETY: tests call this one at a time per address; the late cache
+        // is only touched when the snapshot misses, which it must not here.
+        let m = unsafe { lookup_unsynchronized(here) }.expect("our own code is mapped");
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(m.path(), exe.as_os_str().as_encoded_bytes());
+        assert!(m.build_id().len() >= 16, "rustc links with a build-id");
+        assert!(m.start <= here && here < m.end);
+    }
+
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn maps_fallback_agrees_with_the_loader() {
+        snapshot();
+        let here = maps_fallback_agrees_with_the_loader as *const () as usize;
+        let t = table();
+        let want = t.iter().find(|m| m.contains(here)).unwrap();
+        let mut scratch = [0u8; 4096];
+        let got = find_in_maps(&mut scratch, here).unwrap();
+        assert_eq!(got.path(), want.path());
+        assert_eq!(got.bias, want.bias);
+        assert_eq!(got.build_id(), want.build_id());
+        assert!(got.contains(here));
+        let libc_fn = libc::getpid as *const () as usize;
+        let want = t.iter().find(|m| m.contains(libc_fn)).unwrap();
+        let got = find_in_maps(&mut scratch, libc_fn).unwrap();
+        // The loader may name libc through a symlink (/lib -> /usr/lib).
+        let canon = |p: &[u8]| {
+            std::fs::canonicalize(std::ffi::OsStr::from_bytes(p)).expect("path exists")
+        };
+        assert_eq!(canon(got.path()), canon(want.path()));
+        assert_eq!(got.bias, want.bias);
+        assert_eq!(got.build_id(), want.build_id());
+        assert!(find_in_maps(&mut scratch, 8).is_none());
+    }
+}

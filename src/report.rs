@@ -1,0 +1,206 @@
+//! Async-signal-safe. Composes the report text, as `report-format.md` and
+//! the crate docs specify it: the header line, the process line, a block per
+//! thread, and the modules block.
+//!
+//! Each function writes through a [`Writer`] and formats into stack
+//! buffers. Module lookups may fall back to the late-module cache, so only
+//! the reporting thread (the one holding the reporter CAS) calls in here.
+#![allow(unsafe_code)]
+
+use crate::fmt::Buf;
+use crate::modules::{self, Module};
+use crate::procfs;
+use crate::signals::{self, Origin};
+use crate::sys;
+use crate::writer::Writer;
+
+/// Everything the header of a fatal report needs.
+pub(crate) struct FatalHeader {
+    pub sig: i32,
+    pub origin: Origin,
+    pub fault_addr: Option<usize>,
+    pub stack_overflow: bool,
+}
+
+/// Which modules the frames referred to, for the modules block.
+pub(crate) struct ModulesSeen {
+    starts: [usize; 64],
+    count: usize,
+}
+
+impl ModulesSeen {
+    pub(crate) const fn new() -> Self {
+        ModulesSeen {
+            starts: [0; 64],
+            count: 0,
+        }
+    }
+
+    fn note(&mut self, m: &Module) {
+        let seen = self.starts.get(..self.count).unwrap_or(&[]);
+        if seen.contains(&m.start) {
+            return;
+        }
+        if let Some(slot) = self.starts.get_mut(self.count) {
+            *slot = m.start;
+            self.count += 1;
+        }
+    }
+}
+
+/// `Fatal signal 11 (SIGSEGV): DESCRIPTION [at address 0x...]`, the
+/// `Last panic:` line when there is one, and the `Process` line.
+pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
+    let mut line = Buf::<256>::new();
+    line.str("Fatal signal ").dec(h.sig as u64).str(" (");
+    signals::write_name(&mut line, h.sig);
+    line.str("): ");
+    if h.stack_overflow {
+        line.str("stack overflow");
+    } else {
+        match h.origin {
+            Origin::Fault { desc, code_name } => {
+                line.str(desc).str(" (").str(code_name).str(")");
+            }
+            Origin::Sent { pid, uid } => {
+                line.str("sent by pid ")
+                    .dec(pid as u64)
+                    .str(" uid ")
+                    .dec(u64::from(uid));
+            }
+            Origin::Kernel => {
+                line.str("raised by the kernel (SI_KERNEL)");
+            }
+        }
+    }
+    if let Some(a) = h.fault_addr {
+        line.str(" at address ").addr(a);
+    }
+    line.byte(b'\n');
+    w.write(line.as_bytes());
+    line.clear();
+    if crate::panic::write_last_panic(&mut line) {
+        w.write(b"Last panic: ");
+        w.write(line.as_bytes());
+        w.write(b"\n");
+    }
+    write_process_line(w);
+}
+
+/// `Process PID "NAME"`.
+pub(crate) fn write_process_line(w: &mut Writer) {
+    let mut line = Buf::<128>::new();
+    line.str("Process ").dec(sys::getpid() as u64).str(" \"");
+    procfs::write_exe_name(&mut line);
+    line.str("\"\n");
+    w.write(line.as_bytes());
+}
+
+/// A thread's heading: `Current thread TID "NAME" (most recent call first):`
+/// or `Thread TID "NAME" (most recent call first):`.
+pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
+    let mut line = Buf::<96>::new();
+    line.str(if current {
+        "\nCurrent thread "
+    } else {
+        "\nThread "
+    })
+    .dec(tid as u64)
+    .str(" \"");
+    procfs::write_thread_name(&mut line, tid);
+    line.str("\" (most recent call first):\n");
+    w.write(line.as_bytes());
+}
+
+/// The frame lines of one stack, and the truncation line.
+///
+/// `frames[0]` is the interrupted instruction when `first_is_pc`; every
+/// other frame is a return address.
+///
+/// # Safety
+///
+/// Only the reporting thread may call this (module lookups use the
+/// late-module cache).
+pub(crate) unsafe fn write_frames_unsynchronized(
+    w: &mut Writer,
+    frames: &[usize],
+    total: usize,
+    cut: bool,
+    max_frames: usize,
+    seen: &mut ModulesSeen,
+) {
+    let mut line = Buf::<640>::new();
+    for (n, &ip) in frames.iter().enumerate() {
+        line.clear();
+        line.str("  #")
+            .dec(n as u64)
+            .str("  ")
+            .addr(ip)
+            .str(" in ?? ");
+        // SAFETY: we are the reporting thread (caller's contract).
+        match unsafe { modules::lookup_unsynchronized(ip) } {
+            Some(m) => {
+                seen.note(&m);
+                line.byte(b'(')
+                    .ascii(m.path())
+                    .str(" +")
+                    .hex(ip.wrapping_sub(m.bias) as u64, 1)
+                    .byte(b')');
+            }
+            None => {
+                line.str("(??)");
+            }
+        }
+        line.byte(b'\n');
+        w.write(line.as_bytes());
+    }
+    let shown = frames.len();
+    if total > shown || cut {
+        line.clear();
+        line.str("  ... ");
+        if cut {
+            line.str("more frames not shown (max_frames ");
+        } else {
+            line.dec((total - shown) as u64)
+                .str(" more frames not shown (max_frames ");
+        }
+        line.dec(max_frames as u64).str(")\n");
+        w.write(line.as_bytes());
+    }
+}
+
+/// The `Modules:` block: range, path and build-id of every module seen.
+///
+/// # Safety
+///
+/// Only the reporting thread may call this.
+pub(crate) unsafe fn write_modules_unsynchronized(w: &mut Writer, seen: &ModulesSeen) {
+    if seen.count == 0 {
+        return;
+    }
+    w.write(b"\nModules:\n");
+    let mut line = Buf::<640>::new();
+    for &start in seen.starts.get(..seen.count).unwrap_or(&[]) {
+        // SAFETY: we are the reporting thread (caller's contract).
+        let Some(m) = (unsafe { modules::lookup_unsynchronized(start) }) else {
+            continue;
+        };
+        line.clear();
+        line.str("  ")
+            .addr(m.start)
+            .byte(b'-')
+            .addr(m.end)
+            .byte(b' ')
+            .ascii(m.path());
+        let id = m.build_id();
+        if !id.is_empty() {
+            line.str(" build-id ");
+            for &b in id {
+                let h = crate::fmt::HexInt::new(u64::from(b), 2);
+                line.push(h.as_bytes());
+            }
+        }
+        line.byte(b'\n');
+        w.write(line.as_bytes());
+    }
+}
