@@ -60,7 +60,6 @@ static ORIGINAL_SIG: AtomicI32 = AtomicI32::new(0);
 /// Tid of the thread warming up the handler, 0 when none.
 static WARMUP_TID: AtomicI32 = AtomicI32::new(0);
 /// Whether the warm-up walk crossed the signal frame.
-static WARMUP_CROSSED: AtomicBool = AtomicBool::new(false);
 /// `si_value` that marks the warm-up signal.
 const WARMUP_MAGIC: usize = 0x6661_756c_7468_6e64; // "faulthnd"
 
@@ -478,13 +477,17 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
         let shown = frames.get(..walk.stored).unwrap_or(&[]);
         // SAFETY: we are the reporting thread.
         unsafe {
-            report::write_frames_unsynchronized(&mut w, shown, walk.total, walk.cut, max, &mut seen)
+            report::write_frames_unsynchronized(
+                &mut w, shown, true, walk.total, walk.cut, max, &mut seen,
+            )
         };
     } else {
         // The unwinder could not cross the signal frame: show the
         // faulting instruction alone, and say so.
         // SAFETY: we are the reporting thread.
-        unsafe { report::write_frames_unsynchronized(&mut w, &[pc], 1, false, max, &mut seen) };
+        unsafe {
+            report::write_frames_unsynchronized(&mut w, &[pc], true, 1, false, max, &mut seen)
+        };
         w.write(
             b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
         );
@@ -516,7 +519,9 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     let shown = frames.get(..walk.stored).unwrap_or(&[]);
     // SAFETY: we hold the reporter CAS.
     unsafe {
-        report::write_frames_unsynchronized(&mut w, shown, walk.total, walk.cut, 64, &mut seen);
+        report::write_frames_unsynchronized(
+            &mut w, shown, true, walk.total, walk.cut, 64, &mut seen,
+        );
         report::write_modules_unsynchronized(&mut w, &seen);
     }
     REPORTER.store(0, Ordering::Release);

@@ -345,9 +345,8 @@ mod tests {
         let want = t.iter().find(|m| m.contains(libc_fn)).unwrap();
         let got = find_in_maps(&mut scratch, libc_fn).unwrap();
         // The loader may name libc through a symlink (/lib -> /usr/lib).
-        let canon = |p: &[u8]| {
-            std::fs::canonicalize(std::ffi::OsStr::from_bytes(p)).expect("path exists")
-        };
+        let canon =
+            |p: &[u8]| std::fs::canonicalize(std::ffi::OsStr::from_bytes(p)).expect("path exists");
         assert_eq!(canon(got.path()), canon(want.path()));
         assert_eq!(got.bias, want.bias);
         assert_eq!(got.build_id(), want.build_id());

@@ -114,8 +114,9 @@ pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
 
 /// The frame lines of one stack, and the truncation line.
 ///
-/// `frames[0]` is the interrupted instruction when `first_is_pc`; every
-/// other frame is a return address.
+/// `frames[0]` is the interrupted instruction when `first_is_pc` (look it
+/// up as is); every other frame is a return address (look it up at
+/// address - 1, which lies inside the call instruction).
 ///
 /// # Safety
 ///
@@ -124,12 +125,15 @@ pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
 pub(crate) unsafe fn write_frames_unsynchronized(
     w: &mut Writer,
     frames: &[usize],
+    first_is_pc: bool,
     total: usize,
     cut: bool,
     max_frames: usize,
     seen: &mut ModulesSeen,
 ) {
     let mut line = Buf::<640>::new();
+    // Names arrive with the symbolizer; until then every frame is `??`.
+    let _ = first_is_pc;
     for (n, &ip) in frames.iter().enumerate() {
         line.clear();
         line.str("  #")
