@@ -59,7 +59,6 @@ static REPORT_DONE: AtomicBool = AtomicBool::new(false);
 static ORIGINAL_SIG: AtomicI32 = AtomicI32::new(0);
 /// Tid of the thread warming up the handler, 0 when none.
 static WARMUP_TID: AtomicI32 = AtomicI32::new(0);
-/// Whether the warm-up walk crossed the signal frame.
 /// `si_value` that marks the warm-up signal.
 const WARMUP_MAGIC: usize = 0x6661_756c_7468_6e64; // "faulthnd"
 
