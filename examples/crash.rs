@@ -5,6 +5,7 @@
 //! cargo run --example crash            # SIGSEGV (null dereference)
 //! cargo run --example crash -- abort   # SIGABRT
 //! cargo run --example crash -- overflow  # stack overflow
+//! cargo run --example crash -- thread  # SIGSEGV on a spawned thread
 //! ```
 
 use std::hint::black_box;
@@ -38,6 +39,15 @@ fn main() -> Result<(), faulthandler::Error> {
         Some("abort") => std::process::abort(),
         Some("overflow") => {
             black_box(recurse(0));
+        }
+        Some("thread") => {
+            // A std thread keeps std's own small alternate stack.
+            std::thread::Builder::new()
+                .name("worker".into())
+                .spawn(|| black_box(start_service(black_box(std::ptr::null()))))
+                .expect("spawn")
+                .join()
+                .ok();
         }
         _ => {
             black_box(start_service(black_box(std::ptr::null())));

@@ -5,8 +5,9 @@
 //! publishes settings to the handler through atomics.
 
 use crate::error::Error;
-use crate::{altstack, handler, modules, panic};
+use crate::{altstack, handler, modules, panic, report_file};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -30,6 +31,9 @@ use std::time::Duration;
 #[derive(Debug)]
 pub struct Config {
     fd: Option<OwnedFd>,
+    file: Option<PathBuf>,
+    also_stderr: Option<bool>,
+    ready_fd: Option<OwnedFd>,
     all_threads: bool,
     max_frames: usize,
     write_timeout: Duration,
@@ -39,6 +43,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             fd: None,
+            file: None,
+            also_stderr: None,
+            ready_fd: None,
             all_threads: true,
             max_frames: 100,
             write_timeout: Duration::from_secs(3),
@@ -70,6 +77,60 @@ impl Config {
     /// ```
     pub fn fd(mut self, fd: OwnedFd) -> Self {
         self.fd = Some(fd);
+        self
+    }
+
+    /// Write reports to a new file made from `template`, created now (at
+    /// [`Config::enable`]) with mode 0600 and
+    /// `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC`. The template takes `%p` (the
+    /// pid), `%t` (unix time at enable), `%e` (the executable's name) and
+    /// `%%` (a literal `%`).
+    ///
+    /// The parent directory must exist, and nothing may exist at the path
+    /// (a planted symlink is refused). Reports also go to stderr unless
+    /// [`Config::also_stderr`] says otherwise. If nothing was written to the
+    /// file by the time the process exits cleanly (or [`disable`] runs), the
+    /// file is removed.
+    ///
+    /// ```no_run
+    /// faulthandler::Config::new()
+    ///     .file("/var/tmp/crash-%e-%p.txt")
+    ///     .enable()?;
+    /// # Ok::<(), faulthandler::Error>(())
+    /// ```
+    pub fn file(mut self, template: impl Into<PathBuf>) -> Self {
+        self.file = Some(template.into());
+        self
+    }
+
+    /// Whether reports also go to stderr when a [`Config::file`] or a
+    /// [`Config::fd`] is set. The default is yes for a file and no for an
+    /// fd.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new()
+    ///     .file("/tmp/crash-%p.txt")
+    ///     .also_stderr(false);
+    /// # drop(config);
+    /// ```
+    pub fn also_stderr(mut self, on: bool) -> Self {
+        self.also_stderr = Some(on);
+        self
+    }
+
+    /// Write `ready\n` to this fd once the handlers are installed, then
+    /// close it. A supervisor that reads the other end knows from then on
+    /// that a signal will be caught rather than kill the process.
+    ///
+    /// ```no_run
+    /// use std::os::fd::OwnedFd;
+    /// let (reader, writer) = std::io::pipe()?;
+    /// faulthandler::Config::new().ready_fd(OwnedFd::from(writer)).enable()?;
+    /// # drop(reader);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_fd(mut self, fd: OwnedFd) -> Self {
+        self.ready_fd = Some(fd);
         self
     }
 
@@ -148,24 +209,68 @@ impl Config {
                 self.write_timeout
             )));
         }
+        if self.fd.is_some() && self.file.is_some() {
+            return Err(Error::invalid(
+                "choose either an fd or a file template for the report, not both",
+            ));
+        }
+        // Create the file before anything changes, so an error leaves the
+        // previous configuration intact.
+        let mut file_path = None;
+        let mut fd = self.fd;
+        if let Some(template) = &self.file {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let path =
+                report_file::expand(template, std::process::id(), now, &report_file::exe_name())?;
+            fd = Some(report_file::create(&path)?);
+            file_path = Some(path);
+        }
+        let copy_to_stderr = match (&fd, self.also_stderr) {
+            (None, _) => false,
+            (Some(_), Some(on)) => on,
+            (Some(_), None) => file_path.is_some(),
+        };
         let mut state = lock();
         altstack::ensure_current_thread()?;
         modules::snapshot();
         panic::install_hook_once();
-        let raw = self
-            .fd
-            .as_ref()
-            .map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
+        let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
         handler::FD.store(raw, Ordering::Release);
+        handler::COPY_FD.store(
+            if copy_to_stderr {
+                libc::STDERR_FILENO
+            } else {
+                -1
+            },
+            Ordering::Release,
+        );
         handler::MAX_FRAMES.store(self.max_frames, Ordering::Release);
         handler::ALL_THREADS.store(self.all_threads, Ordering::Release);
         handler::WRITE_TIMEOUT_MS.store(timeout_ms as u64, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
-        let _old_fd = std::mem::replace(&mut state.fd, self.fd);
+        let _old_fd = std::mem::replace(&mut state.fd, fd);
+        match &file_path {
+            Some(p) => report_file::track(p),
+            None => report_file::untrack(),
+        }
         handler::install()?;
         handler::warm_up();
+        drop(state);
+        if let Some(ready) = self.ready_fd {
+            signal_ready(ready)?;
+        }
         Ok(())
     }
+}
+
+/// Tell a supervisor that the handlers are in place: `ready\n`, then close.
+pub(crate) fn signal_ready(fd: OwnedFd) -> Result<(), Error> {
+    use std::io::Write;
+    std::fs::File::from(fd)
+        .write_all(b"ready\n")
+        .map_err(|e| Error::with_io("cannot write to the readiness fd", e))
 }
 
 struct State {
@@ -220,7 +325,9 @@ pub fn disable() -> bool {
     handler::uninstall();
     altstack::release_current_thread();
     handler::FD.store(libc::STDERR_FILENO, Ordering::Release);
+    handler::COPY_FD.store(-1, Ordering::Release);
     state.fd = None;
+    report_file::untrack();
     was
 }
 

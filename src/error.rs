@@ -49,6 +49,14 @@ impl Error {
         }
     }
 
+    pub(crate) fn with_io(context: impl Into<String>, e: io::Error) -> Self {
+        Error {
+            kind: ErrorKind::Os,
+            context: context.into(),
+            os: Some(e),
+        }
+    }
+
     pub(crate) fn from_errno(context: impl Into<String>, e: nix::errno::Errno) -> Self {
         Error {
             kind: ErrorKind::Os,

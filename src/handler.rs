@@ -42,6 +42,9 @@ pub(crate) const MAX_FRAMES_LIMIT: usize = 4096;
 
 /// The fd the report goes to.
 pub(crate) static FD: AtomicI32 = AtomicI32::new(2);
+/// A second fd that gets a copy of the report (stderr, next to a report
+/// file), or -1.
+pub(crate) static COPY_FD: AtomicI32 = AtomicI32::new(-1);
 /// How many frames of a stack are shown.
 pub(crate) static MAX_FRAMES: AtomicUsize = AtomicUsize::new(100);
 /// Whether other threads are dumped too.
@@ -422,7 +425,11 @@ fn nested_fault(sig: c_int) {
 
 fn note_nested_fault(sig: c_int) {
     let _pipe = SigpipeGuard::new();
-    let mut w = Writer::new(FD.load(Ordering::Relaxed), 500);
+    let mut w = Writer::with_copy(
+        FD.load(Ordering::Relaxed),
+        COPY_FD.load(Ordering::Relaxed),
+        500,
+    );
     let mut line = Buf::<128>::new();
     line.str("\n(the report was cut short: signal ")
         .dec(sig as u64)
@@ -456,8 +463,9 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
         stack_overflow,
     };
     let _pipe = SigpipeGuard::new();
-    let mut w = Writer::new(
+    let mut w = Writer::with_copy(
         FD.load(Ordering::Relaxed),
+        COPY_FD.load(Ordering::Relaxed),
         WRITE_TIMEOUT_MS.load(Ordering::Relaxed),
     );
     report::write_fatal_header(&mut w, &header);

@@ -79,6 +79,8 @@ mod config;
 mod error;
 mod modules;
 mod panic;
+mod preload;
+mod report_file;
 
 // Async-signal-safe code: everything a handler can reach.
 mod fmt;

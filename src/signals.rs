@@ -76,6 +76,25 @@ pub(crate) fn write_name<const N: usize>(out: &mut crate::fmt::Buf<N>, sig: c_in
     }
 }
 
+/// Parse a signal given by name or number: `QUIT`, `SIGQUIT`, `sigusr1`,
+/// `RTMIN+2`, `SIGRTMIN+2` or `3`. Normal context only.
+pub(crate) fn parse(spec: &str) -> Option<c_int> {
+    let s = spec.trim();
+    if let Ok(n) = s.parse::<c_int>() {
+        return (1..=libc::SIGRTMAX()).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(off) = bare.strip_prefix("RTMIN+") {
+        let n = libc::SIGRTMIN() + off.parse::<c_int>().ok()?;
+        return (n <= libc::SIGRTMAX()).then_some(n);
+    }
+    if bare == "RTMIN" {
+        return Some(libc::SIGRTMIN());
+    }
+    (1..libc::SIGRTMIN()).find(|&n| name(n).is_some_and(|full| &full[3..] == bare))
+}
+
 /// What a siginfo says about where a signal came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
@@ -164,6 +183,19 @@ mod tests {
         b.clear();
         write_name(&mut b, 200);
         assert_eq!(b.as_bytes(), b"SIG?");
+    }
+
+    #[test]
+    fn parsing() {
+        assert_eq!(parse("QUIT"), Some(libc::SIGQUIT));
+        assert_eq!(parse("SIGUSR2"), Some(libc::SIGUSR2));
+        assert_eq!(parse("usr1"), Some(libc::SIGUSR1));
+        assert_eq!(parse(" 10 "), Some(10));
+        assert_eq!(parse("RTMIN+2"), Some(libc::SIGRTMIN() + 2));
+        assert_eq!(parse("SIGRTMIN+99"), None);
+        assert_eq!(parse("BOGUS"), None);
+        assert_eq!(parse("0"), None);
+        assert_eq!(parse(""), None);
     }
 
     #[test]

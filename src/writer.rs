@@ -19,13 +19,14 @@ use crate::sys;
 /// much without blocking.
 const CHUNK: usize = 4096;
 
-/// A buffered, deadline-bounded writer to one fd.
+/// A buffered, deadline-bounded writer to one fd, and optionally a copy to
+/// a second one (a report file and stderr).
 pub(crate) struct Writer {
-    fd: i32,
+    fds: [i32; 2],
+    failed: [bool; 2],
     deadline_ms: u64,
     buf: [u8; 1024],
     len: usize,
-    failed: bool,
     written: usize,
 }
 
@@ -33,12 +34,18 @@ impl Writer {
     /// A writer to `fd` that stops writing `timeout_ms` from now.
     /// A negative fd discards everything (used to warm the code path up).
     pub(crate) fn new(fd: i32, timeout_ms: u64) -> Self {
+        Self::with_copy(fd, -1, timeout_ms)
+    }
+
+    /// A writer to `fd` and to `copy` (when `copy` is not negative), which
+    /// share one deadline. A failure on one does not stop the other.
+    pub(crate) fn with_copy(fd: i32, copy: i32, timeout_ms: u64) -> Self {
         Writer {
-            fd,
+            fds: [fd, copy],
+            failed: [fd < 0, copy < 0 || copy == fd],
             deadline_ms: sys::monotonic_ms().saturating_add(timeout_ms),
             buf: [0; 1024],
             len: 0,
-            failed: fd < 0,
             written: 0,
         }
     }
@@ -65,23 +72,26 @@ impl Writer {
     pub(crate) fn flush(&mut self) {
         let len = self.len;
         self.len = 0;
-        if self.failed {
-            return;
-        }
         let data = self.buf.get(..len).unwrap_or(&[]);
-        match write_all(self.fd, data, self.deadline_ms) {
-            Ok(()) => self.written += len,
-            Err(()) => self.failed = true,
+        for i in 0..2 {
+            if self.failed[i] {
+                continue;
+            }
+            match write_all(self.fds[i], data, self.deadline_ms) {
+                Ok(()) if i == 0 => self.written += len,
+                Ok(()) => {}
+                Err(()) => self.failed[i] = true,
+            }
         }
     }
 
-    /// Whether every byte so far reached the fd.
+    /// Whether every byte so far reached the first fd.
     #[cfg(test)]
     pub(crate) fn ok(&self) -> bool {
-        !self.failed
+        !self.failed[0]
     }
 
-    /// Bytes that reached the fd.
+    /// Bytes that reached the first fd.
     #[cfg(test)]
     pub(crate) fn written(&self) -> usize {
         self.written
@@ -241,6 +251,24 @@ mod tests {
         assert!(!wr.ok());
         assert!(wr.written() >= 4096, "wrote {}", wr.written());
         assert!(took >= 150, "gave up after {took} ms");
+        // SAFETY: closing fds we own.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+    }
+
+    #[test]
+    fn copies_to_a_second_fd_even_when_the_first_fails() {
+        let (r, w) = pipe();
+        let mut wr = Writer::with_copy(987_654, w, 1000);
+        wr.write(b"report\n");
+        wr.flush();
+        assert!(!wr.ok());
+        let mut buf = [0u8; 16];
+        // SAFETY: `buf` is writable.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(&buf[..n as usize], b"report\n");
         // SAFETY: closing fds we own.
         unsafe {
             libc::close(r);
