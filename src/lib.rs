@@ -95,3 +95,27 @@ mod writer;
 
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
 pub use error::{Error, ErrorKind};
+
+/// Parse a signal given by name or number, as the `FAULTHANDLER_SIGNAL`
+/// variable and the CLI take it: `QUIT`, `SIGQUIT`, `sigusr1`,
+/// `RTMIN+2`, `SIGRTMIN+2` or `3`.
+///
+/// ```
+/// assert_eq!(faulthandler::parse_signal("QUIT"), Some(libc::SIGQUIT));
+/// assert_eq!(faulthandler::parse_signal("SIGUSR2"), Some(libc::SIGUSR2));
+/// assert_eq!(faulthandler::parse_signal("10"), Some(10));
+/// assert_eq!(faulthandler::parse_signal("NOPE"), None);
+/// ```
+pub fn parse_signal(spec: &str) -> Option<i32> {
+    signals::parse(spec)
+}
+
+/// The conventional name of a standard signal, as reports spell it.
+///
+/// ```
+/// assert_eq!(faulthandler::signal_name(libc::SIGSEGV), Some("SIGSEGV"));
+/// assert_eq!(faulthandler::signal_name(1000), None);
+/// ```
+pub fn signal_name(sig: i32) -> Option<&'static str> {
+    signals::name(sig)
+}

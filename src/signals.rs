@@ -77,22 +77,38 @@ pub(crate) fn write_name<const N: usize>(out: &mut crate::fmt::Buf<N>, sig: c_in
 }
 
 /// Parse a signal given by name or number: `QUIT`, `SIGQUIT`, `sigusr1`,
-/// `RTMIN+2`, `SIGRTMIN+2` or `3`. Normal context only.
+/// `RTMIN+2`, `SIGRTMIN+2` or `3`. Allocation-free.
 pub(crate) fn parse(spec: &str) -> Option<c_int> {
     let s = spec.trim();
     if let Ok(n) = s.parse::<c_int>() {
         return (1..=libc::SIGRTMAX()).contains(&n).then_some(n);
     }
-    let upper = s.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(off) = bare.strip_prefix("RTMIN+") {
-        let n = libc::SIGRTMIN() + off.parse::<c_int>().ok()?;
-        return (n <= libc::SIGRTMAX()).then_some(n);
-    }
-    if bare == "RTMIN" {
+    let b = s.as_bytes();
+    let bare = match b.get(..3) {
+        Some(p) if p.eq_ignore_ascii_case(b"SIG") => b.get(3..).unwrap_or(&[]),
+        _ => b,
+    };
+    if bare.eq_ignore_ascii_case(b"RTMIN") {
         return Some(libc::SIGRTMIN());
     }
-    (1..libc::SIGRTMIN()).find(|&n| name(n).is_some_and(|full| &full[3..] == bare))
+    if let Some(p) = bare.get(..6).filter(|p| p.eq_ignore_ascii_case(b"RTMIN+")) {
+        let _ = p;
+        let off = core::str::from_utf8(bare.get(6..)?)
+            .ok()?
+            .parse::<c_int>()
+            .ok()?;
+        let n = libc::SIGRTMIN().checked_add(off)?;
+        return (off >= 0 && n <= libc::SIGRTMAX()).then_some(n);
+    }
+    (1..libc::SIGRTMIN()).find(|&n| {
+        name(n).is_some_and(|full| {
+            full.as_bytes().get(3..) == Some(bare) || {
+                full.as_bytes()
+                    .get(3..)
+                    .is_some_and(|f| f.eq_ignore_ascii_case(bare))
+            }
+        })
+    })
 }
 
 /// What a siginfo says about where a signal came from.
