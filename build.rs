@@ -5,7 +5,12 @@
 //!   linked into the integration tests only (`rustc-link-arg-tests`);
 //! - `c-fixtures/so_*.c` each become a shared object `OUT_DIR/so_*.so`
 //!   (LD_PRELOAD interposers, libraries to `dlopen`);
-//! - `c-fixtures/exe_*.c` each become an executable `OUT_DIR/exe_*`.
+//! - `c-fixtures/exe_*.c` each become an executable `OUT_DIR/exe_*`;
+//! - `c-fixtures/capi_*.c` (programs that use `include/faulthandler.h`) are
+//!   compiled to `OUT_DIR/capi_*.o` now, which checks the header; the tests
+//!   link them against the freshly built `libfaulthandler.so` with the same
+//!   compiler (`FH_CC`), since the library does not exist yet while this
+//!   script runs.
 //!
 //! Tests find the outputs through `env!("FH_FIXTURE_DIR")`.
 
@@ -57,6 +62,8 @@ fn main() {
     }
 
     let compiler = cc::Build::new().get_compiler();
+    println!("cargo:rustc-env=FH_CC={}", compiler.path().display());
+    println!("cargo:rerun-if-changed=include/faulthandler.h");
     for p in &sources {
         if !is_c(p) {
             continue;
@@ -66,17 +73,17 @@ fn main() {
             (out.join(format!("{name}.so")), &["-shared", "-fPIC"])
         } else if name.starts_with("exe_") {
             (out.join(&name), &["-rdynamic"])
+        } else if name.starts_with("capi_") {
+            (out.join(format!("{name}.o")), &["-c", "-Iinclude"])
         } else {
             continue;
         };
         println!("cargo:rerun-if-changed={}", p.display());
         let mut cmd: Command = compiler.to_command();
-        cmd.args(CFLAGS)
-            .args(extra)
-            .arg("-o")
-            .arg(&target)
-            .arg(p)
-            .args(["-ldl", "-pthread"]);
+        cmd.args(CFLAGS).args(extra).arg("-o").arg(&target).arg(p);
+        if !name.starts_with("capi_") {
+            cmd.args(["-ldl", "-pthread"]);
+        }
         let status = cmd
             .status()
             .unwrap_or_else(|e| panic!("cannot run the C compiler: {e}"));

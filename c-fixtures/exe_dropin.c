@@ -1,0 +1,19 @@
+/* An ordinary C program that knows nothing of faulthandler, for the
+ * drop-in tests: `exe_dropin segv|exit3|sleep|ok`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+__attribute__((noinline)) static int dropin_fault(volatile int *p) { return *p; }
+__attribute__((noinline)) static int dropin_work(volatile int *p) { return dropin_fault(p) + 1; }
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "ok";
+    printf("dropin: %s\n", mode);
+    fflush(stdout);
+    if (strcmp(mode, "segv") == 0) return dropin_work((volatile int *)0);
+    if (strcmp(mode, "exit3") == 0) return 3;
+    if (strcmp(mode, "sleep") == 0) { sleep(30); return 0; }
+    return 0;
+}

@@ -1,0 +1,422 @@
+//! Drop-in use: the `faulthandler run` and `dump` commands, LD_PRELOAD
+//! settings from the environment, per-crash files, readiness, and a C
+//! program that uses the C API through its header.
+//!
+//! Every scenario runs in child processes; each asserts the exact exit code
+//! or terminating signal and the report's lines.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const CLI: &str = env!("CARGO_BIN_EXE_faulthandler");
+const FIXTURES: &str = env!("FH_FIXTURE_DIR");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(FIXTURES).join(name)
+}
+
+/// `libfaulthandler.so`, built next to the CLI.
+fn library() -> PathBuf {
+    let lib = Path::new(CLI).with_file_name("libfaulthandler.so");
+    assert!(lib.is_file(), "{} missing", lib.display());
+    lib
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn run_cli(args: &[&str]) -> Output {
+    Command::new(CLI).args(args).output().expect("run the CLI")
+}
+
+fn scratch_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fh-dropin-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The first line of the report, and a frame in the fixture's module.
+fn assert_segv_report(err: &str, module: &str, addr: &str) {
+    let first = err
+        .lines()
+        .find(|l| l.starts_with("Fatal signal"))
+        .unwrap_or_else(|| panic!("no report in:\n{err}"));
+    assert_eq!(
+        first,
+        format!(
+            "Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR) at address {addr}"
+        )
+    );
+    assert!(err.contains("\nCurrent thread "), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  #0  0x") && l.contains(module)),
+        "frame #0 should be in {module}:\n{err}"
+    );
+    assert!(err.contains("\nModules:\n"), "{err}");
+}
+
+#[test]
+fn run_reports_a_crash_and_dies_of_the_same_signal() {
+    let exe = fixture("exe_dropin");
+    let o = run_cli(&["run", "--", exe.to_str().unwrap(), "segv"]);
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "dropin: segv\n");
+    assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
+}
+
+#[test]
+fn run_passes_the_exit_code_through() {
+    let exe = fixture("exe_dropin");
+    let o = run_cli(&["run", "--", exe.to_str().unwrap(), "exit3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!stderr(&o).contains("Fatal signal"), "{}", stderr(&o));
+    let o = run_cli(&["run", "--", "true"]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn run_refuses_bad_options_with_exit_2() {
+    for (args, needle) in [
+        (&["run", "--signal", "BOGUS", "--", "true"][..], "--signal"),
+        (
+            &["run", "--max-frames", "0", "--", "true"][..],
+            "--max-frames",
+        ),
+        (
+            &["run", "--all-threads", "2", "--", "true"][..],
+            "--all-threads",
+        ),
+        (&["run", "--timeout", "-1", "--", "true"][..], "--timeout"),
+        (&["run"][..], "needs a command"),
+        (
+            &["run", "--lib", "/nonexistent.so", "--", "true"][..],
+            "cannot find",
+        ),
+        (&["frobnicate"][..], "unknown command"),
+    ] {
+        let o = run_cli(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.starts_with("faulthandler: ") && e.contains(needle),
+            "{args:?}: {e}"
+        );
+    }
+    for sub in ["run", "dump"] {
+        let o = run_cli(&[sub, "--help"]);
+        assert_eq!(o.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            help.starts_with(&format!("Usage: faulthandler {sub}")),
+            "{help}"
+        );
+        assert!(help.contains("Example:"), "{help}");
+    }
+}
+
+#[test]
+fn report_file_is_0600_and_an_empty_one_is_removed() {
+    let dir = scratch_dir("file");
+    let template = dir.join("crash-%e-%p.txt");
+    let exe = fixture("exe_dropin");
+    let o = run_cli(&[
+        "run",
+        "--file",
+        template.to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "ok",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert!(left.is_empty(), "an empty report file was left: {left:?}");
+
+    let o = run_cli(&[
+        "run",
+        "--file",
+        template.to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "segv",
+    ]);
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(
+        name.starts_with("crash-exe_dropin-") && name.ends_with(".txt"),
+        "{name}"
+    );
+    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let report = std::fs::read_to_string(&files[0]).unwrap();
+    assert_segv_report(&report, "exe_dropin +0x", "0x0000000000000000");
+    assert!(report.ends_with('\n'));
+    // The report also went to stderr.
+    assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_planted_symlink_is_refused_and_the_host_still_runs() {
+    let dir = scratch_dir("link");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let link = dir.join("report");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let exe = fixture("exe_dropin");
+    let o = run_cli(&[
+        "run",
+        "--file",
+        link.to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "segv",
+    ]);
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    let e = stderr(&o);
+    assert!(
+        e.lines().any(
+            |l| l.starts_with("faulthandler: refusing to write the report to")
+                && l.contains("symbolic link")
+        ),
+        "{e}"
+    );
+    // Reports fall back to stderr; the link's target is untouched.
+    assert_segv_report(&e, "exe_dropin +0x", "0x0000000000000000");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_directory_is_a_clear_error() {
+    let exe = fixture("exe_dropin");
+    let o = run_cli(&[
+        "run",
+        "--file",
+        "/nonexistent-dir/crash-%p",
+        "--",
+        exe.to_str().unwrap(),
+        "ok",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let e = stderr(&o);
+    assert!(
+        e.contains("directory /nonexistent-dir does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn two_processes_with_one_template_get_distinct_files_or_a_clear_error() {
+    let dir = scratch_dir("race");
+    // No %p: two processes in the same second collide on the name.
+    let template = dir.join("crash-%t");
+    let exe = fixture("exe_dropin");
+    let spawn = || {
+        Command::new(CLI)
+            .args(["run", "--file", template.to_str().unwrap(), "--"])
+            .arg(&exe)
+            .arg("segv")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    let refused = outs
+        .iter()
+        .filter(|o| stderr(o).contains("already exists there"))
+        .count();
+    assert_eq!(files + refused, 2, "files {files}, refused {refused}");
+    for o in &outs {
+        assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+        assert!(
+            stderr(o).contains("Fatal signal 11 (SIGSEGV)"),
+            "{}",
+            stderr(o)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_environment_values_warn_once_and_the_host_runs_normally() {
+    let exe = fixture("exe_dropin");
+    let o = Command::new(&exe)
+        .arg("ok")
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_MAX_FRAMES", "lots")
+        .env("FAULTHANDLER_SIGNAL", "NOPE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "dropin: ok\n");
+    let e = stderr(&o);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("FAULTHANDLER_MAX_FRAMES=\"lots\"")),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("FAULTHANDLER_SIGNAL=\"NOPE\"")),
+        "{e}"
+    );
+    // Still protected with the defaults.
+    let o = Command::new(&exe)
+        .arg("segv")
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_MAX_FRAMES", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
+}
+
+#[test]
+fn preloading_without_the_switch_changes_nothing() {
+    let exe = fixture("exe_dropin");
+    let o = Command::new(&exe)
+        .arg("segv")
+        .env("LD_PRELOAD", library())
+        .env_remove("FAULTHANDLER")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn readiness_fd_gets_ready_then_eof() {
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let exe = fixture("exe_dropin");
+    let mut cmd = Command::new(&exe);
+    cmd.arg("ok")
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_READY_FD", "7")
+        .stdout(Stdio::null());
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&writer);
+    // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(writer);
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut got).unwrap();
+    assert_eq!(got, "ready\n");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn dump_refuses_a_process_that_would_be_killed() {
+    let exe = fixture("exe_dropin");
+    let mut child = Command::new(&exe)
+        .arg("sleep")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let o = run_cli(&["dump", &pid, "--signal", "USR1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("does not catch SIGUSR1") && e.contains("not sent"),
+        "{e}"
+    );
+    let o = run_cli(&["dump", &pid, "--signal", "USR1", "--wait-ready", "0.3"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the target must be alive"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let o = run_cli(&["dump", "999999999"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_c_program_uses_the_header_and_the_shared_library() {
+    let lib = library();
+    let dir = lib.parent().unwrap();
+    let out = scratch_dir("capi").join("capi_user");
+    let status = Command::new(env!("FH_CC"))
+        .arg(fixture("capi_user.o"))
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", dir.display()))
+        .arg("-lfaulthandler")
+        .arg(format!("-Wl,-rpath,{}", dir.display()))
+        .status()
+        .unwrap();
+    assert!(status.success(), "linking the C API user failed");
+    let o = Command::new(&out).arg("exit").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = Command::new(&out).output().unwrap();
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.starts_with("capi: enabled\n"), "{e}");
+    assert_segv_report(&e, "capi_user +0x", "0x0000000000000010");
+    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn python_ctypes_crash_under_run() {
+    let Some(python) = find_in_path("python3") else {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    };
+    let o = run_cli(&[
+        "run",
+        "--",
+        python.to_str().unwrap(),
+        "-c",
+        "import ctypes; ctypes.string_at(0)",
+    ]);
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("Fatal signal 11 (SIGSEGV)"), "{e}");
+    let frames: Vec<&str> = e.lines().filter(|l| l.starts_with("  #")).collect();
+    assert!(
+        frames.iter().any(|l| l.contains("libffi")),
+        "no libffi frame:\n{e}"
+    );
+    assert!(
+        frames.iter().any(|l| l.contains("python")),
+        "no python frame:\n{e}"
+    );
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
