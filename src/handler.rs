@@ -297,8 +297,8 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         chain(sig, info, uc);
         return;
     }
-    match REPORTER.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
+    match claim_reporter(tid) {
+        Claim::Won => {
             // Let a fault inside the report reach the handler again, so it
             // is recognised below rather than killing us silently.
             let crash_set = sys::sigset_of(&FATAL_SIGNALS);
@@ -307,7 +307,7 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
             report_fatal(sig, info, uc);
             REPORT_DONE.store(true, Ordering::Release);
         }
-        Err(owner) if owner == tid => {
+        Claim::Nested => {
             // Either our own report faulted, or the previous handler we
             // chained to raised again (Rust std aborts after printing its
             // stack-overflow message). One report is enough.
@@ -315,23 +315,47 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
                 nested_fault(sig);
             }
         }
-        Err(_) => {
-            // Another thread is reporting; give it time to finish before we
-            // chain and (most likely) end the process.
-            let limit = WRITE_TIMEOUT_MS
-                .load(Ordering::Relaxed)
-                .saturating_add(2000);
-            let start = sys::monotonic_ms();
-            while !REPORT_DONE.load(Ordering::Acquire)
-                && sys::monotonic_ms().saturating_sub(start) < limit
-            {
-                sys::sleep_ms(5);
-            }
-            // Let the reporter's chain run first: it ends the process.
-            sys::sleep_ms(50);
-        }
+        Claim::Waited => {}
     }
     chain(sig, info, uc);
+}
+
+/// The outcome of trying to become the reporting thread.
+enum Claim {
+    /// We report.
+    Won,
+    /// We are the reporting thread already: a fault inside the handler,
+    /// or a signal raised by the handler we chained to.
+    Nested,
+    /// Another thread reported (or took too long); just chain.
+    Waited,
+}
+
+/// Become the one thread that reports. While another thread holds the
+/// claim (a report, or the warm-up at `enable()`), wait a bounded time:
+/// until its report is done, or until the claim is released, in which case
+/// we try again.
+fn claim_reporter(tid: i32) -> Claim {
+    let limit = WRITE_TIMEOUT_MS
+        .load(Ordering::Relaxed)
+        .saturating_add(2000);
+    let start = sys::monotonic_ms();
+    loop {
+        match REPORTER.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Claim::Won,
+            Err(owner) if owner == tid => return Claim::Nested,
+            Err(_) => {}
+        }
+        if REPORT_DONE.load(Ordering::Acquire) {
+            // Let the reporter's chain run first: it ends the process.
+            sys::sleep_ms(50);
+            return Claim::Waited;
+        }
+        if sys::monotonic_ms().saturating_sub(start) >= limit {
+            return Claim::Waited;
+        }
+        sys::sleep_ms(5);
+    }
 }
 
 /// Hand the signal to whatever was installed before us.
