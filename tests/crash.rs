@@ -299,6 +299,30 @@ mod child {
                 enable(faulthandler::Config::new().fd(w));
                 null_deref()
             }
+            "socket-closed" => {
+                // Unlike a pipe's, a stream socket whose peer is gone polls
+                // writable, so the report's write(2) really fails with EPIPE
+                // and raises SIGPIPE.
+                // SAFETY: setting a signal's default disposition.
+                unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+                let mut fds = [0 as c_int; 2];
+                // SAFETY: `fds` has room for the two fds socketpair writes.
+                let r = unsafe {
+                    libc::socketpair(
+                        libc::AF_UNIX,
+                        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                        0,
+                        fds.as_mut_ptr(),
+                    )
+                };
+                check(r == 0, "socketpair");
+                // SAFETY: both fds were just created and nothing else owns them.
+                let (a, b) =
+                    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+                drop(b);
+                enable(faulthandler::Config::new().fd(a));
+                null_deref()
+            }
             "fd-closed" => {
                 // The C API refuses an fd that is not open.
                 let bad: c_int = 1000;
@@ -943,6 +967,10 @@ fn expect_report<'a>(
 ) -> Result<Report<'a>, String> {
     let info = ChildInfo::parse(&run.stderr);
     let pid = info.pid()?;
+    ensure!(
+        !run.stderr.contains("the report was cut short"),
+        "the handler faulted while reporting"
+    );
     let rep = Report::find(&run.stderr)?;
     ensure!(
         rep.fatal_lines.len() == 1,
@@ -1260,6 +1288,10 @@ fn case_bad_fd_closed_pipe() -> Check {
     check_bad_fd("pipe-closed")
 }
 
+fn case_bad_fd_closed_socket() -> Check {
+    check_bad_fd("socket-closed")
+}
+
 fn case_bad_fd_closed_fd() -> Check {
     check_bad_fd("fd-closed")
 }
@@ -1420,6 +1452,7 @@ fn all_cases() -> Vec<Case> {
         case_disable_abort,
         case_chaining,
         case_bad_fd_closed_pipe,
+        case_bad_fd_closed_socket,
         case_bad_fd_closed_fd,
         case_bad_fd_full_pipe,
         case_eight_threads,
