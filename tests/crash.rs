@@ -466,7 +466,8 @@ mod child {
 
 /// Hard limit for one child process.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
-/// "Dies within a few seconds" for the bad-fd cases.
+/// "Dies within a few seconds" (bad fds, concurrent crashes): a generous
+/// bound that only a hang can exceed.
 const BAD_FD_LIMIT: Duration = Duration::from_secs(10);
 
 type Check = Result<(), String>;
@@ -1304,6 +1305,11 @@ fn case_eight_threads() -> Check {
     let (run, control) = run_pair("threads8", false)?;
     expect_signal(&run, libc::SIGSEGV)?;
     expect_same_end(&run, &control)?;
+    ensure!(
+        run.elapsed < BAD_FD_LIMIT,
+        "took {:.2?} to die (limit {BAD_FD_LIMIT:?})",
+        run.elapsed
+    );
     let info = ChildInfo::parse(&run.stderr);
     ensure!(
         info.threads.len() == 8,
@@ -1334,7 +1340,16 @@ fn check_zero_malloc(scenario: &str, sig: i32) -> Check {
         !run.stderr.contains(SPY_VIOLATION),
         "an allocation on the alternate stack"
     );
-    ensure!(run.stderr.contains("Fatal signal"), "no report");
+    expect_complete_report(&run)
+}
+
+/// A report was written to the end: its header and its modules block.
+fn expect_complete_report(run: &Run) -> Check {
+    let rep = Report::find(&run.stderr)?;
+    ensure!(
+        rep.lines.iter().any(|l| l.trim_end() == "Modules:"),
+        "the report has no modules block"
+    );
     Ok(())
 }
 
@@ -1344,6 +1359,39 @@ fn case_zero_malloc_segv() -> Check {
 
 fn case_zero_malloc_abort() -> Check {
     check_zero_malloc("abort", libc::SIGABRT)
+}
+
+fn case_zero_malloc_stack_overflow() -> Check {
+    // Std's own overflow handler runs on the alternate stack too; it must
+    // not allocate either, or this test could not tell who did.
+    check_zero_malloc("overflow-thread", libc::SIGABRT)
+}
+
+fn case_zero_malloc_eight_threads() -> Check {
+    check_zero_malloc("threads8", libc::SIGSEGV)
+}
+
+fn case_zero_malloc_c_host() -> Check {
+    let host = fixture("exe_c_host");
+    let spy = fixture("so_malloc_spy.so");
+    let mut with = Command::new(&host);
+    with.arg(cdylib_path()?).env("LD_PRELOAD", &spy);
+    let mut without = Command::new(&host);
+    without.env("LD_PRELOAD", &spy);
+    let run = spawn(with, "exe_c_host".into())?;
+    let control = spawn(without, "control exe_c_host".into())?;
+    let (run, control) = finish_pair(run, control)?;
+    expect_signal(&run, libc::SIGSEGV)?;
+    expect_same_end(&run, &control)?;
+    ensure!(
+        run.stderr.contains(SPY_ACTIVE),
+        "the malloc spy was not loaded"
+    );
+    ensure!(
+        !run.stderr.contains(SPY_VIOLATION),
+        "an allocation on the alternate stack"
+    );
+    expect_complete_report(&run)
 }
 
 fn case_zero_malloc_spy_catches() -> Check {
@@ -1458,6 +1506,9 @@ fn all_cases() -> Vec<Case> {
         case_eight_threads,
         case_zero_malloc_segv,
         case_zero_malloc_abort,
+        case_zero_malloc_stack_overflow,
+        case_zero_malloc_eight_threads,
+        case_zero_malloc_c_host,
         case_zero_malloc_spy_catches,
         case_enabled_from_other_thread,
         case_cdylib_c_host,
