@@ -160,6 +160,13 @@ mod child {
         }
     }
 
+    #[inline(never)]
+    fn fh_rust_panic(n: u32) {
+        if black_box(n) == 7 {
+            panic!("fh test panic {n}");
+        }
+    }
+
     fn null_deref() -> ! {
         announce_thread();
         announce_fn(
@@ -322,6 +329,18 @@ mod child {
                 drop(b);
                 enable(faulthandler::Config::new().fd(a));
                 null_deref()
+            }
+            "report-to-file" => {
+                let path = std::env::var_os("FH_REPORT_PATH").expect("FH_REPORT_PATH");
+                let file = std::fs::File::create(path).expect("create the report file");
+                enable(faulthandler::Config::new().fd(file.into()));
+                null_deref()
+            }
+            "panic-abort" => {
+                enable_default();
+                let caught = std::panic::catch_unwind(|| fh_rust_panic(black_box(7)));
+                check(caught.is_err(), "the panic was caught");
+                abort()
             }
             "fd-closed" => {
                 // The C API refuses an fd that is not open.
@@ -1150,6 +1169,69 @@ fn case_abort() -> Check {
     Ok(())
 }
 
+fn case_panic_then_abort() -> Check {
+    let (run, control) = run_pair("panic-abort", false)?;
+    expect_signal(&run, libc::SIGABRT)?;
+    expect_same_end(&run, &control)?;
+    let first = abort_first_line(&run)?;
+    let rep = expect_report(&run, &self_exe(), &first, FrameCheck::Any)?;
+    // `Last panic: MESSAGE at FILE:LINE:COL`, right after the first line.
+    let line = rep.line(1);
+    let loc = line
+        .strip_prefix("Last panic: fh test panic 7 at tests/crash.rs:")
+        .ok_or_else(|| format!("second line {line:?}"))?;
+    let ok = loc
+        .split_once(':')
+        .is_some_and(|(l, c)| l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok());
+    ensure!(ok, "no LINE:COL in {line:?}");
+    Ok(())
+}
+
+fn case_report_to_file() -> Check {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(2, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    let path = dir.join(format!("fh-report-{pid}-{n}"));
+    let control_path = dir.join(format!("fh-report-{pid}-{}", n + 1));
+    let mut cmd = self_cmd("report-to-file", false, false);
+    cmd.env("FH_REPORT_PATH", &path);
+    let mut control = self_cmd("report-to-file", true, false);
+    control.env("FH_REPORT_PATH", &control_path);
+    let run = spawn(cmd, "child report-to-file".into())?;
+    let control = spawn(control, "control child report-to-file".into())?;
+    let (run, control) = finish_pair(run, control)?;
+    let report = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&control_path);
+    expect_signal(&run, libc::SIGSEGV)?;
+    expect_same_end(&run, &control)?;
+    ensure!(
+        !run.stderr.contains("Fatal signal"),
+        "the report went to stderr, not to the file"
+    );
+    let report = report.map_err(|e| format!("cannot read the report file: {e}"))?;
+    // The child's `child:` lines are on stderr, the report in the file.
+    let both = Run {
+        what: run.what.clone(),
+        status: run.status,
+        stderr: format!("{}{report}", run.stderr),
+        stdout: String::new(),
+        elapsed: run.elapsed,
+    };
+    expect_report(
+        &both,
+        &self_exe(),
+        &segv_first_line(child::NULL_ADDR),
+        FrameCheck::Top,
+    )?;
+    ensure!(
+        report.starts_with("Fatal signal ") && report.ends_with('\n'),
+        "the file holds more or less than one report"
+    );
+    Ok(())
+}
+
 fn check_overflow(scenario: &str) -> Check {
     let (run, control) = run_pair(scenario, false)?;
     // Whatever the program dies of without us (Rust std prints its message
@@ -1493,6 +1575,8 @@ fn all_cases() -> Vec<Case> {
         case_sigbus,
         case_sigill,
         case_abort,
+        case_panic_then_abort,
+        case_report_to_file,
         case_stack_overflow_main,
         case_stack_overflow_thread,
         case_truncation,
