@@ -117,3 +117,46 @@ int fh_c_install_malloc_handler(void) {
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGSEGV, &sa, NULL);
 }
+
+#define FH_PLAIN_HANDLER_EXIT 44
+#define FH_ABRT_HANDLER_EXIT 45
+
+/* A previous handler installed without SA_SIGINFO. */
+static void plain_handler(int sig) {
+    put_str("prev-plain-handler: sig=");
+    put_dec(sig);
+    put_str("\n");
+    _exit(FH_PLAIN_HANDLER_EXIT);
+}
+
+/* Install plain_handler for SIGSEGV (sa_handler, no SA_SIGINFO). */
+int fh_c_install_plain_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = plain_handler;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* A previous SIGABRT handler: prints who sent the signal and how. */
+static void abrt_handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    put_str("prev-abrt-handler: sig=");
+    put_dec(sig);
+    put_str(" si_code=");
+    put_dec(si->si_code);
+    put_str(" si_pid=");
+    put_dec(si->si_pid);
+    put_str("\n");
+    _exit(FH_ABRT_HANDLER_EXIT);
+}
+
+/* Install abrt_handler for SIGABRT (SA_SIGINFO). */
+int fh_c_install_abrt_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = abrt_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGABRT, &sa, NULL);
+}

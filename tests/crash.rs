@@ -43,6 +43,8 @@ mod child {
         fn fh_c_divide_by_zero(dividend: c_int) -> c_int;
         fn fh_c_install_recording_handler() -> c_int;
         fn fh_c_install_malloc_handler() -> c_int;
+        fn fh_c_install_plain_handler() -> c_int;
+        fn fh_c_install_abrt_handler() -> c_int;
         // The crate's C API (src/capi.rs).
         fn faulthandler_enable(fd: c_int, all_threads: c_int, max_frames: usize) -> c_int;
     }
@@ -297,6 +299,38 @@ mod child {
                 );
                 enable_default();
                 null_deref()
+            }
+            "chain-plain" => {
+                // SAFETY: installs a SIGSEGV handler from the C fixture.
+                check(
+                    unsafe { fh_c_install_plain_handler() } == 0,
+                    "install the plain handler",
+                );
+                enable_default();
+                null_deref()
+            }
+            "chain-abort" => {
+                // SAFETY: installs a SIGABRT handler from the C fixture.
+                check(
+                    unsafe { fh_c_install_abrt_handler() } == 0,
+                    "install the SIGABRT handler",
+                );
+                enable_default();
+                abort()
+            }
+            "sent-segv" => {
+                // A SIGSEGV sent with kill(2): nothing faults again when a
+                // handler returns, so whether the process survives depends
+                // on the previous handler only (Rust std's resets the
+                // action and returns: it survives).
+                enable_default();
+                announce_thread();
+                // SAFETY: kill with plain integers, to ourselves.
+                check(
+                    unsafe { libc::kill(libc::getpid(), libc::SIGSEGV) } == 0,
+                    "kill",
+                );
+                survived()
             }
             "pipe-closed" => {
                 // A C host's SIGPIPE disposition; Rust's runtime sets SIG_IGN.
@@ -1358,6 +1392,82 @@ fn case_chaining() -> Check {
     Ok(())
 }
 
+fn case_chaining_plain_handler() -> Check {
+    // The previous handler was installed without SA_SIGINFO.
+    let (run, control) = run_pair("chain-plain", false)?;
+    for r in [&run, &control] {
+        ensure!(
+            r.status.code() == Some(44),
+            "{}: the previous handler's exit code 44 expected",
+            r.what
+        );
+        ensure!(
+            r.stderr.lines().any(|l| l == "prev-plain-handler: sig=11"),
+            "{}: the previous handler did not run",
+            r.what
+        );
+    }
+    expect_same_end(&run, &control)?;
+    expect_report(
+        &run,
+        &self_exe(),
+        &segv_first_line(child::NULL_ADDR),
+        FrameCheck::Top,
+    )?;
+    Ok(())
+}
+
+fn case_chaining_abort() -> Check {
+    // abort() is a sent signal: it is queued again to the previous SIGABRT
+    // handler with its original siginfo (SI_TKILL from our own pid).
+    let (run, control) = run_pair("chain-abort", false)?;
+    let pid = ChildInfo::parse(&run.stderr).pid()?;
+    let control_pid = ChildInfo::parse(&control.stderr).pid()?;
+    for (r, pid) in [(&run, pid), (&control, control_pid)] {
+        let want = format!(
+            "prev-abrt-handler: sig=6 si_code={} si_pid={pid}",
+            libc::SI_TKILL
+        );
+        ensure!(
+            r.status.code() == Some(45),
+            "{}: the previous handler's exit code 45 expected",
+            r.what
+        );
+        ensure!(
+            r.stderr.lines().any(|l| l == want),
+            "{}: no line {want:?}",
+            r.what
+        );
+    }
+    expect_same_end(&run, &control)?;
+    expect_report(&run, &self_exe(), &abort_first_line(&run)?, FrameCheck::Any)?;
+    Ok(())
+}
+
+fn case_sent_sigsegv() -> Check {
+    let (run, control) = run_pair("sent-segv", false)?;
+    expect_same_end(&run, &control)?;
+    let info = ChildInfo::parse(&run.stderr);
+    let first = format!(
+        "Fatal signal 11 (SIGSEGV): sent by pid {} uid {}",
+        info.pid()?,
+        info.uid.ok_or("no uid")?
+    );
+    let rep = Report::find(&run.stderr)?;
+    ensure!(
+        rep.fatal_lines.len() == 1,
+        "{} reports",
+        rep.fatal_lines.len()
+    );
+    ensure!(
+        rep.first() == first,
+        "first line {:?}, wanted {first:?}",
+        rep.first()
+    );
+    expect_complete_report(&run)?;
+    Ok(())
+}
+
 fn check_bad_fd(scenario: &str) -> Check {
     let (run, control) = run_pair(scenario, false)?;
     expect_signal(&run, libc::SIGSEGV)?;
@@ -1593,6 +1703,9 @@ fn all_cases() -> Vec<Case> {
         case_disable_segv,
         case_disable_abort,
         case_chaining,
+        case_chaining_plain_handler,
+        case_chaining_abort,
+        case_sent_sigsegv,
         case_bad_fd_closed_pipe,
         case_bad_fd_closed_socket,
         case_bad_fd_closed_fd,
