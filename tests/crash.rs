@@ -300,6 +300,27 @@ mod child {
                 enable_default();
                 null_deref()
             }
+            "chain-twice" | "chain-reenable" => {
+                // SAFETY: installs a SIGSEGV handler from the C fixture.
+                check(
+                    unsafe { fh_c_install_recording_handler() } == 0,
+                    "install the recording handler",
+                );
+                enable_default();
+                if scenario == "chain-reenable" && !control() {
+                    check(faulthandler::disable(), "disable()");
+                }
+                // Reconfigure (or enable again): must not stack our handler
+                // on top of itself, nor lose the previous one.
+                enable(faulthandler::Config::new().max_frames(3));
+                null_deref()
+            }
+            "ignored-segv" => {
+                // SAFETY: ignoring SIGSEGV before faulthandler sees it.
+                unsafe { libc::signal(libc::SIGSEGV, libc::SIG_IGN) };
+                enable_default();
+                null_deref()
+            }
             "chain-plain" => {
                 // SAFETY: installs a SIGSEGV handler from the C fixture.
                 check(
@@ -1392,6 +1413,61 @@ fn case_chaining() -> Check {
     Ok(())
 }
 
+fn check_chain_after_enable_again(scenario: &str) -> Check {
+    let (run, control) = run_pair(scenario, false)?;
+    let prev_line = format!("prev-handler: sig=11 si_addr={:#x}", child::NULL_ADDR);
+    for r in [&run, &control] {
+        ensure!(
+            r.status.code() == Some(42),
+            "{}: the previous handler's exit code 42 expected",
+            r.what
+        );
+        ensure!(
+            r.stderr.lines().any(|l| l == prev_line),
+            "{}: no line {prev_line:?}",
+            r.what
+        );
+    }
+    expect_same_end(&run, &control)?;
+    let rep = expect_report(
+        &run,
+        &self_exe(),
+        &segv_first_line(child::NULL_ADDR),
+        FrameCheck::Top,
+    )?;
+    // The second configuration is the one in force.
+    ensure!(
+        rep.frames()?.len() == 3,
+        "{} frames, not 3",
+        rep.frames()?.len()
+    );
+    let t = rep.truncation()?.unwrap_or("");
+    ensure!(t.ends_with("(max_frames 3)"), "truncation line {t:?}");
+    Ok(())
+}
+
+fn case_enable_twice_keeps_chain() -> Check {
+    check_chain_after_enable_again("chain-twice")
+}
+
+fn case_disable_then_enable_keeps_chain() -> Check {
+    check_chain_after_enable_again("chain-reenable")
+}
+
+fn case_previously_ignored_sigsegv() -> Check {
+    // A real fault whose action was SIG_IGN: the kernel forces SIG_DFL.
+    let (run, control) = run_pair("ignored-segv", false)?;
+    expect_signal(&run, libc::SIGSEGV)?;
+    expect_same_end(&run, &control)?;
+    expect_report(
+        &run,
+        &self_exe(),
+        &segv_first_line(child::NULL_ADDR),
+        FrameCheck::Top,
+    )?;
+    Ok(())
+}
+
 fn case_chaining_plain_handler() -> Check {
     // The previous handler was installed without SA_SIGINFO.
     let (run, control) = run_pair("chain-plain", false)?;
@@ -1704,6 +1780,9 @@ fn all_cases() -> Vec<Case> {
         case_disable_abort,
         case_chaining,
         case_chaining_plain_handler,
+        case_enable_twice_keeps_chain,
+        case_disable_then_enable_keeps_chain,
+        case_previously_ignored_sigsegv,
         case_chaining_abort,
         case_sent_sigsegv,
         case_bad_fd_closed_pipe,
