@@ -612,7 +612,9 @@ fn spawn(mut cmd: Command, what: String) -> Result<Spawned, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: the closure runs between fork and exec and only calls
-    // setrlimit, an async-signal-safe system call: no core files.
+    // setrlimit, an async-signal-safe system call: no core files, and an
+    // 8 MiB main stack so that the overflow cases end the same way under
+    // `ulimit -s unlimited`.
     unsafe {
         cmd.pre_exec(|| {
             let zero = libc::rlimit {
@@ -620,6 +622,14 @@ fn spawn(mut cmd: Command, what: String) -> Result<Spawned, String> {
                 rlim_max: 0,
             };
             libc::setrlimit(libc::RLIMIT_CORE, &zero);
+            let mut stack = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_STACK, &mut stack) == 0 {
+                stack.rlim_cur = stack.rlim_max.min(8 << 20);
+                libc::setrlimit(libc::RLIMIT_STACK, &stack);
+            }
             Ok(())
         });
     }
@@ -714,7 +724,8 @@ fn self_cmd(scenario: &str, control: bool, preload: bool) -> Command {
     cmd.env("FH_CHILD", scenario)
         .env_remove("FH_CONTROL")
         .env_remove("LD_PRELOAD")
-        .env_remove("RUST_BACKTRACE");
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_MIN_STACK");
     if control {
         cmd.env("FH_CONTROL", "1");
     }
