@@ -36,6 +36,7 @@ mod child {
     use std::ffi::c_int;
     use std::hint::black_box;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
 
     extern "C" {
@@ -321,6 +322,7 @@ mod child {
                 enable_default();
                 null_deref()
             }
+            "altstack-usage" => altstack_usage(),
             "chain-plain" => {
                 // SAFETY: installs a SIGSEGV handler from the C fixture.
                 check(
@@ -500,6 +502,110 @@ mod child {
                 std::process::exit(CHECK_FAILED)
             }
         }
+    }
+
+    static ALT_LO: AtomicUsize = AtomicUsize::new(0);
+    static ALT_HI: AtomicUsize = AtomicUsize::new(0);
+    const ALT_FILL: u8 = 0xa5;
+    /// Exit code of the alt-stack measuring handler.
+    pub const MEASURED: i32 = 46;
+
+    /// Runs on the main stack after faulthandler chained to it: how much
+    /// of the alternate stack did the report (and the kernel's signal
+    /// frame) use? Writes `child: altstack used=N size=S` and exits.
+    extern "C" fn measure_handler(_: c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        let (lo, hi) = (ALT_LO.load(Ordering::SeqCst), ALT_HI.load(Ordering::SeqCst));
+        // The alternate stack is no longer in use: this handler runs on the
+        // main stack.
+        let p = hi - used(lo, hi);
+        let mut line = [0u8; 96];
+        let mut n = 0;
+        for part in [
+            &b"child: altstack used="[..],
+            dec(hi - p).as_slice(),
+            b" size=",
+            dec(hi - lo).as_slice(),
+            b"\n",
+        ] {
+            line[n..n + part.len()].copy_from_slice(part);
+            n += part.len();
+        }
+        // SAFETY: writing our stack buffer to stderr, then exiting.
+        unsafe {
+            libc::write(2, line.as_ptr().cast(), n);
+            libc::_exit(MEASURED);
+        }
+    }
+
+    /// Decimal digits of `v`. (It allocates, but only after the report
+    /// is done, on the main stack: it cannot disturb the measurement.)
+    fn dec(mut v: usize) -> Vec<u8> {
+        let mut d = Vec::with_capacity(20);
+        loop {
+            d.push(b'0' + (v % 10) as u8);
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        d.reverse();
+        d
+    }
+
+    extern "C" fn noop_handler(_: c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
+
+    /// Fill the calling thread's alternate stack with [`ALT_FILL`] and
+    /// remember where it is.
+    fn fill_altstack() -> (usize, usize) {
+        // SAFETY: an all-zero stack_t is valid to overwrite.
+        let mut ss: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new stack only queries.
+        let r = unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
+        check(
+            r == 0 && ss.ss_flags & libc::SS_DISABLE == 0,
+            "an alternate stack",
+        );
+        let lo = ss.ss_sp as usize;
+        ALT_LO.store(lo, Ordering::SeqCst);
+        ALT_HI.store(lo + ss.ss_size, Ordering::SeqCst);
+        // SAFETY: the alternate stack is mapped and not in use (we are not
+        // in a handler).
+        unsafe { std::ptr::write_bytes(ss.ss_sp.cast::<u8>(), ALT_FILL, ss.ss_size) };
+        (lo, lo + ss.ss_size)
+    }
+
+    fn used(lo: usize, hi: usize) -> usize {
+        let mut p = lo;
+        // SAFETY: [lo, hi) is an alternate stack that is not in use.
+        while p < hi && unsafe { std::ptr::read_volatile(p as *const u8) } == ALT_FILL {
+            p += 1;
+        }
+        hi - p
+    }
+
+    fn altstack_usage() -> ! {
+        // The kernel's signal frame alone: a handler that does nothing, on
+        // the alternate stack Rust std gave the main thread.
+        // SAFETY: an all-zero sigaction is valid to fill in.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = noop_handler as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        // SAFETY: installing a handler with the matching signature.
+        let r = unsafe { libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) };
+        check(r == 0, "install the no-op handler");
+        let (lo, hi) = fill_altstack();
+        // SAFETY: raise runs the no-op handler before it returns.
+        check(unsafe { libc::raise(libc::SIGUSR1) } == 0, "raise");
+        eprintln!("child: kernel frame={}", used(lo, hi));
+        // The handler that measures the report, on the main stack.
+        sa.sa_sigaction = measure_handler as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        // SAFETY: installing a handler with the matching signature.
+        let r = unsafe { libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut()) };
+        check(r == 0, "install the measuring handler");
+        enable_default();
+        fill_altstack();
+        null_deref()
     }
 
     fn sigbus() -> ! {
@@ -1479,6 +1585,66 @@ fn case_previously_ignored_sigsegv() -> Check {
     Ok(())
 }
 
+fn case_altstack_usage() -> Check {
+    // How much alternate stack a report takes (the kernel's signal frame
+    // included), against what Rust std gives each thread on this machine:
+    // max(SIGSTKSZ, AT_MINSIGSTKSZ). Threads that never called
+    // install_thread_altstack() report on std's stack.
+    let run = spawn(
+        self_cmd("altstack-usage", false, false),
+        "child altstack-usage".into(),
+    )?
+    .finish()?;
+    ensure!(
+        run.status.code() == Some(child::MEASURED),
+        "the measuring handler did not run: {}",
+        describe_status(&run.status)
+    );
+    expect_complete_report(&run)?;
+    let line = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("child: altstack used="))
+        .ok_or("no measurement")?;
+    let (used, size) = line.split_once(" size=").ok_or("bad measurement line")?;
+    let used: usize = used.parse().map_err(|_| "bad number")?;
+    let size: usize = size.parse().map_err(|_| "bad number")?;
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let min = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    let std_size = (libc::SIGSTKSZ).max(min);
+    let frame: usize = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("child: kernel frame="))
+        .and_then(|f| f.parse().ok())
+        .ok_or("no kernel frame measurement")?;
+    let note = format!(
+        "altstack: a report used {used} of {size} bytes ({frame} of them the kernel's \
+         signal frame); Rust std gives threads {std_size}"
+    );
+    TRANSCRIPT.with(|t| t.borrow_mut().push(note));
+    ensure!(
+        used < size,
+        "the report used the whole alternate stack ({used} bytes)"
+    );
+    ensure!(used > 1024, "implausibly small measurement: {used} bytes");
+    // Rust std gives 8 KiB (SIGSTKSZ) on hosts whose signal frame is
+    // small (about 1.4 KiB with AVX2 state): the report alone must leave
+    // room for a 2 KiB frame in 8 KiB, whatever this host's frame is.
+    ensure!(
+        used.saturating_sub(frame) + 2048 <= libc::SIGSTKSZ,
+        "the report itself needs {} bytes of alternate stack: with a 2 KiB signal frame it \
+         would overflow the {} bytes Rust std gives threads on hosts without AVX-512",
+        used.saturating_sub(frame),
+        libc::SIGSTKSZ
+    );
+    ensure!(
+        used < std_size,
+        "a report needs {used} bytes of alternate stack, but Rust std gives threads only {std_size}"
+    );
+    Ok(())
+}
+
 fn case_chaining_plain_handler() -> Check {
     // The previous handler was installed without SA_SIGINFO.
     let (run, control) = run_pair("chain-plain", false)?;
@@ -1786,6 +1952,7 @@ fn all_cases() -> Vec<Case> {
         case_stack_overflow_main,
         case_stack_overflow_thread,
         case_stack_overflow_thread_std_altstack,
+        case_altstack_usage,
         case_truncation,
         case_disable_segv,
         case_disable_abort,
