@@ -986,7 +986,10 @@ mod elf {
 
 /// The faulting function's runtime address range `[start, end)`, from the
 /// address the child printed and the symbol's size in `exe`.
-fn fn_range(info: &ChildInfo, exe: &Path) -> Result<(usize, usize), String> {
+///
+/// Also returns the executable's load bias (runtime address minus ELF
+/// virtual address), which the frame lines' `+0xOFF` must be relative to.
+fn fn_range(info: &ChildInfo, exe: &Path) -> Result<(usize, usize, usize), String> {
     let (name, addr) = info
         .func
         .clone()
@@ -1000,7 +1003,11 @@ fn fn_range(info: &ChildInfo, exe: &Path) -> Result<(usize, usize), String> {
         (addr as u64).wrapping_sub(value) % 4096 == 0,
         "{name}: runtime address {addr:#x} and symbol value {value:#x} differ by more than a load bias"
     );
-    Ok((addr, addr + size as usize))
+    Ok((
+        addr,
+        addr + size as usize,
+        addr.wrapping_sub(value as usize),
+    ))
 }
 
 /// A report, cut out of a child's stderr and split into its parts.
@@ -1088,6 +1095,11 @@ impl<'a> Report<'a> {
             out.push(usize::from_str_radix(hex, 16).unwrap());
         }
         Ok(out)
+    }
+
+    fn frame_lines(&self) -> Result<Vec<&'a str>, String> {
+        let (_, body) = self.current_block()?;
+        Ok(body.into_iter().filter(|l| l.starts_with("  #")).collect())
     }
 
     fn truncation(&self) -> Result<Option<&'a str>, String> {
@@ -1193,7 +1205,7 @@ fn expect_report<'a>(
     );
     let addrs = rep.frames()?;
     ensure!(!addrs.is_empty(), "no frame lines");
-    let (start, end) = fn_range(&info, exe)?;
+    let (start, end, bias) = fn_range(&info, exe)?;
     let inside = match frames {
         FrameCheck::Top => (start..end).contains(&addrs[0]),
         FrameCheck::Any => addrs.iter().enumerate().any(|(i, &a)| {
@@ -1210,6 +1222,24 @@ fn expect_report<'a>(
         "no frame inside {} [{start:#x}, {end:#x}): {addrs:x?}",
         info.func.as_ref().unwrap().0
     );
+    // Frames in the executable give their offset from its load bias, which
+    // is what `addr2line -e EXE` takes.
+    let exe_canon = std::fs::canonicalize(exe).map_err(|e| e.to_string())?;
+    let exe_mod = format!("({} +0x", exe_canon.display());
+    let mut checked = 0;
+    for (l, &a) in rep.frame_lines()?.iter().zip(&addrs) {
+        if let Some(i) = l.find(&exe_mod) {
+            let off = l[i + exe_mod.len()..].trim_end_matches(')');
+            let off = usize::from_str_radix(off, 16).map_err(|_| format!("bad offset in {l:?}"))?;
+            ensure!(
+                off == a.wrapping_sub(bias),
+                "{l:?}: offset {off:#x}, but address - load bias is {:#x}",
+                a.wrapping_sub(bias)
+            );
+            checked += 1;
+        }
+    }
+    ensure!(checked > 0, "no frame in {}", exe_canon.display());
     // The whole report: ASCII, every line terminated.
     for l in &rep.lines {
         ensure!(l.is_ascii(), "non-ASCII report line {l:?}");
