@@ -137,6 +137,18 @@ mod child {
         };
     }
 
+    /// Points the stack pointer at unmapped memory, then executes an
+    /// undefined instruction: the unwinder, walking from that context,
+    /// faults inside the handler.
+    #[cfg(target_arch = "x86_64")]
+    #[no_mangle]
+    #[inline(never)]
+    fn fh_rust_bad_stack_ud2() -> ! {
+        // SAFETY: not safe on purpose, and it never returns: the process
+        // dies of the SIGILL. Nothing uses the stack after rsp moves.
+        unsafe { std::arch::asm!("mov rsp, 0x1000", "ud2", options(noreturn)) }
+    }
+
     #[no_mangle]
     #[inline(never)]
     fn fh_rust_abort() -> ! {
@@ -323,6 +335,16 @@ mod child {
                 null_deref()
             }
             "altstack-usage" => altstack_usage(),
+            #[cfg(target_arch = "x86_64")]
+            "bad-stack" => {
+                enable_default();
+                announce_thread();
+                announce_fn(
+                    "fh_rust_bad_stack_ud2",
+                    fh_rust_bad_stack_ud2 as *const () as usize,
+                );
+                fh_rust_bad_stack_ud2()
+            }
             "chain-plain" => {
                 // SAFETY: installs a SIGSEGV handler from the C fixture.
                 check(
@@ -1479,6 +1501,42 @@ fn case_stack_overflow_thread_std_altstack() -> Check {
     check_overflow("overflow-thread-std-altstack")
 }
 
+/// The unwinder faults inside the handler (the stack pointer is garbage):
+/// the report is cut short with one line, nothing loops or hangs, and the
+/// process still dies of its own signal.
+#[cfg(target_arch = "x86_64")]
+fn case_fault_inside_handler() -> Check {
+    let (run, control) = run_pair("bad-stack", false)?;
+    expect_signal(&run, libc::SIGILL)?;
+    expect_same_end(&run, &control)?;
+    ensure!(
+        run.elapsed < BAD_FD_LIMIT,
+        "took {:.2?} to die",
+        run.elapsed
+    );
+    let info = ChildInfo::parse(&run.stderr);
+    let (start, end, _) = fn_range(&info, &self_exe())?;
+    let rep = Report::find(&run.stderr)?;
+    ensure!(
+        rep.fatal_lines.len() == 1,
+        "{} reports",
+        rep.fatal_lines.len()
+    );
+    let first = rep.first();
+    let addr = first
+        .strip_prefix("Fatal signal 4 (SIGILL): illegal operand (ILL_ILLOPN) at address ")
+        .and_then(parse_hex)
+        .ok_or_else(|| format!("first line {first:?}"))?;
+    ensure!(
+        (start..end).contains(&addr),
+        "fault address {addr:#x} outside [{start:#x}, {end:#x})"
+    );
+    let cut = "(the report was cut short: signal 11 (SIGSEGV) inside the handler)";
+    let n = run.stderr.lines().filter(|l| *l == cut).count();
+    ensure!(n == 1, "{n} lines {cut:?}");
+    Ok(())
+}
+
 fn case_truncation() -> Check {
     let (run, control) = run_pair("truncate", false)?;
     expect_signal(&run, libc::SIGSEGV)?;
@@ -2011,6 +2069,11 @@ fn all_cases() -> Vec<Case> {
     v.push(Case {
         name: "sigfpe",
         run: case_sigfpe,
+    });
+    #[cfg(target_arch = "x86_64")]
+    v.push(Case {
+        name: "fault_inside_handler",
+        run: case_fault_inside_handler,
     });
     v
 }
