@@ -9,8 +9,27 @@
 //! what the parent needs to know on stderr (`child: ...` lines), and
 //! crashes.
 //!
+//! Every case compares the run with faulthandler against the control run:
+//! same terminating signal and exit status. Where a report is expected, it
+//! is checked line by line against the contract (`report-format.md`): one
+//! `Fatal signal` line with the exact first line, the `Process` line, the
+//! `Current thread TID "NAME"` heading naming the thread that crashed, a
+//! frame inside the faulting function (its range comes from the ELF symbol
+//! table), `+0xOFF` offsets relative to the load bias, the truncation line
+//! where it applies, ASCII text with every line terminated, and a
+//! `Modules:` block listing the executable with its 40-digit build-id.
+//!
+//! Children print `child: ...` lines on stderr before they crash (pid,
+//! uid, the crashing thread's tid and comm, the faulting function's
+//! address), so the parent knows what to expect. The C fixtures live in
+//! `c-fixtures/` (see `build.rs`): `lib_crash.c` is linked in,
+//! `so_malloc_spy.so` is LD_PRELOADed to catch allocations made on an
+//! alternate signal stack, and `exe_c_host` loads `libfaulthandler.so`
+//! from a C program.
+//!
 //! Usage follows libtest loosely: `cargo test --test crash -- [FILTER]
-//! [--exact] [--list]`; other libtest flags are accepted and ignored.
+//! [--exact] [--list] [--nocapture]`; `--nocapture` also prints every
+//! child's output. Other libtest flags are accepted and ignored.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
