@@ -195,6 +195,12 @@ pub(crate) unsafe fn lookup_unsynchronized(addr: usize) -> Option<Module> {
 }
 
 /// Find the file mapping that holds `addr` and describe its whole object.
+///
+/// Never inlined: its buffers would otherwise enlarge the frame of every
+/// lookup, even those the snapshot answers, on alternate stacks as small as
+/// 8 KiB.
+#[inline(never)]
+#[cold]
 fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
     let mut first = Buf::<PATH_MAX>::new(); // path of the object being scanned
     let mut first_start = 0usize;

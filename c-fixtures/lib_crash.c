@@ -1,0 +1,162 @@
+/*
+ * Crash fixtures linked into the integration tests (see build.rs): C
+ * functions that fault in ways Rust cannot express safely, and signal
+ * handlers that stand in for "whatever was installed before faulthandler".
+ *
+ * Everything a handler here calls is async-signal-safe (write, _exit,
+ * strlen), except in fh_c_install_malloc_handler, whose handler calls
+ * malloc on purpose: it is the control case proving that the malloc spy
+ * (so_malloc_spy.c) notices allocations made on an alternate stack.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Exit codes of the handlers below; the tests check them. */
+#define FH_PREV_HANDLER_EXIT 42
+#define FH_MALLOC_HANDLER_EXIT 43
+
+static void put_str(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void put_hex(uintptr_t v) {
+    char buf[2 + 2 * sizeof v + 1];
+    char *p = buf + sizeof buf;
+    *--p = '\0';
+    do {
+        *--p = "0123456789abcdef"[v & 0xf];
+        v >>= 4;
+    } while (v != 0);
+    *--p = 'x';
+    *--p = '0';
+    put_str(p);
+}
+
+static void put_dec(long v) {
+    char buf[24];
+    char *p = buf + sizeof buf;
+    *--p = '\0';
+    int neg = v < 0;
+    unsigned long u = neg ? -(unsigned long)v : (unsigned long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (neg)
+        *--p = '-';
+    put_str(p);
+}
+
+/* SIGFPE (FPE_INTDIV on x86_64): an integer division by a zero that the
+ * compiler cannot see. */
+__attribute__((noinline)) int fh_c_divide_by_zero(int dividend) {
+    volatile int zero = 0;
+    return dividend / zero;
+}
+
+/* The "previous handler" for the chaining test: prints the fault address
+ * it was given, then ends the process with a known code. */
+static void recording_handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    put_str("prev-handler: sig=");
+    put_dec(sig);
+    put_str(" si_addr=");
+    put_hex((uintptr_t)si->si_addr);
+    put_str("\n");
+    _exit(FH_PREV_HANDLER_EXIT);
+}
+
+/* Install recording_handler for SIGSEGV (SA_SIGINFO, no alt stack). */
+int fh_c_install_recording_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = recording_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, NULL);
+}
+
+void *volatile fh_c_malloc_sink;
+
+/* A deliberately bad handler: allocates on the alternate stack. */
+static void malloc_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)si;
+    (void)uc;
+    fh_c_malloc_sink = malloc(64);
+    put_str("malloc-handler: called malloc\n");
+    _exit(FH_MALLOC_HANDLER_EXIT);
+}
+
+static char malloc_handler_stack[64 * 1024];
+
+/* Give the calling thread an alternate stack and install malloc_handler
+ * for SIGSEGV on it (SA_SIGINFO | SA_ONSTACK). */
+int fh_c_install_malloc_handler(void) {
+    stack_t ss;
+    memset(&ss, 0, sizeof ss);
+    ss.ss_sp = malloc_handler_stack;
+    ss.ss_size = sizeof malloc_handler_stack;
+    if (sigaltstack(&ss, NULL) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = malloc_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, NULL);
+}
+
+#define FH_PLAIN_HANDLER_EXIT 44
+#define FH_ABRT_HANDLER_EXIT 45
+
+/* A previous handler installed without SA_SIGINFO. */
+static void plain_handler(int sig) {
+    put_str("prev-plain-handler: sig=");
+    put_dec(sig);
+    put_str("\n");
+    _exit(FH_PLAIN_HANDLER_EXIT);
+}
+
+/* Install plain_handler for SIGSEGV (sa_handler, no SA_SIGINFO). */
+int fh_c_install_plain_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = plain_handler;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* A previous SIGABRT handler: prints who sent the signal and how. */
+static void abrt_handler(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    put_str("prev-abrt-handler: sig=");
+    put_dec(sig);
+    put_str(" si_code=");
+    put_dec(si->si_code);
+    put_str(" si_pid=");
+    put_dec(si->si_pid);
+    put_str("\n");
+    _exit(FH_ABRT_HANDLER_EXIT);
+}
+
+/* Install abrt_handler for SIGABRT (SA_SIGINFO). */
+int fh_c_install_abrt_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = abrt_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGABRT, &sa, NULL);
+}
