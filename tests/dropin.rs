@@ -9,20 +9,50 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-const CLI: &str = env!("CARGO_BIN_EXE_faulthandler");
 const FIXTURES: &str = env!("FH_FIXTURE_DIR");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)
 }
 
-/// `libfaulthandler.so`, built next to the CLI.
+/// An install directory inside `target/` holding the `faulthandler`
+/// command and `libfaulthandler.so` side by side, as a release install has
+/// them (`cargo test` leaves the library in `deps/` only), so `run` finds
+/// the library next to itself.
+fn install_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cli = Path::new(env!("CARGO_BIN_EXE_faulthandler"));
+        let built = cli.parent().unwrap();
+        let lib = [
+            built.join("deps/libfaulthandler.so"),
+            built.join("libfaulthandler.so"),
+        ]
+        .into_iter()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .expect("cargo built libfaulthandler.so");
+        let dir = built.join("fh-dropin-install");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Copy then rename, so a concurrent run never sees a half file.
+        for (from, name) in [(cli, "faulthandler"), (lib.as_path(), "libfaulthandler.so")] {
+            let tmp = dir.join(format!("{name}.{}", std::process::id()));
+            std::fs::copy(from, &tmp).unwrap();
+            std::fs::rename(&tmp, dir.join(name)).unwrap();
+        }
+        dir
+    })
+}
+
+fn cli() -> PathBuf {
+    install_dir().join("faulthandler")
+}
+
 fn library() -> PathBuf {
-    let lib = Path::new(CLI).with_file_name("libfaulthandler.so");
-    assert!(lib.is_file(), "{} missing", lib.display());
-    lib
+    install_dir().join("libfaulthandler.so")
 }
 
 fn stderr(o: &Output) -> String {
@@ -30,7 +60,10 @@ fn stderr(o: &Output) -> String {
 }
 
 fn run_cli(args: &[&str]) -> Output {
-    Command::new(CLI).args(args).output().expect("run the CLI")
+    Command::new(cli())
+        .args(args)
+        .output()
+        .expect("run the CLI")
 }
 
 fn scratch_dir(tag: &str) -> PathBuf {
@@ -223,7 +256,7 @@ fn two_processes_with_one_template_get_distinct_files_or_a_clear_error() {
     let template = dir.join("crash-%t");
     let exe = fixture("exe_dropin");
     let spawn = || {
-        Command::new(CLI)
+        Command::new(cli())
             .args(["run", "--file", template.to_str().unwrap(), "--"])
             .arg(&exe)
             .arg("segv")
