@@ -5,7 +5,7 @@
 //! publishes settings to the handler through atomics.
 
 use crate::error::Error;
-use crate::{altstack, handler, modules, panic};
+use crate::{altstack, handler, modules, panic, symbolize};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
@@ -151,6 +151,7 @@ impl Config {
         let mut state = lock();
         altstack::ensure_current_thread()?;
         modules::snapshot();
+        symbolize::prepare();
         panic::install_hook_once();
         let raw = self
             .fd

@@ -87,9 +87,14 @@ mod procfs;
 mod racy;
 mod report;
 mod signals;
+pub mod symbolize;
 mod sys;
 mod unwind;
 mod writer;
+
+#[doc(hidden)]
+#[path = "bench_support.rs"]
+pub mod __bench;
 
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
 pub use error::{Error, ErrorKind};

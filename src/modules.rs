@@ -69,6 +69,13 @@ impl Module {
         m
     }
 
+    /// A module for the file at `path` as if it were mapped at its link
+    /// addresses (bias 0); for benchmarks that look up symbols in files
+    /// that are not loaded.
+    pub(crate) fn for_file(path: &[u8], build_id: &[u8]) -> Module {
+        Module::new(0, usize::MAX, 0, path, build_id)
+    }
+
     /// The object's path as the loader knows it.
     pub(crate) fn path(&self) -> &[u8] {
         self.path.get(..self.path_len as usize).unwrap_or(&[])
@@ -143,6 +150,11 @@ fn table() -> &'static [Module] {
     }
     // SAFETY: published tables are never freed or mutated.
     unsafe { &(*p).modules }
+}
+
+/// Async-signal-safe. The modules of the last snapshot, sorted by address.
+pub(crate) fn snapshot_modules() -> &'static [Module] {
+    table()
 }
 
 /// Modules found in `/proc/self/maps` during a report (loaded after the

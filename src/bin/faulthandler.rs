@@ -1,0 +1,3 @@
+//! The `faulthandler` command: `faulthandler symbolize` adds file:line to
+//! crash reports.
+fn main() {}

@@ -1,0 +1,389 @@
+//! Async-signal-safe. Names one address: the in-handler symbolizer.
+//!
+//! For an address in module `m`:
+//! 1. the module's file is opened (once per report, by path) and checked:
+//!    it must be ELF and carry the build-id the mapped image has, so a
+//!    file rebuilt or replaced on disk is never used to name old code;
+//! 2. the symbol is found in the module's index when the background
+//!    builder has published one (a binary search), or else by a `pread`
+//!    scan of the file's `.symtab` (or `.dynsym`), 512 symbols a read,
+//!    bounded in time;
+//! 3. its name is read from the string table (at most
+//!    [`NAME_CAP`](super::demangle::NAME_CAP) bytes) and demangled, on the
+//!    symbolizer stack, into static storage.
+//!
+//! Bounds: one scan may take at most [`SCAN_LOOKUP_MS`], and all the scans
+//! of one report together at most [`SCAN_REPORT_MS`]; past that a frame is
+//! left as `??`, and a module whose scan ran out of time is not scanned
+//! again in the same report. A report never waits on the symbolizer.
+//!
+//! All storage is static and used by the reporting thread only (the one
+//! that won the reporter compare-and-swap); nothing allocates, nothing
+//! locks.
+//!
+//! # Safety
+//!
+//! [`Session`] gives out the static scratch; creating one is `unsafe`
+//! because only the reporting thread may do it, and only one at a time.
+#![allow(unsafe_code)]
+
+use super::demangle::{self, NAME_CAP};
+use super::elf::{self, SymTable, SYM_SIZE};
+use super::{index, stack};
+use crate::modules::{Module, PATH_MAX};
+use crate::racy::RacyCell;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Longest one scan may take.
+pub(crate) const SCAN_LOOKUP_MS: u64 = 10;
+/// Longest all the scans of one report may take together.
+pub(crate) const SCAN_REPORT_MS: u64 = 40;
+/// A budget not renewed for this long renews itself (for dumps whose
+/// callers do not call [`begin_report`]).
+const BUDGET_RENEW_MS: u64 = 2_000;
+/// Symbols per scan read.
+const SCAN_CHUNK: usize = 512;
+/// Longest readable name produced.
+pub(crate) const OUT_CAP: usize = 512;
+/// Files open at once during a report.
+const MAX_FILES: usize = 8;
+/// Without the symbolizer stack, names longer than this are not demangled
+/// (bounding the demangler's recursion on the current stack).
+const NAME_CAP_ON_CURRENT_STACK: usize = 64;
+
+#[derive(Clone, Copy)]
+enum FileState {
+    /// Opened and checked; `table` is where its symbols are.
+    Ready { fd: i32, table: SymTable },
+    /// Unusable for this report: missing, not ELF, wrong build-id, no
+    /// symbols, or its scan ran out of time.
+    Unusable { fd: i32 },
+}
+
+#[derive(Clone, Copy)]
+struct File {
+    /// The module's start address: which module this is.
+    module_start: usize,
+    state: FileState,
+}
+
+struct Scratch {
+    files: [File; MAX_FILES],
+    nfiles: usize,
+    syms: [u8; SYM_SIZE * SCAN_CHUNK],
+    headers: [u8; 4096],
+    path: [u8; PATH_MAX + 1],
+    raw: [u8; NAME_CAP + 1],
+    out: [u8; OUT_CAP],
+    out_len: usize,
+    /// Scan time spent in this report, and the report's start.
+    spent_ms: u64,
+    since_ms: u64,
+    /// At most this many scan reads per lookup (the warm-up uses 1).
+    max_reads: u64,
+}
+
+const NO_FILE: File = File {
+    module_start: 0,
+    state: FileState::Unusable { fd: -1 },
+};
+
+static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
+    files: [NO_FILE; MAX_FILES],
+    nfiles: 0,
+    syms: [0; SYM_SIZE * SCAN_CHUNK],
+    headers: [0; 4096],
+    path: [0; PATH_MAX + 1],
+    raw: [0; NAME_CAP + 1],
+    out: [0; OUT_CAP],
+    out_len: 0,
+    spent_ms: 0,
+    since_ms: 0,
+    max_reads: u64::MAX,
+});
+
+/// Statistics for the benchmark: scans done, index hits.
+pub(crate) static SCANS: AtomicU64 = AtomicU64::new(0);
+
+/// A name found for an address.
+pub(crate) struct Found<'a> {
+    /// Readable (demangled) name, ASCII.
+    pub name: &'a [u8],
+    /// Runtime address of the symbol's start.
+    pub start: usize,
+}
+
+/// The symbolizer for one stack's frames. Files it opened are closed when
+/// it is dropped.
+pub(crate) struct Session {
+    s: &'static mut Scratch,
+    use_index: bool,
+}
+
+/// Renew the scan budget: a new report starts. Only the reporting thread.
+///
+/// # Safety
+///
+/// Only the reporting thread may call this.
+pub(crate) unsafe fn begin_report(max_reads_per_lookup: u64) {
+    // SAFETY: the caller is the reporting thread.
+    let s = unsafe { SCRATCH.get_unsynchronized() };
+    s.spent_ms = 0;
+    s.since_ms = crate::sys::monotonic_ms();
+    s.max_reads = max_reads_per_lookup;
+}
+
+impl Session {
+    /// Start naming frames.
+    ///
+    /// # Safety
+    ///
+    /// Only the reporting thread may call this, and only one session may
+    /// live at a time.
+    pub(crate) unsafe fn new() -> Session {
+        // SAFETY: the caller is the reporting thread with no other session.
+        let s = unsafe { SCRATCH.get_unsynchronized() };
+        let now = crate::sys::monotonic_ms();
+        if now.saturating_sub(s.since_ms) > BUDGET_RENEW_MS {
+            s.spent_ms = 0;
+            s.since_ms = now;
+            s.max_reads = u64::MAX;
+        }
+        s.nfiles = 0;
+        Session { s, use_index: true }
+    }
+
+    /// Ignore the index and always scan (benchmarks).
+    pub(crate) fn set_use_index(&mut self, yes: bool) {
+        self.use_index = yes;
+    }
+
+    /// Name the code at `addr` (already adjusted: a return address minus
+    /// one) in module `m`.
+    pub(crate) fn lookup(&mut self, m: &Module, addr: usize) -> Option<Found<'_>> {
+        let slot = self.file_for(m)?;
+        let FileState::Ready { fd, table } = self.s.files.get(slot)?.state else {
+            return None;
+        };
+        let vaddr = addr.wrapping_sub(m.bias) as u64;
+        let ix = if self.use_index { index::find(m) } else { None };
+        let (sym_vaddr, name) = match ix {
+            Some(ix) => {
+                let e = ix.lookup(vaddr)?;
+                (e.addr, e.name)
+            }
+            None => match self.scan(fd, &table, vaddr) {
+                Scan::Found(v, n) => (v, n),
+                Scan::NotFound => return None,
+                Scan::OutOfTime => {
+                    if let Some(f) = self.s.files.get_mut(slot) {
+                        f.state = FileState::Unusable { fd };
+                    }
+                    return None;
+                }
+            },
+        };
+        let (len, complete) = elf::read_name(fd, &table, name, &mut self.s.raw)?;
+        let raw = self.s.raw.get(..len)?;
+        self.s.out_len = demangle_on_symbolizer_stack(raw, complete, &mut self.s.out);
+        Some(Found {
+            name: self.s.out.get(..self.s.out_len)?,
+            start: (sym_vaddr as usize).wrapping_add(m.bias),
+        })
+    }
+
+    /// The slot of the open, checked file for `m`, opening it if needed.
+    fn file_for(&mut self, m: &Module) -> Option<usize> {
+        let s = &mut *self.s;
+        let open = s.files.get(..s.nfiles).unwrap_or(&[]);
+        if let Some(i) = open.iter().position(|f| f.module_start == m.start) {
+            return Some(i);
+        }
+        let state = open_checked(m, &mut s.path, &mut s.headers);
+        let slot = if s.nfiles < MAX_FILES {
+            s.nfiles += 1;
+            s.nfiles - 1
+        } else {
+            // Full: reuse the last slot.
+            let last = s.files.get(MAX_FILES - 1)?;
+            close_state(last.state);
+            MAX_FILES - 1
+        };
+        *s.files.get_mut(slot)? = File {
+            module_start: m.start,
+            state,
+        };
+        Some(slot)
+    }
+
+    /// Scan the file's symbol table for the symbol containing `vaddr`.
+    fn scan(&mut self, fd: i32, table: &SymTable, vaddr: u64) -> Scan {
+        let s = &mut *self.s;
+        if s.spent_ms >= SCAN_REPORT_MS {
+            return Scan::OutOfTime;
+        }
+        SCANS.fetch_add(1, Ordering::Relaxed);
+        let start = crate::sys::monotonic_ms();
+        let limit = SCAN_LOOKUP_MS.min(SCAN_REPORT_MS - s.spent_ms);
+        let mut best: Option<elf::Sym> = None;
+        let mut first = 0u64;
+        let mut reads = 0u64;
+        let result = loop {
+            if reads >= s.max_reads {
+                break Scan::OutOfTime;
+            }
+            let n = elf::read_syms(fd, table, first, &mut s.syms);
+            if n == 0 {
+                break match best {
+                    Some(b) => Scan::Found(b.value, b.name),
+                    None => Scan::NotFound,
+                };
+            }
+            reads += 1;
+            for chunk in s.syms.chunks_exact(SYM_SIZE).take(n) {
+                let Some(sym) = elf::parse_sym(chunk) else {
+                    continue;
+                };
+                if !sym.is_code() || !sym.contains(vaddr) {
+                    continue;
+                }
+                let better = match best {
+                    None => true,
+                    Some(b) => {
+                        sym.value > b.value || (sym.value == b.value && sym.rank() < b.rank())
+                    }
+                };
+                if better {
+                    best = Some(sym);
+                }
+            }
+            first += n as u64;
+            if crate::sys::monotonic_ms().saturating_sub(start) > limit {
+                break Scan::OutOfTime;
+            }
+        };
+        s.spent_ms = s
+            .spent_ms
+            .saturating_add(crate::sys::monotonic_ms().saturating_sub(start));
+        result
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for f in self.s.files.iter().take(self.s.nfiles) {
+            close_state(f.state);
+        }
+        self.s.nfiles = 0;
+    }
+}
+
+enum Scan {
+    Found(u64, u32),
+    NotFound,
+    OutOfTime,
+}
+
+fn close_state(state: FileState) {
+    match state {
+        FileState::Ready { fd, .. } | FileState::Unusable { fd } => elf::close(fd),
+    }
+}
+
+/// Open `m`'s file and check that it is the mapped object.
+fn open_checked(m: &Module, path: &mut [u8; PATH_MAX + 1], headers: &mut [u8]) -> FileState {
+    let p = m.path();
+    if p.first() != Some(&b'/') || p.len() >= path.len() {
+        return FileState::Unusable { fd: -1 };
+    }
+    if let Some(dst) = path.get_mut(..p.len()) {
+        dst.copy_from_slice(p);
+    }
+    if let Some(nul) = path.get_mut(p.len()) {
+        *nul = 0;
+    }
+    let fd = elf::open_cstr(path);
+    if fd < 0 {
+        return FileState::Unusable { fd };
+    }
+    let Some(info) = elf::inspect(fd, headers) else {
+        return FileState::Unusable { fd };
+    };
+    if !m.build_id().is_empty() && info.build_id() != m.build_id() {
+        return FileState::Unusable { fd };
+    }
+    match info.symtab {
+        Some(table) => FileState::Ready { fd, table },
+        None => FileState::Unusable { fd },
+    }
+}
+
+/// Run the demangler once on the symbolizer stack, so its pages and code
+/// are in place before a crash.
+///
+/// # Safety
+///
+/// Only the reporting thread may call this.
+pub(crate) unsafe fn warm_up_unsynchronized() {
+    let mut out = [0u8; 64];
+    demangle_on_symbolizer_stack(b"_RNvCs1234_7mycrate3foo", true, &mut out);
+}
+
+/// Demangle `raw` into `out` on the symbolizer stack.
+fn demangle_on_symbolizer_stack(raw: &[u8], complete: bool, out: &mut [u8]) -> usize {
+    let mut len = 0usize;
+    if stack::available() {
+        let mut f = || len = demangle::demangle_into(raw, complete, out);
+        // SAFETY: only the reporting thread creates sessions.
+        unsafe { stack::run_on_symbolizer_stack(&mut f) };
+    } else {
+        let short = complete && raw.len() <= NAME_CAP_ON_CURRENT_STACK;
+        len = demangle::demangle_into(raw, short, out);
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules;
+    use crate::symbolize::TEST_LOCK;
+
+    /// Look up our own functions the way a report does: with the index and
+    /// with the fallback scan.
+    #[test]
+    fn session_names_our_functions_with_and_without_the_index() {
+        let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        modules::snapshot();
+        stack::prepare();
+        let here = session_names_our_functions_with_and_without_the_index as *const () as usize;
+        // SAFETY: the test lock stands in for the reporter CAS.
+        let m = unsafe { modules::lookup_unsynchronized(here) }.unwrap();
+        let want = "faulthandler::symbolize::lookup::tests::session_names_our_functions_with_and_without_the_index";
+
+        // Without an index (a fresh process has none until the builder
+        // publishes one): the scan.
+        if index::find(&m).is_none() {
+            let before = SCANS.load(core::sync::atomic::Ordering::Relaxed);
+            // SAFETY: as above.
+            let mut s = unsafe { Session::new() };
+            let f = s.lookup(&m, here + 4).expect("scan finds it");
+            assert_eq!(std::str::from_utf8(f.name).unwrap(), want);
+            assert_eq!(f.start, here);
+            assert!(SCANS.load(core::sync::atomic::Ordering::Relaxed) > before);
+        }
+        index::build_missing();
+        assert!(index::find(&m).is_some());
+        // SAFETY: as above.
+        let mut s = unsafe { Session::new() };
+        let f = s.lookup(&m, here + 4).expect("index finds it");
+        assert_eq!(std::str::from_utf8(f.name).unwrap(), want);
+        assert_eq!(f.start, here);
+        // libc is named from its .dynsym at least.
+        let getpid = libc::getpid as *const () as usize;
+        // SAFETY: as above.
+        let lm = unsafe { modules::lookup_unsynchronized(getpid) }.unwrap();
+        let f = s.lookup(&lm, getpid).expect("libc exports getpid");
+        assert!(std::str::from_utf8(f.name).unwrap().contains("getpid"));
+    }
+}
