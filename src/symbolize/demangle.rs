@@ -140,7 +140,7 @@ mod tests {
         );
         // Legacy trait impl on a generic type: `$LT$` etc. decoded.
         assert_eq!(
-            dm("_ZN60_$LT$alloc..vec..Vec$LT$T$C$A$GT$$u20$as$u20$core..ops..drop..Drop$GT$4drop17h0123456789abcdefE", 256),
+            dm("_ZN70_$LT$alloc..vec..Vec$LT$T$C$A$GT$$u20$as$u20$core..ops..drop..Drop$GT$4drop17h0123456789abcdefE", 256),
             "<alloc::vec::Vec<T,A> as core::ops::drop::Drop>::drop"
         );
     }
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn small_buffers_cut_with_dots() {
-        let s = dm("_ZN60_$LT$alloc..vec..Vec$LT$T$C$A$GT$$u20$as$u20$core..ops..drop..Drop$GT$4drop17h0123456789abcdefE", 16);
+        let s = dm("_ZN70_$LT$alloc..vec..Vec$LT$T$C$A$GT$$u20$as$u20$core..ops..drop..Drop$GT$4drop17h0123456789abcdefE", 16);
         assert_eq!(s, "<alloc::vec::...");
         assert_eq!(dm("a_plain_c_name_that_is_long", 8), "a_pla...");
         assert_eq!(dm("abc", 2), "..");
