@@ -18,6 +18,11 @@ pub fn index_ready() -> bool {
     index::ready()
 }
 
+/// Whether reports use the index (true) or always scan (false).
+pub fn set_index_enabled(yes: bool) {
+    lookup::USE_INDEX.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
     modules::snapshot();

@@ -522,8 +522,8 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     // SAFETY: we hold the reporter CAS.
     unsafe {
         // The symbolizer runs too (open, pread, close, the demangler on its
-        // own stack), but reads at most one chunk of symbols per lookup:
-        // the index is not built yet, and enable() must stay fast.
+        // own stack), but makes one scan read in all: the index is not
+        // built yet, and enable() must stay fast.
         lookup::begin_report(1);
         lookup::warm_up_unsynchronized();
         report::write_frames_unsynchronized(

@@ -142,11 +142,7 @@ pub(crate) unsafe fn write_frames_unsynchronized(
     let mut symbols = unsafe { lookup::Session::new() };
     for (n, &ip) in frames.iter().enumerate() {
         line.clear();
-        line.str("  #")
-            .dec(n as u64)
-            .str("  ")
-            .addr(ip)
-            .str(" in ");
+        line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
         // A return address is looked up inside its call instruction.
         let probe = if n == 0 && first_is_pc {
             ip

@@ -106,7 +106,10 @@ fn run_child(exe: &Path, scenario: &str) -> (ExitStatus, String) {
         .stdin(Stdio::null())
         .output()
         .expect("run the child");
-    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The report's frames as (number, name without +0xOFF, module).
@@ -249,7 +252,11 @@ fn long_generic_name_is_demangled_without_hash() {
     let names = names(&report);
     let want = "<symbols::Wrapper<alloc::collections::btree::map::BTreeMap<alloc::string::String,alloc::vec::Vec<core::option::Option<alloc::boxed::Box<[u8]>>>>> as symbols::Crasher>::crash";
     let at = assert_consecutive(&names, &CHAIN, &report);
-    assert_eq!(names.get(at + CHAIN.len()).map(String::as_str), Some(want), "{report}");
+    assert_eq!(
+        names.get(at + CHAIN.len()).map(String::as_str),
+        Some(want),
+        "{report}"
+    );
     assert!(!report.contains("17h"), "{report}");
 }
 
@@ -263,9 +270,15 @@ fn name_over_the_cap_is_cut_and_the_report_goes_on() {
     // Shown as its mangled text, cut, and still followed by the rest.
     assert!(cut.starts_with("_ZN"), "{cut}");
     assert!(cut.ends_with("..."), "{cut}");
-    assert!(cut.contains("symbols..W$LT$$LP$$LP$alloc..collections..btree"), "{cut}");
+    assert!(
+        cut.contains("symbols..W$LT$$LP$$LP$alloc..collections..btree"),
+        "{cut}"
+    );
     assert!(cut.len() <= 512, "{}", cut.len());
-    assert!(names.len() > at + CHAIN.len() + 1, "frames after it:\n{report}");
+    assert!(
+        names.len() > at + CHAIN.len() + 1,
+        "frames after it:\n{report}"
+    );
     assert!(report.contains("\nModules:\n"), "{report}");
 }
 
@@ -342,13 +355,18 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
     // A different file at the report's path: a mismatch, said on the
     // frame, and never used.
     std::fs::remove_file(&stripped).unwrap();
-    std::fs::copy(format!("{}/so_symbols_late.so", env!("FH_FIXTURE_DIR")), &stripped).unwrap();
+    std::fs::copy(
+        format!("{}/so_symbols_late.so", env!("FH_FIXTURE_DIR")),
+        &stripped,
+    )
+    .unwrap();
     let out = symbolize(&report, &[]);
     let l0 = line_of(&out, "  #0  0x");
     assert!(l0.contains(" in ?? ("), "{l0}");
     assert!(!l0.contains(" at "), "{l0}");
     assert!(
-        l0.contains(&format!("[symbolize: {spath} has build-id ")) && l0.contains(&format!("the report says {id}")),
+        l0.contains(&format!("[symbolize: {spath} has build-id "))
+            && l0.contains(&format!("the report says {id}")),
         "{l0}"
     );
     let _ = std::fs::remove_dir_all(&dir);

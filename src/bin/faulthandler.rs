@@ -105,8 +105,9 @@ fn run(args: &[String]) -> Result<(), Failure> {
     let out = io::BufWriter::new(stdout.lock());
     let result = match file.filter(|f| f.as_os_str() != "-") {
         Some(f) => {
-            let input = std::fs::File::open(&f)
-                .map_err(|e| Failure::Io(io::Error::new(e.kind(), format!("{}: {e}", f.display()))))?;
+            let input = std::fs::File::open(&f).map_err(|e| {
+                Failure::Io(io::Error::new(e.kind(), format!("{}: {e}", f.display())))
+            })?;
             symbolize_report(BufReader::new(input), out, &opts)
         }
         None => symbolize_report(io::stdin().lock(), out, &opts),

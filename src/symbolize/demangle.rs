@@ -135,7 +135,10 @@ mod tests {
         );
         // v0 generics.
         assert_eq!(
-            dm("_RINvCs1234_7mycrate3fooNtNtCs5678_5alloc6string6StringEB2_", 256),
+            dm(
+                "_RINvCs1234_7mycrate3fooNtNtCs5678_5alloc6string6StringEB2_",
+                256
+            ),
             "mycrate::foo::<alloc::string::String>"
         );
         // Legacy trait impl on a generic type: `$LT$` etc. decoded.

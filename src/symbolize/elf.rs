@@ -187,7 +187,9 @@ pub(crate) fn inspect(fd: i32, scratch: &mut [u8]) -> Option<ElfInfo> {
             return None;
         }
         for k in 0..n as usize {
-            let Some(sh) = chunk.get(k * SHDR_SIZE..(k + 1) * SHDR_SIZE).and_then(parse_shdr)
+            let Some(sh) = chunk
+                .get(k * SHDR_SIZE..(k + 1) * SHDR_SIZE)
+                .and_then(parse_shdr)
             else {
                 continue;
             };
@@ -246,7 +248,8 @@ pub(crate) fn parse_build_id_note(notes: &[u8]) -> Option<([u8; BUILD_ID_MAX], u
         if ntype == NT_GNU_BUILD_ID && notes.get(name_at..name_at + namesz) == Some(b"GNU\0") {
             let mut id = [0u8; BUILD_ID_MAX];
             let n = descsz.min(BUILD_ID_MAX);
-            id.get_mut(..n)?.copy_from_slice(notes.get(desc_at..desc_at + n)?);
+            id.get_mut(..n)?
+                .copy_from_slice(notes.get(desc_at..desc_at + n)?);
             return Some((id, n));
         }
         off = next;
@@ -325,7 +328,12 @@ pub(crate) fn read_syms(fd: i32, tab: &SymTable, first: u64, buf: &mut [u8]) -> 
 /// Read the NUL-terminated name at `name` in the string table into `buf`.
 /// Returns the name's length and whether it was complete: a name longer
 /// than `buf` comes back cut, with `false`.
-pub(crate) fn read_name(fd: i32, tab: &SymTable, name: u32, buf: &mut [u8]) -> Option<(usize, bool)> {
+pub(crate) fn read_name(
+    fd: i32,
+    tab: &SymTable,
+    name: u32,
+    buf: &mut [u8],
+) -> Option<(usize, bool)> {
     let name = u64::from(name);
     if name >= tab.str_size {
         return None;
@@ -347,7 +355,10 @@ mod tests {
 
     fn exe() -> (std::fs::File, Vec<u8>) {
         let path = std::env::current_exe().unwrap();
-        (std::fs::File::open(&path).unwrap(), std::fs::read(&path).unwrap())
+        (
+            std::fs::File::open(&path).unwrap(),
+            std::fs::read(&path).unwrap(),
+        )
     }
 
     #[test]
@@ -367,7 +378,9 @@ mod tests {
         // addresses of the functions with object's.
         let mut want: Vec<(u64, String)> = obj
             .symbols()
-            .filter(|s| s.kind() == object::SymbolKind::Text && s.is_definition() && s.address() != 0)
+            .filter(|s| {
+                s.kind() == object::SymbolKind::Text && s.is_definition() && s.address() != 0
+            })
             .map(|s| (s.address(), s.name().unwrap().to_string()))
             .collect();
         want.sort();
@@ -392,7 +405,9 @@ mod tests {
         }
         got.sort();
         assert_eq!(got, want);
-        assert!(got.iter().any(|(_, n)| n.contains("reads_the_same_symbols")));
+        assert!(got
+            .iter()
+            .any(|(_, n)| n.contains("reads_the_same_symbols")));
     }
 
     #[test]
@@ -412,7 +427,10 @@ mod tests {
             })
             .unwrap();
         let mut small = [0u8; 8];
-        assert_eq!(read_name(f.as_raw_fd(), &tab, long.name, &mut small), Some((8, false)));
+        assert_eq!(
+            read_name(f.as_raw_fd(), &tab, long.name, &mut small),
+            Some((8, false))
+        );
         assert_eq!(read_name(f.as_raw_fd(), &tab, u32::MAX, &mut small), None);
         // Not ELF.
         let text = std::fs::File::open("Cargo.toml").unwrap();

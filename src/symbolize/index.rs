@@ -262,7 +262,10 @@ mod tests {
         let (len, whole) = elf::read_name(f.as_raw_fd(), &ix.table, e.name, &mut name).unwrap();
         assert!(whole);
         let name = std::str::from_utf8(&name[..len]).unwrap();
-        assert!(name.contains("index_of_our_own_binary_finds_our_functions"), "{name}");
+        assert!(
+            name.contains("index_of_our_own_binary_finds_our_functions"),
+            "{name}"
+        );
         // Below the first symbol, and far past the last, nothing.
         assert!(ix.lookup(0).is_none());
         assert!(ix.lookup(u64::MAX).is_none());

@@ -32,7 +32,7 @@ use super::elf::{self, SymTable, SYM_SIZE};
 use super::{index, stack};
 use crate::modules::{Module, PATH_MAX};
 use crate::racy::RacyCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Longest one scan may take.
 pub(crate) const SCAN_LOOKUP_MS: u64 = 10;
@@ -79,8 +79,12 @@ struct Scratch {
     /// Scan time spent in this report, and the report's start.
     spent_ms: u64,
     since_ms: u64,
-    /// At most this many scan reads per lookup (the warm-up uses 1).
-    max_reads: u64,
+    /// Symbols found by scans in this session, so a function seen on
+    /// several frames (recursion) is scanned for once.
+    found: [Remembered; REMEMBERED],
+    nfound: usize,
+    /// Scan reads left in this report (the warm-up allows 1).
+    reads_left: u64,
 }
 
 const NO_FILE: File = File {
@@ -99,11 +103,33 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
     out_len: 0,
     spent_ms: 0,
     since_ms: 0,
-    max_reads: u64::MAX,
+    reads_left: u64::MAX,
+    found: [Remembered {
+        module_start: 0,
+        sym: elf::Sym {
+            name: 0,
+            info: 0,
+            shndx: 0,
+            value: 0,
+            size: 0,
+        },
+    }; REMEMBERED],
+    nfound: 0,
 });
 
-/// Statistics for the benchmark: scans done, index hits.
+/// Scan results remembered per session.
+const REMEMBERED: usize = 64;
+
+#[derive(Clone, Copy)]
+struct Remembered {
+    module_start: usize,
+    sym: elf::Sym,
+}
+
+/// Scans done (tests and the benchmark read it).
 pub(crate) static SCANS: AtomicU64 = AtomicU64::new(0);
+/// Whether sessions use the index; off only to benchmark the fallback.
+pub(crate) static USE_INDEX: AtomicBool = AtomicBool::new(true);
 
 /// A name found for an address.
 pub(crate) struct Found<'a> {
@@ -120,17 +146,18 @@ pub(crate) struct Session {
     use_index: bool,
 }
 
-/// Renew the scan budget: a new report starts. Only the reporting thread.
+/// Renew the scan budget: a new report starts, which may make at most
+/// `max_scan_reads` scan reads in all (`u64::MAX`: bounded by time only).
 ///
 /// # Safety
 ///
 /// Only the reporting thread may call this.
-pub(crate) unsafe fn begin_report(max_reads_per_lookup: u64) {
+pub(crate) unsafe fn begin_report(max_scan_reads: u64) {
     // SAFETY: the caller is the reporting thread.
     let s = unsafe { SCRATCH.get_unsynchronized() };
     s.spent_ms = 0;
     s.since_ms = crate::sys::monotonic_ms();
-    s.max_reads = max_reads_per_lookup;
+    s.reads_left = max_scan_reads;
 }
 
 impl Session {
@@ -147,10 +174,14 @@ impl Session {
         if now.saturating_sub(s.since_ms) > BUDGET_RENEW_MS {
             s.spent_ms = 0;
             s.since_ms = now;
-            s.max_reads = u64::MAX;
+            s.reads_left = u64::MAX;
         }
         s.nfiles = 0;
-        Session { s, use_index: true }
+        s.nfound = 0;
+        Session {
+            s,
+            use_index: USE_INDEX.load(Ordering::Relaxed),
+        }
     }
 
     /// Ignore the index and always scan (benchmarks).
@@ -172,8 +203,15 @@ impl Session {
                 let e = ix.lookup(vaddr)?;
                 (e.addr, e.name)
             }
-            None => match self.scan(fd, &table, vaddr) {
+            None => match self.remembered(m, vaddr).map_or_else(
+                || self.scan(fd, &table, vaddr),
+                |r| Scan::Found(r.value, r.name),
+            ) {
                 Scan::Found(v, n) => (v, n),
+                Scan::FoundNew(sym) => {
+                    self.remember(m, sym);
+                    (sym.value, sym.name)
+                }
                 Scan::NotFound => return None,
                 Scan::OutOfTime => {
                     if let Some(f) = self.s.files.get_mut(slot) {
@@ -216,6 +254,28 @@ impl Session {
         Some(slot)
     }
 
+    /// A symbol an earlier scan of this session found that contains `vaddr`.
+    fn remembered(&self, m: &Module, vaddr: u64) -> Option<elf::Sym> {
+        let n = self.s.nfound.min(REMEMBERED);
+        self.s
+            .found
+            .get(..n)?
+            .iter()
+            .find(|r| r.module_start == m.start && r.sym.contains(vaddr))
+            .map(|r| r.sym)
+    }
+
+    fn remember(&mut self, m: &Module, sym: elf::Sym) {
+        let i = self.s.nfound % REMEMBERED;
+        if let Some(slot) = self.s.found.get_mut(i) {
+            *slot = Remembered {
+                module_start: m.start,
+                sym,
+            };
+            self.s.nfound += 1;
+        }
+    }
+
     /// Scan the file's symbol table for the symbol containing `vaddr`.
     fn scan(&mut self, fd: i32, table: &SymTable, vaddr: u64) -> Scan {
         let s = &mut *self.s;
@@ -227,19 +287,18 @@ impl Session {
         let limit = SCAN_LOOKUP_MS.min(SCAN_REPORT_MS - s.spent_ms);
         let mut best: Option<elf::Sym> = None;
         let mut first = 0u64;
-        let mut reads = 0u64;
         let result = loop {
-            if reads >= s.max_reads {
+            if s.reads_left == 0 {
                 break Scan::OutOfTime;
             }
+            s.reads_left -= 1;
             let n = elf::read_syms(fd, table, first, &mut s.syms);
             if n == 0 {
                 break match best {
-                    Some(b) => Scan::Found(b.value, b.name),
+                    Some(b) => Scan::FoundNew(b),
                     None => Scan::NotFound,
                 };
             }
-            reads += 1;
             for chunk in s.syms.chunks_exact(SYM_SIZE).take(n) {
                 let Some(sym) = elf::parse_sym(chunk) else {
                     continue;
@@ -280,6 +339,7 @@ impl Drop for Session {
 
 enum Scan {
     Found(u64, u32),
+    FoundNew(elf::Sym),
     NotFound,
     OutOfTime,
 }

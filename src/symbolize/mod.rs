@@ -54,4 +54,3 @@ pub(crate) fn prepare() {
 
 #[cfg(test)]
 pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-

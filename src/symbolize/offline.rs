@@ -673,7 +673,11 @@ trailing line without newline";
         let f = parse_frame_line(&text(7), &[]).unwrap();
         assert_eq!(f.module, "/lib/libfoo.so.1");
         // Already symbolized lines are left alone.
-        assert!(parse_frame_line("  #0  0x0000000000001000 in f+0x1 at a.rs:3 (/x +0x1000)", &[]).is_none());
+        assert!(parse_frame_line(
+            "  #0  0x0000000000001000 in f+0x1 at a.rs:3 (/x +0x1000)",
+            &[]
+        )
+        .is_none());
     }
 
     #[test]
