@@ -187,24 +187,42 @@ fn main() {
         .open("/dev/null")
         .unwrap();
     let fd = devnull.as_raw_fd();
-    let time_report = || {
+    let time_report = |frames: &[usize]| {
         let runs: Vec<Duration> = (0..30)
             .map(|_| {
                 let t = Instant::now();
                 // SAFETY: single-threaded; nothing crashes meanwhile.
-                unsafe { b::write_frames_to_fd(fd, &frames) };
+                unsafe { b::write_frames_to_fd(fd, frames) };
                 t.elapsed()
             })
             .collect();
         median(runs)
     };
-    let with_index = time_report();
+    let with_index = time_report(&frames);
     b::set_index_enabled(false);
-    let with_scan = time_report();
+    let with_scan = time_report(&frames);
     b::set_index_enabled(true);
-    println!("64-frame report ({} frames, to /dev/null):", frames.len());
+    println!("64-frame report (to /dev/null):");
     println!(
-        "  with the index {:.3} ms | index not ready (bounded pread scans) {:.3} ms",
+        "  a real 64-deep stack (recursion): with the index {:.3} ms | index not ready (pread scans) {:.3} ms",
+        with_index.as_secs_f64() * 1e3,
+        with_scan.as_secs_f64() * 1e3
+    );
+    // 64 different functions of this binary, as return addresses.
+    let (path, bias) = b::module_of(capture as *const () as usize).expect("our own module");
+    let distinct: Vec<usize> = b::code_symbols(&path)
+        .iter()
+        .filter(|(_, size)| *size > 2)
+        .step_by(7)
+        .take(64)
+        .map(|&(a, _)| a as usize + bias + 2)
+        .collect();
+    let with_index = time_report(&distinct);
+    b::set_index_enabled(false);
+    let with_scan = time_report(&distinct);
+    b::set_index_enabled(true);
+    println!(
+        "  64 different functions:          with the index {:.3} ms | index not ready (pread scans) {:.3} ms",
         with_index.as_secs_f64() * 1e3,
         with_scan.as_secs_f64() * 1e3
     );

@@ -56,6 +56,16 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
     w.flush();
 }
 
+/// The path and load bias of the loaded module that contains `addr`.
+pub fn module_of(addr: usize) -> Option<(String, usize)> {
+    modules::snapshot();
+    // SAFETY: the caller is the only user of the report scratch (module
+    // docs); the snapshot covers loaded modules, so the late cache is not
+    // touched for them.
+    let m = unsafe { modules::lookup_unsynchronized(addr) }?;
+    Some((String::from_utf8_lossy(m.path()).into_owned(), m.bias))
+}
+
 /// The code symbols of an ELF file: (address, size), for choosing probes.
 pub fn code_symbols(path: &str) -> Vec<(u64, u64)> {
     let Ok(f) = std::fs::File::open(path) else {

@@ -371,3 +371,43 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cli_help_and_usage_errors() {
+    let exe = env!("CARGO_BIN_EXE_faulthandler");
+    let out = Command::new(exe)
+        .args(["symbolize", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.starts_with("Usage: faulthandler symbolize [--debug-dir DIR]..."),
+        "{help}"
+    );
+    assert!(
+        help.contains("/usr/lib/debug/.build-id/xx/rest.debug"),
+        "{help}"
+    );
+    let out = Command::new(exe).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(exe)
+        .args(["symbolize", "--frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option `--frobnicate`"));
+    let out = Command::new(exe)
+        .args(["symbolize", "/nonexistent/report.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // A file argument works like stdin; text that is not a report passes.
+    let dir = scratch_dir("cli");
+    let f = dir.join("notes.txt");
+    std::fs::write(&f, "hello\n  #0 is not a frame\nbye").unwrap();
+    let out = Command::new(exe).arg("symbolize").arg(&f).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"hello\n  #0 is not a frame\nbye");
+    let _ = std::fs::remove_dir_all(&dir);
+}

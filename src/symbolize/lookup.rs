@@ -447,3 +447,33 @@ mod tests {
         assert!(std::str::from_utf8(f.name).unwrap().contains("getpid"));
     }
 }
+
+#[cfg(test)]
+mod stack_tests {
+    use super::*;
+    use crate::symbolize::TEST_LOCK;
+
+    /// A v0 name nested 480 deep (just under rustc-demangle's limit of 500)
+    /// needs far more stack than a small alternate stack has. Demangled
+    /// through the symbolizer stack from a thread with a 16 KiB stack, it
+    /// comes out whole.
+    #[test]
+    fn deep_v0_name_is_demangled_on_the_symbolizer_stack() {
+        let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(stack::prepare());
+        let mut name = String::from("_RINvCs1234_7mycrate3foo");
+        name.push_str(&"R".repeat(480));
+        name.push_str("uE");
+        let out = std::thread::Builder::new()
+            .stack_size(16 << 10)
+            .spawn(move || {
+                let mut out = [0u8; OUT_CAP];
+                let n = demangle_on_symbolizer_stack(name.as_bytes(), true, &mut out);
+                String::from_utf8(out[..n].to_vec()).unwrap()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(out, format!("mycrate::foo::<{}()>", "&".repeat(480)));
+    }
+}
