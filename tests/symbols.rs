@@ -80,6 +80,23 @@ fn child() {
         "chain" => rust_outer(),
         "long" => black_box(&Wrapper(PhantomData) as &LongType).crash(),
         "deep" => black_box(&W(PhantomData) as &Deep).crash(),
+        // A std thread has std's own small alternate stack (8 KiB here),
+        // not the 64 KiB one enable() gave this thread.
+        "small_altstack" => std::thread::Builder::new()
+            .name("small-altstack".into())
+            .spawn(|| {
+                // SAFETY: querying this thread's alternate stack only.
+                let size = unsafe {
+                    let mut ss: libc::stack_t = std::mem::zeroed();
+                    libc::sigaltstack(std::ptr::null(), &mut ss);
+                    ss.ss_size
+                };
+                eprintln!("altstack size {size}");
+                rust_outer()
+            })
+            .unwrap()
+            .join()
+            .unwrap(),
         "dlopen" => {
             let path = format!("{}/so_symbols_late.so\0", env!("FH_FIXTURE_DIR"));
             // SAFETY: loading our own fixture library, which has no
@@ -219,6 +236,22 @@ fn c_and_rust_frames_are_named_innermost_first() {
     }
     // No hash suffix on Rust names.
     assert!(!report.contains("17h"), "{report}");
+}
+
+#[test]
+fn names_fit_on_a_small_std_alternate_stack() {
+    let (status, report) = run_child(&test_exe(), "small_altstack");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    assert!(report.contains("Current thread "), "{report}");
+    assert!(report.contains(" \"small-altstac"), "{report}");
+    let size: usize = line_of(&report, "altstack size ")
+        .trim_start_matches("altstack size ")
+        .parse()
+        .unwrap();
+    assert!(size > 0 && size <= 16 << 10, "alt stack of {size} bytes");
+    let names = names(&report);
+    assert_eq!(assert_consecutive(&names, &CHAIN, &report), 0);
+    assert!(report.contains("\nModules:\n"), "{report}");
 }
 
 #[test]

@@ -63,7 +63,13 @@ pub(crate) fn open_cstr(path: &[u8]) -> i32 {
     }
     loop {
         // SAFETY: `path` is NUL-terminated (checked above).
-        let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        // O_NONBLOCK: a FIFO put where a module was must not block us.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr().cast(),
+                libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
         if fd >= 0 || sys::errno() != libc::EINTR {
             return fd;
         }
