@@ -119,7 +119,10 @@ impl Config {
     /// It also gives the calling thread a 64 KiB alternate signal stack
     /// (when it has a smaller one or none), snapshots the loaded modules,
     /// and runs the report path once through a real signal frame so that
-    /// nothing initialises lazily during a crash.
+    /// nothing initialises lazily during a crash. The first call starts a
+    /// short-lived background thread, `fh-symbols`, that indexes the
+    /// modules' symbol tables so that a report names its frames quickly
+    /// (see [`symbolize`](crate::symbolize)); `enable()` does not wait for it.
     ///
     /// # Errors
     ///

@@ -331,6 +331,12 @@ fn library_loaded_after_enable_is_named() {
     let id = build_id_hex(Path::new(&so));
     let module = line_of(&report, &format!(" {so} build-id "));
     assert!(module.ends_with(&id), "{module}");
+    // And offline, its lines.
+    let out = symbolize(&report, &[]);
+    let l = line_of(&out, " in fh_late_crash+0x");
+    assert!(l.contains("c-fixtures/so_symbols_late.c:6 ("), "{l}");
+    let l = line_of(&out, " in fh_late_entry+0x");
+    assert!(l.contains("c-fixtures/so_symbols_late.c:11 ("), "{l}");
 }
 
 #[test]

@@ -111,12 +111,15 @@ fn indexable(m: &Module) -> bool {
 /// Start building indexes for the modules of the current snapshot that
 /// have none, on a background thread. Normal context; returns at once.
 pub(crate) fn start_building() {
+    if ready() {
+        return;
+    }
     if BUILDING.swap(true, Ordering::AcqRel) {
         // The running builder looks at the snapshot again before it exits.
         return;
     }
     let spawned = std::thread::Builder::new()
-        .name("faulthandler-sym".into())
+        .name("fh-symbols".into())
         .spawn(|| loop {
             build_missing();
             BUILDING.store(false, Ordering::Release);
@@ -269,5 +272,35 @@ mod tests {
         // Below the first symbol, and far past the last, nothing.
         assert!(ix.lookup(0).is_none());
         assert!(ix.lookup(u64::MAX).is_none());
+    }
+
+    #[test]
+    fn lookup_rules() {
+        let e = |addr, size, name| Entry { addr, size, name };
+        let ix = ModuleIndex {
+            start: 0,
+            bias: 0,
+            build_id: [0; BUILD_ID_MAX],
+            build_id_len: 0,
+            table: SymTable::default(),
+            entries: vec![
+                e(0x100, 0x100, 1), // outer: 0x100..0x200
+                e(0x140, 0x10, 2),  // nested inside it
+                e(0x300, 0, 3),     // no size: its address only
+                e(0x400, 0x10, 4),
+            ]
+            .into_boxed_slice(),
+        };
+        let name = |a| ix.lookup(a).map(|e| e.name);
+        assert_eq!(name(0xff), None);
+        assert_eq!(name(0x100), Some(1));
+        assert_eq!(name(0x145), Some(2));
+        assert_eq!(name(0x150), Some(1), "past the nested one, the outer one");
+        assert_eq!(name(0x1ff), Some(1));
+        assert_eq!(name(0x200), None, "a gap");
+        assert_eq!(name(0x300), Some(3));
+        assert_eq!(name(0x301), None);
+        assert_eq!(name(0x40f), Some(4));
+        assert_eq!(name(0x410), None);
     }
 }
