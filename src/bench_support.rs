@@ -66,6 +66,23 @@ pub fn module_of(addr: usize) -> Option<(String, usize)> {
     Some((String::from_utf8_lossy(m.path()).into_owned(), m.bias))
 }
 
+/// Name `addr` (a code address in a loaded module) as a report would, and
+/// return the name's length (0 when unnamed). For measuring the
+/// symbolizer alone.
+///
+/// # Safety
+///
+/// See the module docs.
+pub unsafe fn name_len_of(addr: usize) -> usize {
+    // SAFETY: the caller is the only user of the report scratch.
+    let Some(m) = (unsafe { modules::lookup_unsynchronized(addr) }) else {
+        return 0;
+    };
+    // SAFETY: as above.
+    let mut s = unsafe { lookup::Session::new() };
+    s.lookup(&m, addr).map_or(0, |f| f.name.len())
+}
+
 /// The code symbols of an ELF file: (address, size), for choosing probes.
 pub fn code_symbols(path: &str) -> Vec<(u64, u64)> {
     let Ok(f) = std::fs::File::open(path) else {

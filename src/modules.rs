@@ -207,6 +207,10 @@ pub(crate) unsafe fn lookup_unsynchronized(addr: usize) -> Option<Module> {
 }
 
 /// Find the file mapping that holds `addr` and describe its whole object.
+///
+/// Never inlined: its buffers must not weigh on the fast path's frame
+/// (reports run on alternate stacks as small as 8 KiB).
+#[inline(never)]
 fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
     let mut first = Buf::<PATH_MAX>::new(); // path of the object being scanned
     let mut first_start = 0usize;
@@ -235,7 +239,8 @@ fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
         true
     });
     let (base, end) = found?;
-    let (first_vaddr, id) = read_elf_image(base);
+    // The maps text is done with: its scratch holds the notes now.
+    let (first_vaddr, id) = read_elf_image(base, scratch);
     let mut build_id = [0u8; BUILD_ID_MAX];
     let idl = id.map(|(b, l)| {
         build_id = b;
@@ -254,7 +259,8 @@ fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
 /// virtual address of the first `PT_LOAD` (so that bias = base - it) and
 /// the GNU build-id. Reads go through `process_vm_readv`, so bad memory
 /// yields `(0, None)` rather than a fault.
-fn read_elf_image(base: usize) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
+#[inline(never)]
+fn read_elf_image(base: usize, scratch: &mut [u8]) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
     let mut ehdr = [0u8; 64];
     if sys::read_memory(base, &mut ehdr) != 64 || ehdr[..4] != *b"\x7fELF" || ehdr[4] != 2 {
         return (0, None);
@@ -289,17 +295,21 @@ fn read_elf_image(base: usize) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
             // The notes are mapped at bias + vaddr; bias is base minus the
             // first PT_LOAD's page, which always precedes PT_NOTE in practice.
             let bias = base.wrapping_sub(first_vaddr.unwrap_or(0));
-            build_id = read_build_id_note(bias.wrapping_add(vaddr), memsz.min(1024));
+            build_id = read_build_id_note(bias.wrapping_add(vaddr), memsz.min(1024), scratch);
         }
     }
     (first_vaddr.unwrap_or(0), build_id)
 }
 
-fn read_build_id_note(addr: usize, len: usize) -> Option<([u8; BUILD_ID_MAX], usize)> {
-    let mut notes = [0u8; 1024];
+#[inline(never)]
+fn read_build_id_note(
+    addr: usize,
+    len: usize,
+    notes: &mut [u8],
+) -> Option<([u8; BUILD_ID_MAX], usize)> {
     let len = len.min(notes.len());
-    let got = sys::read_memory(addr, &mut notes[..len]);
-    let notes = &notes[..got];
+    let got = sys::read_memory(addr, notes.get_mut(..len)?);
+    let notes = notes.get(..got)?;
     let mut off = 0usize;
     while off + 12 <= notes.len() {
         let namesz = u32::from_le_bytes(notes[off..off + 4].try_into().ok()?) as usize;

@@ -136,10 +136,12 @@ pub(crate) unsafe fn write_frames_unsynchronized(
     max_frames: usize,
     seen: &mut ModulesSeen,
 ) {
-    let mut line = Buf::<{ 128 + lookup::OUT_CAP + modules::PATH_MAX }>::new();
+    // Names and paths go to the writer directly: the line buffer holds the
+    // rest (the handler may run on an 8 KiB alternate stack).
+    let mut line = Buf::<128>::new();
     // SAFETY: we are the reporting thread (caller's contract), and this is
     // the only session alive.
-    let mut symbols = unsafe { lookup::Session::new() };
+    let mut symbols = unsafe { lookup::Session::for_frames(frames, first_is_pc) };
     for (n, &ip) in frames.iter().enumerate() {
         line.clear();
         line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
@@ -155,17 +157,22 @@ pub(crate) unsafe fn write_frames_unsynchronized(
                 seen.note(&m);
                 match symbols.lookup(&m, probe) {
                     Some(f) => {
-                        line.push(f.name)
-                            .byte(b'+')
-                            .hex(ip.wrapping_sub(f.start) as u64, 1);
+                        w.write(line.as_bytes());
+                        w.write(f.name);
+                        line.clear();
+                        line.byte(b'+').hex(ip.wrapping_sub(f.start) as u64, 1);
                     }
                     None => {
                         line.str("??");
                     }
                 }
-                line.str(" (")
-                    .ascii(m.path())
-                    .str(" +")
+                line.str(" (");
+                for part in m.path().chunks(64) {
+                    w.write(line.as_bytes());
+                    line.clear();
+                    line.ascii(part);
+                }
+                line.str(" +")
                     .hex(ip.wrapping_sub(m.bias) as u64, 1)
                     .byte(b')');
             }

@@ -450,3 +450,128 @@ fn cli_help_and_usage_errors() {
     assert_eq!(out.stdout, b"hello\n  #0 is not a frame\nbye");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The symbolizer's stack use, measured: the frame lines of a real stack
+/// are written from a signal handler running on a painted alternate stack,
+/// with the index and with the fallback scan; the deepest byte touched,
+/// minus what an empty handler touches (the kernel's signal frame), is
+/// what the report path needs on top of the kernel frame.
+#[test]
+fn report_path_stack_use_is_small() {
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+    static FRAMES: AtomicPtr<Vec<usize>> = AtomicPtr::new(std::ptr::null_mut());
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    static EMPTY: AtomicBool = AtomicBool::new(false);
+    static ONE_NAME: AtomicBool = AtomicBool::new(false);
+    static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn on_usr1(_: libc::c_int) {
+        RAN.fetch_add(1, Ordering::SeqCst);
+        if EMPTY.load(Ordering::SeqCst) {
+            return;
+        }
+        if ONE_NAME.load(Ordering::SeqCst) {
+            let here = rust_middle as *const () as usize + 1;
+            // SAFETY: only this test uses the report scratch in this process.
+            let n = unsafe { faulthandler::__bench::name_len_of(here) };
+            NAME_LEN.store(n, Ordering::SeqCst);
+            return;
+        }
+        // SAFETY: set before the signal is raised, never freed.
+        let frames = unsafe { &*FRAMES.load(Ordering::SeqCst) };
+        // SAFETY: only this test uses the report scratch in this process.
+        unsafe { faulthandler::__bench::write_frames_to_fd(FD.load(Ordering::SeqCst), frames) };
+    }
+
+    faulthandler::__bench::build_index_now();
+    let mut frames = Vec::new();
+    backtrace::trace(|f| {
+        frames.push(f.ip() as usize);
+        true
+    });
+    FRAMES.store(Box::into_raw(Box::new(frames)), Ordering::SeqCst);
+    let devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    FD.store(devnull.as_raw_fd(), Ordering::SeqCst);
+
+    let measure = |empty: bool| -> usize {
+        std::thread::spawn(move || {
+            const SIZE: usize = 64 << 10;
+            // SAFETY: a fresh anonymous mapping, installed as this thread's
+            // alternate stack for the duration, then put back and unmapped.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED);
+                std::ptr::write_bytes(p.cast::<u8>(), 0xa5, SIZE);
+                let ss = libc::stack_t {
+                    ss_sp: p,
+                    ss_flags: 0,
+                    ss_size: SIZE,
+                };
+                let mut old: libc::stack_t = std::mem::zeroed();
+                assert_eq!(libc::sigaltstack(&ss, &mut old), 0);
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_usr1 as *const () as usize;
+                act.sa_flags = libc::SA_ONSTACK;
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGUSR1, &act, &mut prev);
+                EMPTY.store(empty, Ordering::SeqCst);
+                libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1);
+                libc::sigaction(libc::SIGUSR1, &prev, std::ptr::null_mut());
+                libc::sigaltstack(&old, std::ptr::null_mut());
+                let bytes = std::slice::from_raw_parts(p.cast::<u8>(), SIZE);
+                let untouched = bytes.iter().position(|&b| b != 0xa5).unwrap_or(SIZE);
+                libc::munmap(p, SIZE);
+                SIZE - untouched
+            }
+        })
+        .join()
+        .unwrap()
+    };
+    let kernel = measure(true);
+    let frames_ix = measure(false) - kernel;
+    ONE_NAME.store(true, Ordering::SeqCst);
+    let name_ix = measure(false) - kernel;
+    assert_eq!(
+        NAME_LEN.load(Ordering::SeqCst),
+        "symbols::rust_middle".len()
+    );
+    faulthandler::__bench::set_index_enabled(false);
+    NAME_LEN.store(0, Ordering::SeqCst);
+    let name_scan = measure(false) - kernel;
+    assert_eq!(
+        NAME_LEN.load(Ordering::SeqCst),
+        "symbols::rust_middle".len()
+    );
+    ONE_NAME.store(false, Ordering::SeqCst);
+    let frames_scan = measure(false) - kernel;
+    faulthandler::__bench::set_index_enabled(true);
+    assert_eq!(RAN.load(Ordering::SeqCst), 5);
+    eprintln!(
+        "stack: kernel frame {kernel} B; naming one address: index {name_ix} B, scan {name_scan} B; \
+         writing a stack's frame lines: index {frames_ix} B, scan {frames_scan} B"
+    );
+    // Naming an address (its module, the file checks, index or scan, the
+    // name read; the demangler runs on its own stack) stays small.
+    assert!(
+        name_ix < 3072 && name_scan < 3072,
+        "{name_ix} B, {name_scan} B"
+    );
+    // The whole frame-writing path, which also finds modules loaded after
+    // the snapshot through /proc/self/maps, fits beside the handler's own
+    // frame and the kernel's on a small alternate stack.
+    assert!(
+        frames_ix < 7168 && frames_scan < 7168,
+        "{frames_ix} B, {frames_scan} B"
+    );
+}

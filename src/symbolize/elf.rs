@@ -160,6 +160,7 @@ fn read_shdr(fd: i32, shoff: u64, i: u64) -> Option<Shdr> {
 /// Scan the section headers of the ELF file open on `fd`: find the symbol
 /// table and the build-id. `scratch` holds section headers while they are
 /// scanned (any size from 64 bytes; 4 KiB reads 64 headers at once).
+#[inline(never)]
 pub(crate) fn inspect(fd: i32, scratch: &mut [u8]) -> Option<ElfInfo> {
     let mut ehdr = [0u8; 64];
     if pread_full(fd, &mut ehdr, 0) != 64
@@ -183,6 +184,9 @@ pub(crate) fn inspect(fd: i32, scratch: &mut [u8]) -> Option<ElfInfo> {
     let per_read = (scratch.len() / SHDR_SIZE).max(1) as u64;
     let mut info = ElfInfo::default();
     let mut symtab: Option<(Shdr, bool)> = None;
+    // Note sections, read after the scan (in `scratch`, once it is free).
+    let mut notes = [(0u64, 0u64); 4];
+    let mut nnotes = 0usize;
     let mut i = 0u64;
     while i < shnum {
         let n = per_read.min(shnum - i);
@@ -202,16 +206,23 @@ pub(crate) fn inspect(fd: i32, scratch: &mut [u8]) -> Option<ElfInfo> {
             match sh.sh_type {
                 SHT_SYMTAB => symtab = Some((sh, false)),
                 SHT_DYNSYM if symtab.is_none() => symtab = Some((sh, true)),
-                SHT_NOTE if info.build_id_len == 0 => {
-                    if let Some((id, len)) = read_build_id_note(fd, sh.offset, sh.size) {
-                        info.build_id = id;
-                        info.build_id_len = len;
+                SHT_NOTE => {
+                    if let Some(n) = notes.get_mut(nnotes) {
+                        *n = (sh.offset, sh.size);
+                        nnotes += 1;
                     }
                 }
                 _ => {}
             }
         }
         i += n;
+    }
+    for &(offset, size) in notes.get(..nnotes).unwrap_or(&[]) {
+        if let Some((id, len)) = read_build_id_note(fd, offset, size, scratch) {
+            info.build_id = id;
+            info.build_id_len = len;
+            break;
+        }
     }
     if let Some((sh, dynamic)) = symtab {
         if sh.entsize == SYM_SIZE as u64 || sh.entsize == 0 {
@@ -231,8 +242,12 @@ pub(crate) fn inspect(fd: i32, scratch: &mut [u8]) -> Option<ElfInfo> {
 
 /// Parse the notes in `[offset, offset + size)` of the file for a GNU
 /// build-id.
-fn read_build_id_note(fd: i32, offset: u64, size: u64) -> Option<([u8; BUILD_ID_MAX], usize)> {
-    let mut notes = [0u8; 512];
+fn read_build_id_note(
+    fd: i32,
+    offset: u64,
+    size: u64,
+    notes: &mut [u8],
+) -> Option<([u8; BUILD_ID_MAX], usize)> {
     let len = (size.min(notes.len() as u64)) as usize;
     let got = pread_full(fd, notes.get_mut(..len)?, offset);
     parse_build_id_note(notes.get(..got)?)

@@ -65,6 +65,9 @@ struct File {
     /// The module's start address: which module this is.
     module_start: usize,
     state: FileState,
+    /// Whether a batch scan resolved every frame of this module already,
+    /// so an address not remembered has no symbol (no need to scan again).
+    scanned_all: bool,
 }
 
 struct Scratch {
@@ -85,11 +88,15 @@ struct Scratch {
     nfound: usize,
     /// Scan reads left in this report (the warm-up allows 1).
     reads_left: u64,
+    /// The addresses of one batch scan (sorted), and what it found.
+    batch: [u64; BATCH],
+    best: [Option<elf::Sym>; BATCH],
 }
 
 const NO_FILE: File = File {
     module_start: 0,
     state: FileState::Unusable { fd: -1 },
+    scanned_all: false,
 };
 
 static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
@@ -115,10 +122,14 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
         },
     }; REMEMBERED],
     nfound: 0,
+    batch: [0; BATCH],
+    best: [None; BATCH],
 });
 
 /// Scan results remembered per session.
-const REMEMBERED: usize = 64;
+const REMEMBERED: usize = 256;
+/// Addresses resolved by one batch scan.
+const BATCH: usize = 256;
 
 #[derive(Clone, Copy)]
 struct Remembered {
@@ -141,9 +152,13 @@ pub(crate) struct Found<'a> {
 
 /// The symbolizer for one stack's frames. Files it opened are closed when
 /// it is dropped.
-pub(crate) struct Session {
+pub(crate) struct Session<'f> {
     s: &'static mut Scratch,
     use_index: bool,
+    /// The stack being named: a scan for one of its frames resolves all
+    /// its frames in the same module at once.
+    frames: &'f [usize],
+    first_is_pc: bool,
 }
 
 /// Renew the scan budget: a new report starts, which may make at most
@@ -160,14 +175,29 @@ pub(crate) unsafe fn begin_report(max_scan_reads: u64) {
     s.reads_left = max_scan_reads;
 }
 
-impl Session {
-    /// Start naming frames.
+impl<'f> Session<'f> {
+    /// Start naming the frames of `frames` (`first_is_pc` as in the
+    /// report: whether `frames[0]` is an interrupted instruction rather
+    /// than a return address).
     ///
     /// # Safety
     ///
     /// Only the reporting thread may call this, and only one session may
     /// live at a time.
-    pub(crate) unsafe fn new() -> Session {
+    pub(crate) unsafe fn for_frames(frames: &'f [usize], first_is_pc: bool) -> Session<'f> {
+        // SAFETY: the caller's contract.
+        let mut s = unsafe { Session::new() };
+        s.frames = frames;
+        s.first_is_pc = first_is_pc;
+        s
+    }
+
+    /// Start naming addresses one at a time.
+    ///
+    /// # Safety
+    ///
+    /// As for [`for_frames`](Self::for_frames).
+    pub(crate) unsafe fn new() -> Session<'f> {
         // SAFETY: the caller is the reporting thread with no other session.
         let s = unsafe { SCRATCH.get_unsynchronized() };
         let now = crate::sys::monotonic_ms();
@@ -181,6 +211,8 @@ impl Session {
         Session {
             s,
             use_index: USE_INDEX.load(Ordering::Relaxed),
+            frames: &[],
+            first_is_pc: false,
         }
     }
 
@@ -191,6 +223,7 @@ impl Session {
 
     /// Name the code at `addr` (already adjusted: a return address minus
     /// one) in module `m`.
+    #[inline(never)]
     pub(crate) fn lookup(&mut self, m: &Module, addr: usize) -> Option<Found<'_>> {
         let slot = self.file_for(m)?;
         let FileState::Ready { fd, table } = self.s.files.get(slot)?.state else {
@@ -203,23 +236,19 @@ impl Session {
                 let e = ix.lookup(vaddr)?;
                 (e.addr, e.name)
             }
-            None => match self.remembered(m, vaddr).map_or_else(
-                || self.scan(fd, &table, vaddr),
-                |r| Scan::Found(r.value, r.name),
-            ) {
-                Scan::Found(v, n) => (v, n),
-                Scan::FoundNew(sym) => {
-                    self.remember(m, sym);
-                    (sym.value, sym.name)
-                }
-                Scan::NotFound => return None,
-                Scan::OutOfTime => {
+            None => {
+                if self.remembered(m, vaddr).is_none()
+                    && !self.s.files.get(slot).is_some_and(|f| f.scanned_all)
+                    && !self.scan_module(m, slot, fd, &table, vaddr)
+                {
                     if let Some(f) = self.s.files.get_mut(slot) {
                         f.state = FileState::Unusable { fd };
                     }
                     return None;
                 }
-            },
+                let r = self.remembered(m, vaddr)?;
+                (r.value, r.name)
+            }
         };
         let (len, complete) = elf::read_name(fd, &table, name, &mut self.s.raw)?;
         let raw = self.s.raw.get(..len)?;
@@ -231,6 +260,7 @@ impl Session {
     }
 
     /// The slot of the open, checked file for `m`, opening it if needed.
+    #[inline(never)]
     fn file_for(&mut self, m: &Module) -> Option<usize> {
         let s = &mut *self.s;
         let open = s.files.get(..s.nfiles).unwrap_or(&[]);
@@ -250,6 +280,7 @@ impl Session {
         *s.files.get_mut(slot)? = File {
             module_start: m.start,
             state,
+            scanned_all: false,
         };
         Some(slot)
     }
@@ -266,6 +297,12 @@ impl Session {
     }
 
     fn remember(&mut self, m: &Module, sym: elf::Sym) {
+        if self.s.nfound >= REMEMBERED {
+            // Older entries get overwritten: no file may rely on them.
+            for f in self.s.files.iter_mut() {
+                f.scanned_all = false;
+            }
+        }
         let i = self.s.nfound % REMEMBERED;
         if let Some(slot) = self.s.found.get_mut(i) {
             *slot = Remembered {
@@ -276,72 +313,159 @@ impl Session {
         }
     }
 
-    /// Scan the file's symbol table for the symbol containing `vaddr`.
-    fn scan(&mut self, fd: i32, table: &SymTable, vaddr: u64) -> Scan {
+    /// Scan the module's symbol table once for `vaddr` and for every frame
+    /// of the session's stack in the same module, and remember what is
+    /// found. Returns false when the scan ran out of time.
+    #[inline(never)]
+    fn scan_module(
+        &mut self,
+        m: &Module,
+        slot: usize,
+        fd: i32,
+        table: &SymTable,
+        vaddr: u64,
+    ) -> bool {
         let s = &mut *self.s;
-        if s.spent_ms >= SCAN_REPORT_MS {
-            return Scan::OutOfTime;
+        // The addresses: `vaddr`, then the module's frames, sorted, distinct.
+        let mut nb = 0usize;
+        let mut all = true;
+        if let Some(b) = s.batch.get_mut(0) {
+            *b = vaddr;
+            nb = 1;
         }
-        SCANS.fetch_add(1, Ordering::Relaxed);
-        let start = crate::sys::monotonic_ms();
-        let limit = SCAN_LOOKUP_MS.min(SCAN_REPORT_MS - s.spent_ms);
-        let mut best: Option<elf::Sym> = None;
-        let mut first = 0u64;
-        let result = loop {
-            if s.reads_left == 0 {
-                break Scan::OutOfTime;
+        for (n, &ip) in self.frames.iter().enumerate() {
+            let probe = if n == 0 && self.first_is_pc {
+                ip
+            } else {
+                ip.wrapping_sub(1)
+            };
+            if !m.contains(probe) {
+                continue;
             }
-            s.reads_left -= 1;
-            let n = elf::read_syms(fd, table, first, &mut s.syms);
-            if n == 0 {
-                break match best {
-                    Some(b) => Scan::FoundNew(b),
-                    None => Scan::NotFound,
-                };
-            }
-            for chunk in s.syms.chunks_exact(SYM_SIZE).take(n) {
-                let Some(sym) = elf::parse_sym(chunk) else {
-                    continue;
-                };
-                if !sym.is_code() || !sym.contains(vaddr) {
-                    continue;
+            match s.batch.get_mut(nb) {
+                Some(b) => {
+                    *b = probe.wrapping_sub(m.bias) as u64;
+                    nb += 1;
                 }
-                let better = match best {
-                    None => true,
-                    Some(b) => {
-                        sym.value > b.value || (sym.value == b.value && sym.rank() < b.rank())
-                    }
-                };
-                if better {
-                    best = Some(sym);
-                }
+                None => all = false,
             }
-            first += n as u64;
-            if crate::sys::monotonic_ms().saturating_sub(start) > limit {
-                break Scan::OutOfTime;
+        }
+        let batch = s.batch.get_mut(..nb).unwrap_or(&mut []);
+        batch.sort_unstable();
+        // Drop duplicates (recursion): keep the first of each run.
+        let mut k = 0usize;
+        for i in 0..batch.len() {
+            let Some(&v) = batch.get(i) else { break };
+            if k > 0 && batch.get(k - 1) == Some(&v) {
+                continue;
             }
+            if let Some(d) = batch.get_mut(k) {
+                *d = v;
+                k += 1;
+            }
+        }
+        let (Some(batch), Some(best)) = (s.batch.get(..k), s.best.get_mut(..k)) else {
+            return false;
         };
-        s.spent_ms = s
-            .spent_ms
-            .saturating_add(crate::sys::monotonic_ms().saturating_sub(start));
-        result
+        best.fill(None);
+        if !scan_batch(
+            fd,
+            table,
+            batch,
+            best,
+            &mut s.syms,
+            &mut s.spent_ms,
+            &mut s.reads_left,
+        ) {
+            return false;
+        }
+        for i in 0..k {
+            if let Some(Some(sym)) = self.s.best.get(i).copied() {
+                if self.remembered(m, sym.value).is_none() {
+                    self.remember(m, sym);
+                }
+            }
+        }
+        if all && !self.frames.is_empty() && self.s.nfound < REMEMBERED {
+            if let Some(f) = self.s.files.get_mut(slot) {
+                f.scanned_all = true;
+            }
+        }
+        true
     }
 }
 
-impl Drop for Session {
+/// One pass over a symbol table: for each of the sorted addresses in
+/// `probes`, the innermost code symbol that contains it goes to `best`.
+/// Bounded by the report's budgets; returns false when it ran out (and
+/// `best` is then incomplete).
+#[inline(never)]
+fn scan_batch(
+    fd: i32,
+    table: &SymTable,
+    probes: &[u64],
+    best: &mut [Option<elf::Sym>],
+    syms: &mut [u8],
+    spent_ms: &mut u64,
+    reads_left: &mut u64,
+) -> bool {
+    if *spent_ms >= SCAN_REPORT_MS {
+        return false;
+    }
+    SCANS.fetch_add(1, Ordering::Relaxed);
+    let start = crate::sys::monotonic_ms();
+    let limit = SCAN_LOOKUP_MS.min(SCAN_REPORT_MS - *spent_ms);
+    let mut first = 0u64;
+    let complete = loop {
+        if *reads_left == 0 {
+            break false;
+        }
+        *reads_left -= 1;
+        let n = elf::read_syms(fd, table, first, syms);
+        if n == 0 {
+            break true;
+        }
+        for chunk in syms.chunks_exact(SYM_SIZE).take(n) {
+            let Some(sym) = elf::parse_sym(chunk) else {
+                continue;
+            };
+            if !sym.is_code() {
+                continue;
+            }
+            // The probes inside this symbol: from the first >= its start.
+            let mut i = probes.partition_point(|&p| p < sym.value);
+            while let (Some(&p), Some(b)) = (probes.get(i), best.get_mut(i)) {
+                if !sym.contains(p) {
+                    break;
+                }
+                let better = match b {
+                    None => true,
+                    Some(o) => {
+                        sym.value > o.value || (sym.value == o.value && sym.rank() < o.rank())
+                    }
+                };
+                if better {
+                    *b = Some(sym);
+                }
+                i += 1;
+            }
+        }
+        first += n as u64;
+        if crate::sys::monotonic_ms().saturating_sub(start) > limit {
+            break false;
+        }
+    };
+    *spent_ms = spent_ms.saturating_add(crate::sys::monotonic_ms().saturating_sub(start));
+    complete
+}
+
+impl Drop for Session<'_> {
     fn drop(&mut self) {
         for f in self.s.files.iter().take(self.s.nfiles) {
             close_state(f.state);
         }
         self.s.nfiles = 0;
     }
-}
-
-enum Scan {
-    Found(u64, u32),
-    FoundNew(elf::Sym),
-    NotFound,
-    OutOfTime,
 }
 
 fn close_state(state: FileState) {
@@ -351,6 +475,7 @@ fn close_state(state: FileState) {
 }
 
 /// Open `m`'s file and check that it is the mapped object.
+#[inline(never)]
 fn open_checked(m: &Module, path: &mut [u8; PATH_MAX + 1], headers: &mut [u8]) -> FileState {
     let p = m.path();
     if p.first() != Some(&b'/') || p.len() >= path.len() {
