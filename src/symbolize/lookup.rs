@@ -602,3 +602,60 @@ mod stack_tests {
         assert_eq!(out, format!("mycrate::foo::<{}()>", "&".repeat(480)));
     }
 }
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use crate::modules;
+    use crate::symbolize::TEST_LOCK;
+
+    #[inline(never)]
+    fn first() -> usize {
+        first as *const () as usize
+    }
+    #[inline(never)]
+    fn second() -> usize {
+        second as *const () as usize
+    }
+
+    /// Without an index, the frames of one module are all resolved by a
+    /// single scan of its symbol table.
+    #[test]
+    fn one_scan_names_every_frame_of_a_module() {
+        let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        modules::snapshot();
+        stack::prepare();
+        // Return-address-like frames inside three functions, one twice.
+        let frames = [
+            first() + 2,
+            second() + 2,
+            first() + 3,
+            crate::fmt::parse_hex as *const () as usize + 2,
+        ];
+        // SAFETY: the test lock stands in for the reporter CAS.
+        let m = unsafe { modules::lookup_unsynchronized(frames[0]) }.unwrap();
+        // SAFETY: as above.
+        let mut s = unsafe { Session::for_frames(&frames, false) };
+        s.set_use_index(false);
+        let before = SCANS.load(Ordering::Relaxed);
+        let mut names = Vec::new();
+        for &ip in &frames {
+            let f = s.lookup(&m, ip - 1).expect("named");
+            names.push(String::from_utf8(f.name.to_vec()).unwrap());
+        }
+        assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1, "one scan");
+        let p = "faulthandler::symbolize::lookup::batch_tests::";
+        assert_eq!(
+            names,
+            [
+                format!("{p}first"),
+                format!("{p}second"),
+                format!("{p}first"),
+                "faulthandler::fmt::parse_hex".to_string()
+            ]
+        );
+        // An address with no symbol after the batch: no second scan.
+        assert!(s.lookup(&m, m.start).is_none());
+        assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1);
+    }
+}
