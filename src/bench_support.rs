@@ -134,8 +134,10 @@ pub struct FileTiming {
     pub index_per_lookup: Duration,
     /// Per lookup with the glog-style `pread` scan (512 symbols a read).
     pub scan_per_lookup: Duration,
-    /// Lookups that found a name, with the index and with the scan.
-    pub found: (usize, usize),
+    /// Naming 64 frames without the index (one batch scan for all).
+    pub scan_64_frames: Duration,
+    /// Lookups that found a name: index, scan, and of the 64 frames.
+    pub found: (usize, usize, usize),
 }
 
 /// Time index lookups and scan lookups of `vaddrs` in the file at `path`
@@ -178,11 +180,26 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
         found_scan += usize::from(s.lookup(&m, a as usize).is_some());
     }
     let scan_per_lookup = t.elapsed() / vaddrs.len().max(1) as u32;
+    // 64 frames named in one session without the index: one batch scan.
+    let frames: Vec<usize> = vaddrs.iter().take(64).map(|&a| a as usize + 1).collect();
+    let t = Instant::now();
+    // SAFETY: as above.
+    unsafe { lookup::begin_report(u64::MAX) };
+    // SAFETY: as above.
+    let mut s = unsafe { lookup::Session::for_frames(&frames, false) };
+    s.set_use_index(false);
+    let mut found_batch = 0;
+    for &ip in &frames {
+        found_batch += usize::from(s.lookup(&m, ip - 1).is_some());
+    }
+    drop(s);
+    let scan_64_frames = t.elapsed();
     Some(FileTiming {
         build,
         entries: ix.len(),
         index_per_lookup,
         scan_per_lookup,
-        found: (found_ix, found_scan),
+        scan_64_frames,
+        found: (found_ix, found_scan, found_batch),
     })
 }

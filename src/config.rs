@@ -119,10 +119,11 @@ impl Config {
     /// It also gives the calling thread a 64 KiB alternate signal stack
     /// (when it has a smaller one or none), snapshots the loaded modules,
     /// and runs the report path once through a real signal frame so that
-    /// nothing initialises lazily during a crash. The first call starts a
-    /// short-lived background thread, `fh-symbols`, that indexes the
-    /// modules' symbol tables so that a report names its frames quickly
-    /// (see [`symbolize`](crate::symbolize)); `enable()` does not wait for it.
+    /// nothing initialises lazily during a crash. When loaded modules have
+    /// no symbol index yet, it starts a short-lived background thread,
+    /// `fh-symbols`, that builds one so that a report names its frames
+    /// quickly (see [`symbolize`](crate::symbolize)); `enable()` does not
+    /// wait for it.
     ///
     /// # Errors
     ///

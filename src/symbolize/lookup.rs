@@ -7,7 +7,9 @@
 //! 2. the symbol is found in the module's index when the background
 //!    builder has published one (a binary search), or else by a `pread`
 //!    scan of the file's `.symtab` (or `.dynsym`), 512 symbols a read,
-//!    bounded in time;
+//!    bounded in time. One scan resolves every frame of the stack that
+//!    lies in that module (a batch of sorted addresses), and its results
+//!    are remembered for the rest of the stack;
 //! 3. its name is read from the string table (at most
 //!    [`NAME_CAP`](super::demangle::NAME_CAP) bytes) and demangled, on the
 //!    symbolizer stack, into static storage.
