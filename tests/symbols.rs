@@ -14,6 +14,53 @@ use std::process::{Command, ExitStatus, Stdio};
 
 const CHILD_ENV: &str = "FH_SYMBOLS_CHILD";
 
+/// Counts the heap calls of threads that ask for it (the no-allocation
+/// test); passes everything to the system allocator.
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static HEAP_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn note_heap_call() {
+    let _ = COUNTING.try_with(|c| {
+        if c.get() {
+            let _ = HEAP_CALLS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        note_heap_call();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        note_heap_call();
+        // SAFETY: as above.
+        unsafe { std::alloc::System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        note_heap_call();
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        note_heap_call();
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Tests that use the report's static scratch in this process take this.
+static SCRATCH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 extern "C" {
     fn fh_sym_c_outer(p: *mut i32) -> i32;
 }
@@ -483,6 +530,7 @@ fn report_path_stack_use_is_small() {
         unsafe { faulthandler::__bench::write_frames_to_fd(FD.load(Ordering::SeqCst), frames) };
     }
 
+    let _g = SCRATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     faulthandler::__bench::build_index_now();
     let mut frames = Vec::new();
     backtrace::trace(|f| {
@@ -574,4 +622,63 @@ fn report_path_stack_use_is_small() {
         frames_ix < 7168 && frames_scan < 7168,
         "{frames_ix} B, {frames_scan} B"
     );
+}
+
+/// The symbolizer allocates nothing: Rust's heap calls are counted on this
+/// thread while frame lines are written with the index, with the fallback
+/// scan, and for a library loaded after the module snapshot (found through
+/// /proc/self/maps and scanned). (The malloc interposer of the core tests
+/// checks libc's malloc during real crashes.)
+#[test]
+fn symbolizer_allocates_nothing() {
+    let _g = SCRATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    faulthandler::__bench::build_index_now();
+    // Everything that may allocate happens first: frames, the library, the file.
+    let mut frames: Vec<usize> = Vec::new();
+    backtrace::trace(|f| {
+        frames.push(f.ip() as usize);
+        true
+    });
+    let path = format!("{}/so_symbols_late.so\0", env!("FH_FIXTURE_DIR"));
+    // SAFETY: our own fixture library, without constructors.
+    let entry = unsafe {
+        let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+        assert!(!h.is_null());
+        libc::dlsym(h, c"fh_late_entry".as_ptr()) as usize
+    };
+    assert_ne!(entry, 0);
+    frames.insert(0, entry + 1);
+    let out_path = scratch_dir("noalloc").join("frames.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    use std::os::fd::AsRawFd;
+    let fd = out.as_raw_fd();
+
+    // The counter counts (an allocation and a free).
+    COUNTING.with(|c| c.set(true));
+    drop(black_box(vec![1u8; 3]));
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(HEAP_CALLS.with(|n| n.replace(0)), 2);
+
+    COUNTING.with(|c| c.set(true));
+    // SAFETY: the lock keeps other users of the report scratch out.
+    unsafe { faulthandler::__bench::write_frames_to_fd(fd, &frames) };
+    faulthandler::__bench::set_index_enabled(false);
+    // SAFETY: as above.
+    unsafe { faulthandler::__bench::write_frames_to_fd(fd, &frames) };
+    faulthandler::__bench::set_index_enabled(true);
+    COUNTING.with(|c| c.set(false));
+    let calls = HEAP_CALLS.with(|n| n.get());
+
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let _ = std::fs::remove_dir_all(out_path.parent().unwrap());
+    assert_eq!(calls, 0, "heap calls while naming frames:\n{text}");
+    // And the work was done: names from the index, the scan, and the
+    // late library, twice.
+    assert_eq!(text.matches(" in fh_late_entry+0x").count(), 2, "{text}");
+    let exe = test_exe();
+    let named_here = text
+        .lines()
+        .filter(|l| l.contains(exe.to_str().unwrap()) && !l.contains(" in ?? ("))
+        .count();
+    assert!(named_here >= 4, "{text}");
 }
