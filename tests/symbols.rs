@@ -434,6 +434,23 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
         "{r}"
     );
 
+    // The distributions' layout: a debug-only file (objcopy
+    // --only-keep-debug) at .build-id/xx/rest.debug.
+    let tree = dir.join("tree");
+    let id_dir = tree.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&id_dir).unwrap();
+    let st = Command::new("objcopy")
+        .arg("--only-keep-debug")
+        .arg(&exe)
+        .arg(id_dir.join(format!("{}.debug", &id[2..])))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = symbolize(&report, &[&tree]);
+    assert_consecutive(&self::names(&out), &CHAIN, &out);
+    let c = line_of(&out, " in fh_sym_c_crash+0x");
+    assert!(c.contains("c-fixtures/lib_symbols.c:7 ("), "{c}");
+
     // Without the debug dir: names stay unknown, nothing is made up.
     let out = symbolize(&report, &[]);
     assert!(!out.contains("fh_sym_c_crash"), "{out}");
