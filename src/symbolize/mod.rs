@@ -21,8 +21,8 @@
 //!   512 symbols a read, as glog does, but once per module and stack: one
 //!   pass resolves every frame of that module (64 frames in a 110k-symbol
 //!   binary: about 1 ms, against 0.7 ms a frame for a scan per frame).
-//!   Each scan is bounded in time (10 ms), and so are all the scans of one
-//!   report (40 ms); past the bound a frame is `??`.
+//!   Each scan is bounded in time (50 ms), and so are all the scans of one
+//!   report (200 ms); past the bound a frame is `??`.
 //! - The file is opened by path during the report and used only if its
 //!   build-id is the mapped module's.
 //! - Demangling runs on a stack of its own (1 MiB, mapped at `enable()`),
