@@ -5,7 +5,7 @@
 //! publishes settings to the handler through atomics.
 
 use crate::error::Error;
-use crate::{altstack, handler, modules, panic, report_file};
+use crate::{altstack, handler, modules, panic, report_file, symbolize};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -180,7 +180,11 @@ impl Config {
     /// It also gives the calling thread a 64 KiB alternate signal stack
     /// (when it has a smaller one or none), snapshots the loaded modules,
     /// and runs the report path once through a real signal frame so that
-    /// nothing initialises lazily during a crash.
+    /// nothing initialises lazily during a crash. When loaded modules have
+    /// no symbol index yet, it starts a short-lived background thread,
+    /// `fh-symbols`, that builds one so that a report names its frames
+    /// quickly (see [`symbolize`](crate::symbolize)); `enable()` does not
+    /// wait for it.
     ///
     /// # Errors
     ///
@@ -235,6 +239,7 @@ impl Config {
         let mut state = lock();
         altstack::ensure_current_thread()?;
         modules::snapshot();
+        symbolize::prepare();
         panic::install_hook_once();
         let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
         handler::FD.store(raw, Ordering::Release);

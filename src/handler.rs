@@ -30,6 +30,7 @@ use crate::fmt::Buf;
 use crate::racy::RacyCell;
 use crate::report::{self, FatalHeader, ModulesSeen};
 use crate::signals::{self, Origin, FATAL_SIGNALS};
+use crate::symbolize::lookup;
 use crate::sys::{self, ErrnoGuard};
 use crate::unwind;
 use crate::writer::{SigpipeGuard, Writer};
@@ -504,6 +505,8 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     // SAFETY: walking our own stack from the handler (see `unwind`).
     let walk = unsafe { unwind::walk(Some(pc), 0, frames) };
     let mut seen = ModulesSeen::new();
+    // SAFETY: we are the reporting thread.
+    unsafe { lookup::begin_report(u64::MAX) };
     if walk.found_start {
         let shown = frames.get(..walk.stored).unwrap_or(&[]);
         // SAFETY: we are the reporting thread.
@@ -550,10 +553,16 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     let shown = frames.get(..walk.stored).unwrap_or(&[]);
     // SAFETY: we hold the reporter CAS.
     unsafe {
+        // The symbolizer runs too (open, pread, close, the demangler on its
+        // own stack), but makes one scan read in all: the index is not
+        // built yet, and enable() must stay fast.
+        lookup::begin_report(1);
+        lookup::warm_up_unsynchronized();
         report::write_frames_unsynchronized(
             &mut w, shown, true, walk.total, walk.cut, 64, &mut seen,
         );
         report::write_modules_unsynchronized(&mut w, &seen);
+        lookup::begin_report(u64::MAX);
     }
     REPORTER.store(0, Ordering::Release);
 }

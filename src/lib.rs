@@ -27,8 +27,9 @@
 //! Process 4242 "myprog"
 //!
 //! Current thread 4242 "myprog" (most recent call first):
-//!   #0  0x000055d1c2a3b1f4 in ?? (/usr/bin/myprog +0x3b1f4)
-//!   #1  0x000055d1c2a3b2a0 in ?? (/usr/bin/myprog +0x3b2a0)
+//!   #0  0x000055d1c2a3b1f4 in crash_level3+0x14 (/usr/bin/myprog +0x3b1f4)
+//!   #1  0x000055d1c2a3b2a0 in myprog::level2+0x20 (/usr/bin/myprog +0x3b2a0)
+//!   #2  0x00007f3a1c2b3c4d in ?? (/usr/lib/x86_64-linux-gnu/libfoo.so.1 +0x1c4d)
 //!   ... 412 more frames not shown (max_frames 100)
 //!
 //! Modules:
@@ -48,10 +49,14 @@
 //!   recent call first):`, where NAME is the kernel's thread name (comm).
 //!   Frame `#0` is the faulting instruction; the handler's own frames and
 //!   the signal trampoline are not shown.
-//! - Frame lines read `  #N  0xADDR in NAME (MODULE +0xMODOFF)`, where
-//!   MODOFF is the address minus the module's load bias, which is what
-//!   `addr2line -e MODULE` takes. An unknown name is `??`, an unknown
-//!   module `(??)`.
+//! - Frame lines read `  #N  0xADDR in NAME+0xOFF (MODULE +0xMODOFF)`,
+//!   where NAME is the function's symbol (Rust names demangled, without
+//!   the hash), OFF the address's offset into it, and MODOFF the address
+//!   minus the module's load bias, which is what `addr2line -e MODULE`
+//!   takes. An unknown name is `??` (a stripped binary, or a lookup that
+//!   ran out of time), an unknown module `(??)`. See [`symbolize`] for how
+//!   names are found, and for adding ` at FILE:LINE` offline with
+//!   `faulthandler symbolize`.
 //! - When `max_frames` cuts a stack: `  ... N more frames not shown
 //!   (max_frames M)`, or without N when the walk itself had to stop.
 //! - `Modules:` lists every module a frame referred to: its address range,
@@ -89,9 +94,14 @@ mod procfs;
 mod racy;
 mod report;
 mod signals;
+pub mod symbolize;
 mod sys;
 mod unwind;
 mod writer;
+
+#[doc(hidden)]
+#[path = "bench_support.rs"]
+pub mod __bench;
 
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
 pub use error::{Error, ErrorKind};

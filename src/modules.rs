@@ -69,6 +69,13 @@ impl Module {
         m
     }
 
+    /// A module for the file at `path` as if it were mapped at its link
+    /// addresses (bias 0); for benchmarks that look up symbols in files
+    /// that are not loaded.
+    pub(crate) fn for_file(path: &[u8], build_id: &[u8]) -> Module {
+        Module::new(0, usize::MAX, 0, path, build_id)
+    }
+
     /// The object's path as the loader knows it.
     pub(crate) fn path(&self) -> &[u8] {
         self.path.get(..self.path_len as usize).unwrap_or(&[])
@@ -143,6 +150,11 @@ fn table() -> &'static [Module] {
     }
     // SAFETY: published tables are never freed or mutated.
     unsafe { &(*p).modules }
+}
+
+/// Async-signal-safe. The modules of the last snapshot, sorted by address.
+pub(crate) fn snapshot_modules() -> &'static [Module] {
+    table()
 }
 
 /// Modules found in `/proc/self/maps` during a report (loaded after the
@@ -229,7 +241,8 @@ fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
         true
     });
     let (base, end) = found?;
-    let (first_vaddr, id) = read_elf_image(base);
+    // The maps text is done with: its scratch holds the notes now.
+    let (first_vaddr, id) = read_elf_image(base, scratch);
     let mut build_id = [0u8; BUILD_ID_MAX];
     let idl = id.map(|(b, l)| {
         build_id = b;
@@ -248,7 +261,8 @@ fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
 /// virtual address of the first `PT_LOAD` (so that bias = base - it) and
 /// the GNU build-id. Reads go through `process_vm_readv`, so bad memory
 /// yields `(0, None)` rather than a fault.
-fn read_elf_image(base: usize) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
+#[inline(never)]
+fn read_elf_image(base: usize, scratch: &mut [u8]) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
     let mut ehdr = [0u8; 64];
     if sys::read_memory(base, &mut ehdr) != 64 || ehdr[..4] != *b"\x7fELF" || ehdr[4] != 2 {
         return (0, None);
@@ -283,17 +297,21 @@ fn read_elf_image(base: usize) -> (usize, Option<([u8; BUILD_ID_MAX], usize)>) {
             // The notes are mapped at bias + vaddr; bias is base minus the
             // first PT_LOAD's page, which always precedes PT_NOTE in practice.
             let bias = base.wrapping_sub(first_vaddr.unwrap_or(0));
-            build_id = read_build_id_note(bias.wrapping_add(vaddr), memsz.min(1024));
+            build_id = read_build_id_note(bias.wrapping_add(vaddr), memsz.min(1024), scratch);
         }
     }
     (first_vaddr.unwrap_or(0), build_id)
 }
 
-fn read_build_id_note(addr: usize, len: usize) -> Option<([u8; BUILD_ID_MAX], usize)> {
-    let mut notes = [0u8; 1024];
+#[inline(never)]
+fn read_build_id_note(
+    addr: usize,
+    len: usize,
+    notes: &mut [u8],
+) -> Option<([u8; BUILD_ID_MAX], usize)> {
     let len = len.min(notes.len());
-    let got = sys::read_memory(addr, &mut notes[..len]);
-    let notes = &notes[..got];
+    let got = sys::read_memory(addr, notes.get_mut(..len)?);
+    let notes = notes.get(..got)?;
     let mut off = 0usize;
     while off + 12 <= notes.len() {
         let namesz = u32::from_le_bytes(notes[off..off + 4].try_into().ok()?) as usize;

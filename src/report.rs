@@ -11,6 +11,7 @@ use crate::fmt::Buf;
 use crate::modules::{self, Module};
 use crate::procfs;
 use crate::signals::{self, Origin};
+use crate::symbolize::lookup;
 use crate::sys;
 use crate::writer::Writer;
 
@@ -118,6 +119,10 @@ pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
 /// up as is); every other frame is a return address (look it up at
 /// address - 1, which lies inside the call instruction).
 ///
+/// Each frame is named `NAME+0xOFF` by the in-handler symbolizer
+/// (`symbolize::lookup`), or `??`; its lookups are bounded in time, so a
+/// frame it cannot name in time is `??` too.
+///
 /// # Safety
 ///
 /// Only the reporting thread may call this (module lookups use the
@@ -131,33 +136,54 @@ pub(crate) unsafe fn write_frames_unsynchronized(
     max_frames: usize,
     seen: &mut ModulesSeen,
 ) {
-    let mut line = Buf::<640>::new();
-    // Names arrive with the symbolizer; until then every frame is `??`.
-    let _ = first_is_pc;
+    // Names and paths go to the writer directly: the line buffer holds the
+    // rest (the handler may run on an 8 KiB alternate stack).
+    let mut line = Buf::<128>::new();
+    // SAFETY: we are the reporting thread (caller's contract), and this is
+    // the only session alive.
+    let mut symbols = unsafe { lookup::Session::for_frames(frames, first_is_pc) };
     for (n, &ip) in frames.iter().enumerate() {
         line.clear();
-        line.str("  #")
-            .dec(n as u64)
-            .str("  ")
-            .addr(ip)
-            .str(" in ?? ");
+        line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
+        // A return address is looked up inside its call instruction.
+        let probe = if n == 0 && first_is_pc {
+            ip
+        } else {
+            ip.wrapping_sub(1)
+        };
         // SAFETY: we are the reporting thread (caller's contract).
-        match unsafe { modules::lookup_unsynchronized(ip) } {
+        match unsafe { modules::lookup_unsynchronized(probe) } {
             Some(m) => {
                 seen.note(&m);
-                line.byte(b'(')
-                    .ascii(m.path())
-                    .str(" +")
+                match symbols.lookup(&m, probe) {
+                    Some(f) => {
+                        w.write(line.as_bytes());
+                        w.write(f.name);
+                        line.clear();
+                        line.byte(b'+').hex(ip.wrapping_sub(f.start) as u64, 1);
+                    }
+                    None => {
+                        line.str("??");
+                    }
+                }
+                line.str(" (");
+                for part in m.path().chunks(64) {
+                    w.write(line.as_bytes());
+                    line.clear();
+                    line.ascii(part);
+                }
+                line.str(" +")
                     .hex(ip.wrapping_sub(m.bias) as u64, 1)
                     .byte(b')');
             }
             None => {
-                line.str("(??)");
+                line.str("?? (??)");
             }
         }
         line.byte(b'\n');
         w.write(line.as_bytes());
     }
+    drop(symbols);
     let shown = frames.len();
     if total > shown || cut {
         line.clear();

@@ -4,10 +4,12 @@
 //! ```text
 //! faulthandler run [OPTIONS] -- CMD [ARGS...]
 //! faulthandler dump PID [--signal S] [--wait-ready SECS]
+//! faulthandler symbolize [--debug-dir DIR]... [FILE]
 //! ```
 
 mod dump;
 mod run;
+mod symbolize;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,9 @@ Usage:
   faulthandler dump PID [--signal S] [--wait-ready SECS]
       Ask process PID for a dump of every thread's stack, but only once it
       catches the signal (sending it earlier would kill it).
+  faulthandler symbolize [--debug-dir DIR]... [FILE]
+      Add FILE:LINE and inlined calls to a report, offline, checking each
+      module's build-id.
 
 Run 'faulthandler COMMAND --help' for the options of a command.
 ";
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cmd.to_str() {
         Some("run") => run::main(rest),
         Some("dump") => dump::main(rest),
+        Some("symbolize") => symbolize::main(rest),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,205 @@
+//! Internal entry points for `benches/symbols.rs`. Not part of the API:
+//! hidden from the docs, may change at any time.
+//!
+//! # Safety
+//!
+//! The `unsafe` functions use the crash report's static scratch; call them
+//! from one thread at a time, and never while a crash may be reported.
+#![allow(unsafe_code)]
+#![allow(missing_docs)]
+
+use crate::modules::{self, Module};
+use crate::symbolize::{demangle, elf, index, lookup, stack};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// Whether the background index covers every loaded module.
+pub fn index_ready() -> bool {
+    index::ready()
+}
+
+/// Whether reports use the index (true) or always scan (false).
+pub fn set_index_enabled(yes: bool) {
+    lookup::USE_INDEX.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Build the missing indexes on this thread.
+pub fn build_index_now() {
+    modules::snapshot();
+    stack::prepare();
+    index::build_missing();
+}
+
+/// Write the frame lines for `frames` (return addresses, like a report's
+/// frames after #0) to `fd`, as a crash report would.
+///
+/// # Safety
+///
+/// See the module docs.
+pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
+    let mut w = crate::writer::Writer::new(fd, 10_000);
+    let mut seen = crate::report::ModulesSeen::new();
+    // SAFETY: the caller is the only user of the report scratch.
+    unsafe {
+        lookup::begin_report(u64::MAX);
+        crate::report::write_frames_unsynchronized(
+            &mut w,
+            frames,
+            false,
+            frames.len(),
+            false,
+            frames.len(),
+            &mut seen,
+        );
+        crate::report::write_modules_unsynchronized(&mut w, &seen);
+    }
+    w.flush();
+}
+
+/// The path and load bias of the loaded module that contains `addr`.
+pub fn module_of(addr: usize) -> Option<(String, usize)> {
+    modules::snapshot();
+    // SAFETY: the caller is the only user of the report scratch (module
+    // docs); the snapshot covers loaded modules, so the late cache is not
+    // touched for them.
+    let m = unsafe { modules::lookup_unsynchronized(addr) }?;
+    Some((String::from_utf8_lossy(m.path()).into_owned(), m.bias))
+}
+
+/// Name `addr` (a code address in a loaded module) as a report would, and
+/// return the name's length (0 when unnamed). For measuring the
+/// symbolizer alone.
+///
+/// # Safety
+///
+/// See the module docs.
+pub unsafe fn name_len_of(addr: usize) -> usize {
+    // SAFETY: the caller is the only user of the report scratch.
+    let Some(m) = (unsafe { modules::lookup_unsynchronized(addr) }) else {
+        return 0;
+    };
+    // SAFETY: as above.
+    let mut s = unsafe { lookup::Session::new() };
+    s.lookup(&m, addr).map_or(0, |f| f.name.len())
+}
+
+/// The code symbols of an ELF file: (address, size), for choosing probes.
+pub fn code_symbols(path: &str) -> Vec<(u64, u64)> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut scratch = vec![0u8; 4096];
+    let Some(info) = elf::inspect(f.as_raw_fd(), &mut scratch) else {
+        return Vec::new();
+    };
+    let Some(tab) = info.symtab else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; elf::SYM_SIZE * 1024];
+    let mut first = 0;
+    loop {
+        let n = elf::read_syms(f.as_raw_fd(), &tab, first, &mut buf);
+        if n == 0 {
+            break;
+        }
+        for c in buf.chunks_exact(elf::SYM_SIZE).take(n) {
+            if let Some(s) = elf::parse_sym(c) {
+                if s.is_code() && s.size > 0 {
+                    out.push((s.value, s.size));
+                }
+            }
+        }
+        first += n as u64;
+    }
+    out
+}
+
+/// Number of symbols in the file's symbol table, and whether it is
+/// `.symtab` (not `.dynsym`).
+pub fn symbol_count(path: &str) -> Option<(u64, bool)> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut scratch = vec![0u8; 4096];
+    let info = elf::inspect(f.as_raw_fd(), &mut scratch)?;
+    info.symtab.map(|t| (t.count, !t.dynamic))
+}
+
+/// Results of timing lookups in one file.
+pub struct FileTiming {
+    /// Time to build the index (normal context, as the builder thread does).
+    pub build: Duration,
+    /// Entries in the index.
+    pub entries: usize,
+    /// Per lookup with the index: binary search, name read, demangling.
+    pub index_per_lookup: Duration,
+    /// Per lookup with the glog-style `pread` scan (512 symbols a read).
+    pub scan_per_lookup: Duration,
+    /// Naming 64 frames without the index (one batch scan for all).
+    pub scan_64_frames: Duration,
+    /// Lookups that found a name: index, scan, and of the 64 frames.
+    pub found: (usize, usize, usize),
+}
+
+/// Time index lookups and scan lookups of `vaddrs` in the file at `path`
+/// (treated as mapped at its link addresses).
+///
+/// # Safety
+///
+/// See the module docs.
+pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming> {
+    stack::prepare();
+    let f = std::fs::File::open(path).ok()?;
+    let mut scratch = vec![0u8; 4096];
+    let info = elf::inspect(f.as_raw_fd(), &mut scratch)?;
+    let m = Module::for_file(path.as_bytes(), info.build_id());
+    let t = Instant::now();
+    let ix = index::build_for_file(f.as_raw_fd(), &m)?;
+    let build = t.elapsed();
+    let mut raw = vec![0u8; demangle::NAME_CAP + 1];
+    let mut out = vec![0u8; lookup::OUT_CAP];
+    let mut found_ix = 0;
+    let t = Instant::now();
+    for &a in vaddrs {
+        if let Some(e) = ix.lookup(a) {
+            if let Some((len, whole)) = elf::read_name(f.as_raw_fd(), &ix.table, e.name, &mut raw) {
+                let n = demangle::demangle_into(&raw[..len], whole, &mut out);
+                found_ix += usize::from(n > 0);
+            }
+        }
+    }
+    let index_per_lookup = t.elapsed() / vaddrs.len().max(1) as u32;
+    let mut found_scan = 0;
+    let t = Instant::now();
+    for &a in vaddrs {
+        // SAFETY: the caller is the only user of the report scratch. A
+        // fresh budget each time: we measure the scan, not the bound.
+        unsafe { lookup::begin_report(u64::MAX) };
+        // SAFETY: as above.
+        let mut s = unsafe { lookup::Session::new() };
+        s.set_use_index(false);
+        found_scan += usize::from(s.lookup(&m, a as usize).is_some());
+    }
+    let scan_per_lookup = t.elapsed() / vaddrs.len().max(1) as u32;
+    // 64 frames named in one session without the index: one batch scan.
+    let frames: Vec<usize> = vaddrs.iter().take(64).map(|&a| a as usize + 1).collect();
+    let t = Instant::now();
+    // SAFETY: as above.
+    unsafe { lookup::begin_report(u64::MAX) };
+    // SAFETY: as above.
+    let mut s = unsafe { lookup::Session::for_frames(&frames, false) };
+    s.set_use_index(false);
+    let mut found_batch = 0;
+    for &ip in &frames {
+        found_batch += usize::from(s.lookup(&m, ip - 1).is_some());
+    }
+    drop(s);
+    let scan_64_frames = t.elapsed();
+    Some(FileTiming {
+        build,
+        entries: ix.len(),
+        index_per_lookup,
+        scan_per_lookup,
+        scan_64_frames,
+        found: (found_ix, found_scan, found_batch),
+    })
+}

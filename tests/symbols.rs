@@ -1,0 +1,701 @@
+//! Symbols in crash reports: names from the handler, file:line from
+//! `faulthandler symbolize`.
+//!
+//! Each crash runs in a child process: this test binary re-executes itself
+//! (or a stripped copy of itself) running only the `child` test, with
+//! `FH_SYMBOLS_CHILD` naming the scenario. The parent checks the exact
+//! terminating signal and the report on the child's stderr.
+
+use std::hint::black_box;
+use std::marker::PhantomData;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+const CHILD_ENV: &str = "FH_SYMBOLS_CHILD";
+
+/// Counts the heap calls of threads that ask for it (the no-allocation
+/// test); passes everything to the system allocator.
+struct CountingAlloc;
+
+thread_local! {
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static HEAP_CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn note_heap_call() {
+    let _ = COUNTING.try_with(|c| {
+        if c.get() {
+            let _ = HEAP_CALLS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        note_heap_call();
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        note_heap_call();
+        // SAFETY: as above.
+        unsafe { std::alloc::System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        note_heap_call();
+        // SAFETY: as above.
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        note_heap_call();
+        // SAFETY: as above.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Tests that use the report's static scratch in this process take this.
+static SCRATCH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+extern "C" {
+    fn fh_sym_c_outer(p: *mut i32) -> i32;
+}
+
+// The Rust half of the chain: three functions, never inlined, each doing
+// work after its call so that none is a tail call.
+
+const RUST_INNER_CALL_LINE: u32 = line!() + 4;
+#[inline(never)]
+fn rust_inner() -> i32 {
+    // SAFETY: it is not; the C chain writes through null: the crash.
+    let r = unsafe { fh_sym_c_outer(black_box(std::ptr::null_mut())) };
+    black_box(r) + 1
+}
+
+#[inline(never)]
+fn rust_middle() -> i32 {
+    black_box(rust_inner()) + 1
+}
+
+#[inline(never)]
+fn rust_outer() -> i32 {
+    black_box(rust_middle()) + 1
+}
+
+/// A trait method on a long generic type: a long demangled name.
+trait Crasher {
+    fn crash(&self) -> i32;
+}
+
+struct Wrapper<T>(PhantomData<T>);
+
+type LongType = Wrapper<std::collections::BTreeMap<String, Vec<Option<Box<[u8]>>>>>;
+
+impl Crasher for LongType {
+    #[inline(never)]
+    fn crash(&self) -> i32 {
+        black_box(rust_outer()) + 1
+    }
+}
+
+/// A type so wide that its impl's mangled name exceeds the cap (2048
+/// bytes) on names the handler demangles.
+struct W<T>(PhantomData<T>);
+type L = std::collections::BTreeMap<String, Vec<Option<Box<[u8]>>>>;
+type T10 = (L, L, L, L, L, L, L, L, L, L);
+type Deep = W<(T10, T10, T10)>;
+
+impl Crasher for Deep {
+    #[inline(never)]
+    fn crash(&self) -> i32 {
+        black_box(rust_outer()) + 1
+    }
+}
+
+/// The child side: one crash per process.
+#[test]
+fn child() {
+    let Ok(scenario) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    faulthandler::enable().expect("enable");
+    let r = match scenario.as_str() {
+        "chain" => rust_outer(),
+        "long" => black_box(&Wrapper(PhantomData) as &LongType).crash(),
+        "deep" => black_box(&W(PhantomData) as &Deep).crash(),
+        // A std thread has std's own small alternate stack (8 KiB here),
+        // not the 64 KiB one enable() gave this thread.
+        "small_altstack" => std::thread::Builder::new()
+            .name("small-altstack".into())
+            .spawn(|| {
+                // SAFETY: querying this thread's alternate stack only.
+                let size = unsafe {
+                    let mut ss: libc::stack_t = std::mem::zeroed();
+                    libc::sigaltstack(std::ptr::null(), &mut ss);
+                    ss.ss_size
+                };
+                eprintln!("altstack size {size}");
+                rust_outer()
+            })
+            .unwrap()
+            .join()
+            .unwrap(),
+        "dlopen" => {
+            let path = format!("{}/so_symbols_late.so\0", env!("FH_FIXTURE_DIR"));
+            // SAFETY: loading our own fixture library, which has no
+            // constructors, and calling its entry point with its C type.
+            unsafe {
+                let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+                assert!(!h.is_null(), "dlopen {path}");
+                let f = libc::dlsym(h, c"fh_late_entry".as_ptr());
+                assert!(!f.is_null());
+                let f: extern "C" fn(*mut i32) -> i32 = std::mem::transmute(f);
+                f(black_box(std::ptr::null_mut()))
+            }
+        }
+        other => panic!("unknown scenario {other}"),
+    };
+    panic!("the crash did not happen ({r})");
+}
+
+fn run_child(exe: &Path, scenario: &str) -> (ExitStatus, String) {
+    let out = Command::new(exe)
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, scenario)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the child");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The report's frames as (number, name without +0xOFF, module).
+fn frames(report: &str) -> Vec<(usize, String, String)> {
+    report
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("  #")?;
+            let (n, rest) = rest.split_once("  0x")?;
+            let (_, rest) = rest.split_once(" in ")?;
+            let (name, module) = rest.rsplit_once(" (")?;
+            let name = match name.rsplit_once("+0x") {
+                Some((n, _)) => n,
+                None => name,
+            };
+            let module = module.rsplit_once(" +0x").map_or(module, |(m, _)| m);
+            Some((n.parse().ok()?, name.to_string(), module.to_string()))
+        })
+        .collect()
+}
+
+fn names(report: &str) -> Vec<String> {
+    frames(report).into_iter().map(|f| f.1).collect()
+}
+
+/// Check that `want` appears in `names` as consecutive frames.
+fn assert_consecutive(names: &[String], want: &[&str], report: &str) -> usize {
+    let at = names
+        .windows(want.len())
+        .position(|w| w.iter().zip(want).all(|(a, b)| a == b));
+    at.unwrap_or_else(|| panic!("frames {want:?} not found in order in:\n{report}"))
+}
+
+const CHAIN: [&str; 6] = [
+    "fh_sym_c_crash",
+    "fh_sym_c_middle",
+    "fh_sym_c_outer",
+    "symbols::rust_inner",
+    "symbols::rust_middle",
+    "symbols::rust_outer",
+];
+
+fn test_exe() -> PathBuf {
+    std::env::current_exe().unwrap()
+}
+
+fn build_id_hex(path: &Path) -> String {
+    use object::Object;
+    let data = std::fs::read(path).unwrap();
+    let obj = object::File::parse(&*data).unwrap();
+    let id = obj.build_id().unwrap().expect("a build-id");
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn symbolize(report: &str, debug_dirs: &[&Path]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faulthandler"));
+    cmd.arg("symbolize").arg("--no-system-debug-dir");
+    for d in debug_dirs {
+        cmd.arg("--debug-dir").arg(d);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(report.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "symbolize failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fh-symbols-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn line_of(report: &str, needle: &str) -> String {
+    report
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{report}"))
+        .to_string()
+}
+
+#[test]
+fn c_and_rust_frames_are_named_innermost_first() {
+    let (status, report) = run_child(&test_exe(), "chain");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    assert!(report.starts_with("Fatal signal 11 (SIGSEGV)"), "{report}");
+    let names = names(&report);
+    let at = assert_consecutive(&names, &CHAIN, &report);
+    assert_eq!(at, 0, "the faulting C function is frame #0:\n{report}");
+    // Every frame line has the contract's shape, with a name and offset.
+    let exe = test_exe();
+    for (n, name, module) in frames(&report).iter().take(CHAIN.len()) {
+        assert_eq!(module, exe.to_str().unwrap(), "frame #{n}");
+        let l = line_of(&report, &format!(" in {name}+0x"));
+        assert!(l.starts_with(&format!("  #{n}  0x")), "{l}");
+    }
+    // No hash suffix on Rust names.
+    assert!(!report.contains("17h"), "{report}");
+}
+
+#[test]
+fn names_fit_on_a_small_std_alternate_stack() {
+    let (status, report) = run_child(&test_exe(), "small_altstack");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    assert!(report.contains("Current thread "), "{report}");
+    assert!(report.contains(" \"small-altstac"), "{report}");
+    let size: usize = line_of(&report, "altstack size ")
+        .trim_start_matches("altstack size ")
+        .parse()
+        .unwrap();
+    assert!(size > 0 && size <= 16 << 10, "alt stack of {size} bytes");
+    let names = names(&report);
+    assert_eq!(assert_consecutive(&names, &CHAIN, &report), 0);
+    assert!(report.contains("\nModules:\n"), "{report}");
+}
+
+#[test]
+fn symbolize_adds_file_and_line() {
+    let (status, report) = run_child(&test_exe(), "chain");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV));
+    let out = symbolize(&report, &[]);
+    let c = line_of(&out, " in fh_sym_c_crash+0x");
+    assert!(c.contains("c-fixtures/lib_symbols.c:7 ("), "{c}");
+    let c = line_of(&out, " in fh_sym_c_middle+0x");
+    assert!(c.contains("c-fixtures/lib_symbols.c:12 ("), "{c}");
+    let r = line_of(&out, " in symbols::rust_inner+0x");
+    assert!(
+        r.contains(&format!("tests/symbols.rs:{RUST_INNER_CALL_LINE} (")),
+        "{r}"
+    );
+    // Everything that is not a frame line is unchanged.
+    let keep = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with("  #") && !l.contains("(inlined)"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(keep(&out), keep(&report));
+}
+
+#[test]
+fn long_generic_name_is_demangled_without_hash() {
+    let (status, report) = run_child(&test_exe(), "long");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    let names = names(&report);
+    let want = "<symbols::Wrapper<alloc::collections::btree::map::BTreeMap<alloc::string::String,alloc::vec::Vec<core::option::Option<alloc::boxed::Box<[u8]>>>>> as symbols::Crasher>::crash";
+    let at = assert_consecutive(&names, &CHAIN, &report);
+    assert_eq!(
+        names.get(at + CHAIN.len()).map(String::as_str),
+        Some(want),
+        "{report}"
+    );
+    assert!(!report.contains("17h"), "{report}");
+}
+
+#[test]
+fn name_over_the_cap_is_cut_and_the_report_goes_on() {
+    let (status, report) = run_child(&test_exe(), "deep");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    let names = names(&report);
+    let at = assert_consecutive(&names, &CHAIN, &report);
+    let cut = names.get(at + CHAIN.len()).expect("the deep frame");
+    // Shown as its mangled text, cut, and still followed by the rest.
+    assert!(cut.starts_with("_ZN"), "{cut}");
+    assert!(cut.ends_with("..."), "{cut}");
+    assert!(
+        cut.contains("symbols..W$LT$$LP$$LP$alloc..collections..btree"),
+        "{cut}"
+    );
+    assert!(cut.len() <= 512, "{}", cut.len());
+    assert!(
+        names.len() > at + CHAIN.len() + 1,
+        "frames after it:\n{report}"
+    );
+    assert!(report.contains("\nModules:\n"), "{report}");
+}
+
+#[test]
+fn library_loaded_after_enable_is_named() {
+    let (status, report) = run_child(&test_exe(), "dlopen");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    let so = format!("{}/so_symbols_late.so", env!("FH_FIXTURE_DIR"));
+    let f = frames(&report);
+    assert_eq!(f[0].1, "fh_late_crash", "{report}");
+    assert_eq!(f[0].2, so, "{report}");
+    assert_eq!(f[1].1, "fh_late_entry", "{report}");
+    assert_eq!(f[1].2, so, "{report}");
+    // Then the test binary's frames (`child`, which may be inlined into
+    // the harness's closure).
+    assert_eq!(f[2].2, test_exe().to_str().unwrap(), "{report}");
+    let id = build_id_hex(Path::new(&so));
+    let module = line_of(&report, &format!(" {so} build-id "));
+    assert!(module.ends_with(&id), "{module}");
+    // And offline, its lines.
+    let out = symbolize(&report, &[]);
+    let l = line_of(&out, " in fh_late_crash+0x");
+    assert!(l.contains("c-fixtures/so_symbols_late.c:6 ("), "{l}");
+    let l = line_of(&out, " in fh_late_entry+0x");
+    assert!(l.contains("c-fixtures/so_symbols_late.c:11 ("), "{l}");
+}
+
+#[test]
+fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
+    let dir = scratch_dir("strip");
+    let exe = test_exe();
+    let stripped = dir.join("symbols-stripped");
+    let st = Command::new("objcopy")
+        .arg("--strip-all")
+        .arg(&exe)
+        .arg(&stripped)
+        .status()
+        .expect("objcopy (binutils) is installed with gcc");
+    assert!(st.success());
+    let debug = dir.join("debug");
+    std::fs::create_dir_all(&debug).unwrap();
+    let unstripped = debug.join("symbols-unstripped");
+    if std::fs::hard_link(&exe, &unstripped).is_err() {
+        std::fs::copy(&exe, &unstripped).unwrap();
+    }
+
+    let (status, report) = run_child(&stripped, "chain");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    let f = frames(&report);
+    let spath = stripped.to_str().unwrap();
+    // The C and Rust frames have no names now, but module and offset.
+    for fr in f.iter().take(CHAIN.len()) {
+        assert_eq!(fr.1, "??", "{report}");
+        assert_eq!(fr.2, spath, "{report}");
+    }
+    let l0 = line_of(&report, "  #0  0x");
+    assert!(l0.contains(&format!("in ?? ({spath} +0x")), "{l0}");
+    let id = build_id_hex(&exe);
+    assert_eq!(build_id_hex(&stripped), id, "strip keeps the build-id");
+    let module = line_of(&report, &format!(" {spath} build-id "));
+    assert!(module.ends_with(&id), "{module}");
+
+    // symbolize, given the unstripped copy, restores names and lines.
+    let out = symbolize(&report, &[&debug]);
+    let names = names(&out);
+    assert_consecutive(&names, &CHAIN, &out);
+    let c = line_of(&out, " in fh_sym_c_crash+0x");
+    assert!(c.contains("c-fixtures/lib_symbols.c:7 ("), "{c}");
+    assert!(c.starts_with("  #0  0x"), "{c}");
+    let r = line_of(&out, " in symbols::rust_inner+0x");
+    assert!(
+        r.contains(&format!("tests/symbols.rs:{RUST_INNER_CALL_LINE} (")),
+        "{r}"
+    );
+
+    // The distributions' layout: a debug-only file (objcopy
+    // --only-keep-debug) at .build-id/xx/rest.debug.
+    let tree = dir.join("tree");
+    let id_dir = tree.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&id_dir).unwrap();
+    let st = Command::new("objcopy")
+        .arg("--only-keep-debug")
+        .arg(&exe)
+        .arg(id_dir.join(format!("{}.debug", &id[2..])))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = symbolize(&report, &[&tree]);
+    assert_consecutive(&self::names(&out), &CHAIN, &out);
+    let c = line_of(&out, " in fh_sym_c_crash+0x");
+    assert!(c.contains("c-fixtures/lib_symbols.c:7 ("), "{c}");
+
+    // Without the debug dir: names stay unknown, nothing is made up.
+    let out = symbolize(&report, &[]);
+    assert!(!out.contains("fh_sym_c_crash"), "{out}");
+
+    // A different file at the report's path: a mismatch, said on the
+    // frame, and never used.
+    std::fs::remove_file(&stripped).unwrap();
+    std::fs::copy(
+        format!("{}/so_symbols_late.so", env!("FH_FIXTURE_DIR")),
+        &stripped,
+    )
+    .unwrap();
+    let out = symbolize(&report, &[]);
+    let l0 = line_of(&out, "  #0  0x");
+    assert!(l0.contains(" in ?? ("), "{l0}");
+    assert!(!l0.contains(" at "), "{l0}");
+    assert!(
+        l0.contains(&format!("[symbolize: {spath} has build-id "))
+            && l0.contains(&format!("the report says {id}")),
+        "{l0}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cli_help_and_usage_errors() {
+    let exe = env!("CARGO_BIN_EXE_faulthandler");
+    let out = Command::new(exe)
+        .args(["symbolize", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.starts_with("Usage: faulthandler symbolize [--debug-dir DIR]..."),
+        "{help}"
+    );
+    assert!(
+        help.contains("/usr/lib/debug/.build-id/xx/rest.debug"),
+        "{help}"
+    );
+    let out = Command::new(exe).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(exe)
+        .args(["symbolize", "--frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--frobnicate\""));
+    let out = Command::new(exe)
+        .args(["symbolize", "/nonexistent/report.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // A file argument works like stdin; text that is not a report passes.
+    let dir = scratch_dir("cli");
+    let f = dir.join("notes.txt");
+    std::fs::write(&f, "hello\n  #0 is not a frame\nbye").unwrap();
+    let out = Command::new(exe).arg("symbolize").arg(&f).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"hello\n  #0 is not a frame\nbye");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The symbolizer's stack use, measured: the frame lines of a real stack
+/// are written from a signal handler running on a painted alternate stack,
+/// with the index and with the fallback scan; the deepest byte touched,
+/// minus what an empty handler touches (the kernel's signal frame), is
+/// what the report path needs on top of the kernel frame.
+#[test]
+fn report_path_stack_use_is_small() {
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+    static FRAMES: AtomicPtr<Vec<usize>> = AtomicPtr::new(std::ptr::null_mut());
+    static FD: AtomicI32 = AtomicI32::new(-1);
+    static EMPTY: AtomicBool = AtomicBool::new(false);
+    static ONE_NAME: AtomicBool = AtomicBool::new(false);
+    static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn on_usr1(_: libc::c_int) {
+        RAN.fetch_add(1, Ordering::SeqCst);
+        if EMPTY.load(Ordering::SeqCst) {
+            return;
+        }
+        if ONE_NAME.load(Ordering::SeqCst) {
+            let here = rust_middle as *const () as usize + 1;
+            // SAFETY: only this test uses the report scratch in this process.
+            let n = unsafe { faulthandler::__bench::name_len_of(here) };
+            NAME_LEN.store(n, Ordering::SeqCst);
+            return;
+        }
+        // SAFETY: set before the signal is raised, never freed.
+        let frames = unsafe { &*FRAMES.load(Ordering::SeqCst) };
+        // SAFETY: only this test uses the report scratch in this process.
+        unsafe { faulthandler::__bench::write_frames_to_fd(FD.load(Ordering::SeqCst), frames) };
+    }
+
+    let _g = SCRATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    faulthandler::__bench::build_index_now();
+    let mut frames = Vec::new();
+    backtrace::trace(|f| {
+        frames.push(f.ip() as usize);
+        true
+    });
+    FRAMES.store(Box::into_raw(Box::new(frames)), Ordering::SeqCst);
+    let devnull = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    FD.store(devnull.as_raw_fd(), Ordering::SeqCst);
+
+    let measure = |empty: bool| -> usize {
+        std::thread::spawn(move || {
+            const SIZE: usize = 64 << 10;
+            // SAFETY: a fresh anonymous mapping, installed as this thread's
+            // alternate stack for the duration, then put back and unmapped.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED);
+                std::ptr::write_bytes(p.cast::<u8>(), 0xa5, SIZE);
+                let ss = libc::stack_t {
+                    ss_sp: p,
+                    ss_flags: 0,
+                    ss_size: SIZE,
+                };
+                let mut old: libc::stack_t = std::mem::zeroed();
+                assert_eq!(libc::sigaltstack(&ss, &mut old), 0);
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_usr1 as *const () as usize;
+                act.sa_flags = libc::SA_ONSTACK;
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGUSR1, &act, &mut prev);
+                EMPTY.store(empty, Ordering::SeqCst);
+                libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1);
+                libc::sigaction(libc::SIGUSR1, &prev, std::ptr::null_mut());
+                libc::sigaltstack(&old, std::ptr::null_mut());
+                let bytes = std::slice::from_raw_parts(p.cast::<u8>(), SIZE);
+                let untouched = bytes.iter().position(|&b| b != 0xa5).unwrap_or(SIZE);
+                libc::munmap(p, SIZE);
+                SIZE - untouched
+            }
+        })
+        .join()
+        .unwrap()
+    };
+    let kernel = measure(true);
+    let frames_ix = measure(false) - kernel;
+    ONE_NAME.store(true, Ordering::SeqCst);
+    let name_ix = measure(false) - kernel;
+    assert_eq!(
+        NAME_LEN.load(Ordering::SeqCst),
+        "symbols::rust_middle".len()
+    );
+    faulthandler::__bench::set_index_enabled(false);
+    NAME_LEN.store(0, Ordering::SeqCst);
+    let name_scan = measure(false) - kernel;
+    assert_eq!(
+        NAME_LEN.load(Ordering::SeqCst),
+        "symbols::rust_middle".len()
+    );
+    ONE_NAME.store(false, Ordering::SeqCst);
+    let frames_scan = measure(false) - kernel;
+    faulthandler::__bench::set_index_enabled(true);
+    assert_eq!(RAN.load(Ordering::SeqCst), 5);
+    eprintln!(
+        "stack: kernel frame {kernel} B; naming one address: index {name_ix} B, scan {name_scan} B; \
+         writing a stack's frame lines: index {frames_ix} B, scan {frames_scan} B"
+    );
+    // Naming an address (its module, the file checks, index or scan, the
+    // name read; the demangler runs on its own stack) stays small.
+    assert!(
+        name_ix < 3072 && name_scan < 3072,
+        "{name_ix} B, {name_scan} B"
+    );
+    // The whole frame-writing path, which also finds modules loaded after
+    // the snapshot through /proc/self/maps, fits beside the handler's own
+    // frame and the kernel's on a small alternate stack.
+    assert!(
+        frames_ix < 7168 && frames_scan < 7168,
+        "{frames_ix} B, {frames_scan} B"
+    );
+}
+
+/// The symbolizer allocates nothing: Rust's heap calls are counted on this
+/// thread while frame lines are written with the index, with the fallback
+/// scan, and for a library loaded after the module snapshot (found through
+/// /proc/self/maps and scanned). (The malloc interposer of the core tests
+/// checks libc's malloc during real crashes.)
+#[test]
+fn symbolizer_allocates_nothing() {
+    let _g = SCRATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    faulthandler::__bench::build_index_now();
+    // Everything that may allocate happens first: frames, the library, the file.
+    let mut frames: Vec<usize> = Vec::new();
+    backtrace::trace(|f| {
+        frames.push(f.ip() as usize);
+        true
+    });
+    let path = format!("{}/so_symbols_late.so\0", env!("FH_FIXTURE_DIR"));
+    // SAFETY: our own fixture library, without constructors.
+    let entry = unsafe {
+        let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+        assert!(!h.is_null());
+        libc::dlsym(h, c"fh_late_entry".as_ptr()) as usize
+    };
+    assert_ne!(entry, 0);
+    frames.insert(0, entry + 1);
+    let out_path = scratch_dir("noalloc").join("frames.txt");
+    let out = std::fs::File::create(&out_path).unwrap();
+    use std::os::fd::AsRawFd;
+    let fd = out.as_raw_fd();
+
+    // The counter counts (an allocation and a free).
+    COUNTING.with(|c| c.set(true));
+    drop(black_box(vec![1u8; 3]));
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(HEAP_CALLS.with(|n| n.replace(0)), 2);
+
+    COUNTING.with(|c| c.set(true));
+    // SAFETY: the lock keeps other users of the report scratch out.
+    unsafe { faulthandler::__bench::write_frames_to_fd(fd, &frames) };
+    faulthandler::__bench::set_index_enabled(false);
+    // SAFETY: as above.
+    unsafe { faulthandler::__bench::write_frames_to_fd(fd, &frames) };
+    faulthandler::__bench::set_index_enabled(true);
+    COUNTING.with(|c| c.set(false));
+    let calls = HEAP_CALLS.with(|n| n.get());
+
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let _ = std::fs::remove_dir_all(out_path.parent().unwrap());
+    assert_eq!(calls, 0, "heap calls while naming frames:\n{text}");
+    // And the work was done: names from the index, the scan, and the
+    // late library, twice.
+    assert_eq!(text.matches(" in fh_late_entry+0x").count(), 2, "{text}");
+    let exe = test_exe();
+    let named_here = text
+        .lines()
+        .filter(|l| l.contains(exe.to_str().unwrap()) && !l.contains(" in ?? ("))
+        .count();
+    assert!(named_here >= 4, "{text}");
+}
