@@ -34,6 +34,14 @@ pub(crate) fn install_hook_once() {
     }));
 }
 
+/// std's messages for a panic that follows another one and ends in an
+/// abort; the first panic says more, so it is kept in front.
+const FOLLOW_UPS: [&str; 3] = [
+    "panic in a function that cannot unwind",
+    "panic in a destructor during cleanup",
+    "panicked while processing panic",
+];
+
 fn record(info: &std::panic::PanicHookInfo<'_>) {
     // Only one writer at a time; a concurrent panic keeps the first text.
     let prev = STATE.swap(WRITING, Ordering::Acquire);
@@ -42,13 +50,17 @@ fn record(info: &std::panic::PanicHookInfo<'_>) {
     }
     // SAFETY: the WRITING state excludes readers and other writers.
     let text = unsafe { TEXT.get_unsynchronized() };
-    text.clear();
     let msg = info
         .payload()
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
         .unwrap_or("Box<dyn Any>");
+    if prev == READY && FOLLOW_UPS.iter().any(|f| msg.starts_with(f)) {
+        text.str("; then: ");
+    } else {
+        text.clear();
+    }
     text.ascii(msg.as_bytes());
     if let Some(loc) = info.location() {
         text.str(" at ")
@@ -73,4 +85,31 @@ pub(crate) fn write_last_panic<const N: usize>(out: &mut Buf<N>) -> bool {
     let text = unsafe { TEXT.get_unsynchronized() };
     out.push(text.as_bytes());
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_first_panic_before_a_follow_up() {
+        install_hook_once();
+        let _ = std::panic::catch_unwind(|| panic!("disk full on /var"));
+        let _ = std::panic::catch_unwind(|| panic!("panic in a function that cannot unwind"));
+        let mut out = Buf::<600>::new();
+        assert!(write_last_panic(&mut out));
+        let text = String::from_utf8_lossy(out.as_bytes()).into_owned();
+        assert!(
+            text.starts_with("disk full on /var at src/panic.rs:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("; then: panic in a function that cannot unwind at src/panic.rs:"),
+            "{text}"
+        );
+        let _ = std::panic::catch_unwind(|| panic!("a new, unrelated panic"));
+        out.clear();
+        assert!(write_last_panic(&mut out));
+        assert!(out.as_bytes().starts_with(b"a new, unrelated panic at "));
+    }
 }
