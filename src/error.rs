@@ -49,6 +49,15 @@ impl Error {
         }
     }
 
+    /// A failed std call, described by `context`.
+    pub(crate) fn io(context: &str, e: io::Error) -> Self {
+        Error {
+            kind: ErrorKind::Os,
+            context: context.into(),
+            os: Some(e),
+        }
+    }
+
     pub(crate) fn from_errno(context: impl Into<String>, e: nix::errno::Errno) -> Self {
         Error {
             kind: ErrorKind::Os,

@@ -270,6 +270,72 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
         && sp < start.saturating_add(GAP)
 }
 
+/// Become the reporting thread for a crash on thread `tid`.
+///
+/// `REPORTER` is 0 when free, a positive tid while a crash is reported, and
+/// a negative tid while a normal-context dump (a request, the watchdog,
+/// `dump_traceback()`) runs on that thread. A crash must still be reported
+/// when a dump is in progress, and must not deadlock:
+/// - a dump on *this* thread (we crashed inside it): take over at once;
+///   the dump never resumes;
+/// - a dump on another thread: wait for it to end, at most as long as a
+///   dump may take (its collection deadline and write deadline, plus a
+///   margin), then take over anyway.
+///
+/// Returns `Err(owner)` when another crash holds it (or we do already).
+fn claim_reporter(tid: i32) -> Result<(), i32> {
+    let limit = crate::threads::THREAD_TIMEOUT_MS
+        .load(Ordering::Relaxed)
+        .saturating_add(WRITE_TIMEOUT_MS.load(Ordering::Relaxed))
+        .saturating_add(500);
+    let start = sys::monotonic_ms();
+    loop {
+        match REPORTER.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(()),
+            Err(owner) if owner < 0 => {
+                let waited = sys::monotonic_ms().saturating_sub(start);
+                if owner == -tid || waited >= limit {
+                    if REPORTER
+                        .compare_exchange(owner, tid, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                sys::sleep_ms(1);
+            }
+            Err(owner) => return Err(owner),
+        }
+    }
+}
+
+/// Normal context. Take the reporter slot for a dump on thread `tid`,
+/// waiting up to `wait_ms` for a dump or crash report in progress.
+/// Returns false when it stayed busy (most likely a crash is being
+/// reported and the process is about to end).
+pub(crate) fn begin_dump(tid: i32, wait_ms: u64) -> bool {
+    let start = sys::monotonic_ms();
+    loop {
+        if REPORTER
+            .compare_exchange(0, -tid, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        if sys::monotonic_ms().saturating_sub(start) >= wait_ms {
+            return false;
+        }
+        sys::sleep_ms(1);
+    }
+}
+
+/// Give the reporter slot back after [`begin_dump`]. A crash that took it
+/// over meanwhile keeps it.
+pub(crate) fn end_dump(tid: i32) {
+    let _ = REPORTER.compare_exchange(-tid, 0, Ordering::AcqRel, Ordering::Acquire);
+}
+
 /// The handler for every fatal signal.
 ///
 /// Async-signal-safe: see the module documentation for what it does.
@@ -294,7 +360,7 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         chain(sig, info, uc);
         return;
     }
-    match REPORTER.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire) {
+    match claim_reporter(tid) {
         Ok(_) => {
             // Let a fault inside the report reach the handler again, so it
             // is recognised below rather than killing us silently.
@@ -490,6 +556,11 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
         w.write(
             b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
         );
+    }
+    if ALL_THREADS.load(Ordering::Relaxed) {
+        w.flush();
+        // SAFETY: we are the reporting thread.
+        unsafe { crate::threads::write_other_threads(&mut w, max, &mut seen) };
     }
     // SAFETY: we are the reporting thread.
     unsafe { report::write_modules_unsynchronized(&mut w, &seen) };

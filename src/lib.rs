@@ -76,9 +76,12 @@ compile_error!("faulthandler supports Linux only, for now");
 mod altstack;
 mod capi;
 mod config;
+mod dump;
 mod error;
 mod modules;
 mod panic;
+mod register;
+mod watchdog;
 
 // Async-signal-safe code: everything a handler can reach.
 mod fmt;
@@ -88,8 +91,12 @@ mod racy;
 mod report;
 mod signals;
 mod sys;
+mod threads;
 mod unwind;
 mod writer;
 
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
+pub use dump::dump_traceback;
 pub use error::{Error, ErrorKind};
+pub use register::{register, unregister, Register};
+pub use watchdog::{cancel_dump_traceback_later, dump_traceback_later, Watchdog};

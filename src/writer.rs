@@ -76,7 +76,6 @@ impl Writer {
     }
 
     /// Whether every byte so far reached the fd.
-    #[cfg(test)]
     pub(crate) fn ok(&self) -> bool {
         !self.failed
     }
