@@ -131,14 +131,14 @@ pub(crate) fn write_dump(
 #[inline(never)]
 pub fn dump_traceback(fd: BorrowedFd<'_>, all_threads: bool) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    // Our callers' frames lie above this local; everything below it is
-    // ours. The first frame above it is this function itself.
+    // A frame's stack pointer (what the unwinder reports for it) lies
+    // below its own locals: only our callers' frames are above this one.
     let marker = 0u8;
     let sp_floor = std::hint::black_box(&marker) as *const u8 as usize;
     write_dump(
         fd.as_raw_fd(),
         DumpHeader::Code,
-        Some(Current { sp_floor, skip: 1 }),
+        Some(Current { sp_floor, skip: 0 }),
         all_threads,
     )
 }

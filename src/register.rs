@@ -373,9 +373,10 @@ fn note_request(sig: c_int, info: &libc::siginfo_t) {
     if !st.active.load(Ordering::Acquire) {
         return;
     }
-    // SAFETY: si_pid is meaningful for sent signals (si_code <= 0); for
+    // si_pid is meaningful for sent signals (si_code <= 0); for
     // kernel-generated ones we report 0.
     let pid = if info.si_code <= 0 {
+        // SAFETY: a sent signal's siginfo carries the sender's pid.
         unsafe { info.si_pid() }
     } else {
         0

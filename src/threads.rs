@@ -608,23 +608,14 @@ pub(crate) unsafe fn write_other_threads(
         }
     });
 
-    let slots_in_order = |f: &mut dyn FnMut(&Slot)| {
-        for o in pool.order.get(..listed).unwrap_or(&[]) {
-            if let Some(s) = pool.slots.get(o.load(Ordering::Relaxed) as usize) {
-                f(s);
-            }
-        }
-    };
-    let pending = |slots_in_order: &dyn Fn(&mut dyn FnMut(&Slot))| {
-        let mut n = 0usize;
-        slots_in_order(&mut |s| {
-            if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
-                && s.state.load(Ordering::Acquire) != pack(gen, DONE)
-            {
-                n += 1;
-            }
-        });
-        n
+    let in_order = || listed_slots(pool, listed);
+    let pending = || {
+        in_order()
+            .filter(|s| {
+                s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
+                    && s.state.load(Ordering::Acquire) != pack(gen, DONE)
+            })
+            .count()
     };
 
     // Wait for the answers: a short first wait, then leave out the threads
@@ -633,20 +624,20 @@ pub(crate) unsafe fn write_other_threads(
     let mut checked_blocked = false;
     loop {
         let seen_acks = ACKS.load(Ordering::Acquire);
-        if pending(&slots_in_order) == 0 {
+        if pending() == 0 {
             break;
         }
         let now = monotonic_ns();
         if !checked_blocked && now >= first_stop {
             checked_blocked = true;
-            slots_in_order(&mut |s| {
+            for s in in_order() {
                 if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
                     && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
                     && blocks_signal(s.tid.load(Ordering::Relaxed), sig)
                 {
                     s.outcome.store(Outcome::Blocked as u8, Ordering::Relaxed);
                 }
-            });
+            }
             continue;
         }
         if now >= deadline {
@@ -661,14 +652,14 @@ pub(crate) unsafe fn write_other_threads(
     }
     // Take back every slot that did not answer: a late answer then finds
     // the state changed and is dropped.
-    slots_in_order(&mut |s| {
+    for s in in_order() {
         let _ = s.state.compare_exchange(
             pack(gen, REQUESTED),
             FREE,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-    });
+    }
 
     // Write the blocks in listing order.
     let mut after_block = true;
@@ -740,6 +731,15 @@ pub(crate) unsafe fn write_other_threads(
     if more > 0 {
         report::write_threads_cut_line(w, more, after_block, max_threads);
     }
+}
+
+/// The slots of the first `listed` listed threads, in listing order.
+fn listed_slots(pool: &Pool, listed: usize) -> impl Iterator<Item = &Slot> {
+    pool.order
+        .get(..listed)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|o| pool.slots.get(o.load(Ordering::Relaxed) as usize))
 }
 
 /// Tid of a thread that found no free slot (rare enough for one).
