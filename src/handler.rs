@@ -90,6 +90,14 @@ fn our_action() -> libc::sigaction {
     act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
     // Every crash signal is blocked while the handler runs; no SA_NODEFER.
     act.sa_mask = sys::sigset_of(&FATAL_SIGNALS);
+    // So is the stack collector's signal: a dump must not make a thread
+    // that sits in this handler (on an alternate stack that may be as
+    // small as 8 KiB) unwind itself on top of it. A dump then lists such
+    // a thread as blocking the signal, and does not wait for it.
+    if let Some(collector) = crate::threads::signal() {
+        // SAFETY: adding a valid signal number to a set we own.
+        unsafe { libc::sigaddset(&mut act.sa_mask, collector) };
+    }
     act
 }
 

@@ -50,6 +50,7 @@
 #![allow(unsafe_code)]
 
 use crate::fmt::{parse_hex, Buf};
+use crate::racy::RacyCell;
 use crate::report::{self, ModulesSeen};
 use crate::sys::{self, ErrnoGuard};
 use crate::unwind;
@@ -400,8 +401,8 @@ fn monotonic_ns() -> u64 {
 }
 
 /// Call `f` with every thread id of the process, from `/proc/self/task`,
-/// read with raw `getdents64` into a stack buffer.
-fn for_each_tid(mut f: impl FnMut(i32)) {
+/// read with raw `getdents64` into `buf`.
+fn for_each_tid(buf: &mut [u64], mut f: impl FnMut(i32)) {
     // SAFETY: the path literal is NUL-terminated.
     let fd = unsafe {
         libc::open(
@@ -412,7 +413,6 @@ fn for_each_tid(mut f: impl FnMut(i32)) {
     if fd < 0 {
         return;
     }
-    let mut buf = [0u64; 256]; // 2 KiB, 8-byte aligned for the dirents
     loop {
         // SAFETY: `buf` is writable for its size in bytes.
         let n = unsafe {
@@ -420,7 +420,7 @@ fn for_each_tid(mut f: impl FnMut(i32)) {
                 libc::SYS_getdents64,
                 fd,
                 buf.as_mut_ptr().cast::<u8>(),
-                core::mem::size_of_val(&buf),
+                core::mem::size_of_val(buf),
             )
         };
         if n < 0 && sys::errno() == libc::EINTR {
@@ -431,7 +431,7 @@ fn for_each_tid(mut f: impl FnMut(i32)) {
         }
         // SAFETY: viewing our own u64 array as bytes.
         let bytes: &[u8] = unsafe {
-            core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), core::mem::size_of_val(&buf))
+            core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), core::mem::size_of_val(buf))
         };
         let bytes = bytes.get(..n as usize).unwrap_or(&[]);
         let mut off = 0usize;
@@ -476,11 +476,10 @@ fn parse_dec(s: &[u8]) -> Option<i32> {
 }
 
 /// Whether thread `tid` blocks `sig`, from `SigBlk` in its status file.
-fn blocks_signal(tid: i32, sig: c_int) -> bool {
+fn blocks_signal(tid: i32, sig: c_int, text: &mut [u8]) -> bool {
     let mut path = Buf::<64>::new();
     path.str("/proc/self/task/").dec(tid as u64).str("/status");
-    let mut text = [0u8; 2048];
-    let n = crate::procfs::read_file(path.as_bytes(), &mut text);
+    let n = crate::procfs::read_file(path.as_bytes(), text);
     let text = text.get(..n).unwrap_or(&[]);
     let mask = sigblk_of(text);
     sig > 0 && sig <= 64 && mask.is_some_and(|m| m & (1u64 << (sig - 1)) != 0)
@@ -566,7 +565,9 @@ pub(crate) unsafe fn write_other_threads(
     let mut more = 0usize;
     let mut cursor = 0usize;
     let mut sent = 0usize;
-    for_each_tid(|tid| {
+    // SAFETY: the caller holds the reporter slot, which guards SCRATCH.
+    let scratch = unsafe { SCRATCH.get_unsynchronized() };
+    for_each_tid(&mut scratch.dirents, |tid| {
         if tid == me || is_internal(tid) {
             return;
         }
@@ -633,7 +634,7 @@ pub(crate) unsafe fn write_other_threads(
             for s in in_order() {
                 if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
                     && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
-                    && blocks_signal(s.tid.load(Ordering::Relaxed), sig)
+                    && blocks_signal(s.tid.load(Ordering::Relaxed), sig, &mut scratch.status)
                 {
                     s.outcome.store(Outcome::Blocked as u8, Ordering::Relaxed);
                 }
@@ -742,6 +743,20 @@ fn listed_slots(pool: &Pool, listed: usize) -> impl Iterator<Item = &Slot> {
         .filter_map(|o| pool.slots.get(o.load(Ordering::Relaxed) as usize))
 }
 
+/// Buffers for the collecting thread. They are static, not on the stack:
+/// a crash on a thread with Rust std's 8 KiB alternate stack leaves little
+/// room beyond the unwinder's needs.
+struct Scratch {
+    /// `getdents64` records (8-byte aligned).
+    dirents: [u64; 256],
+    /// One `/proc/self/task/TID/status` file.
+    status: [u8; 2048],
+}
+static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
+    dirents: [0; 256],
+    status: [0; 2048],
+});
+
 /// Tid of a thread that found no free slot (rare enough for one).
 static NO_SLOT_TID: AtomicI32 = AtomicI32::new(0);
 
@@ -798,7 +813,8 @@ mod tests {
     #[test]
     fn lists_our_own_threads() {
         let mut tids = Vec::new();
-        for_each_tid(|t| tids.push(t));
+        let mut buf = [0u64; 16]; // small: several getdents64 calls
+        for_each_tid(&mut buf, |t| tids.push(t));
         assert!(tids.contains(&sys::getpid()));
         assert!(tids.contains(&sys::gettid()));
         assert_eq!(parse_dec(b"4242"), Some(4242));

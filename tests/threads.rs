@@ -220,6 +220,72 @@ fn run_scenario(name: &str) {
             std::thread::sleep(Duration::from_millis(20));
             crash_now();
         }
+        "crash_on_thread" => {
+            // The crash happens on a std thread, whose alternate signal
+            // stack is std's 8 KiB one: the all-thread report must fit.
+            faulthandler::enable().unwrap();
+            start_named_threads();
+            std::thread::Builder::new()
+                .name("fh-crasher".into())
+                .spawn(crash_now)
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+        "altstack_peak" | "altstack_peak_single" => {
+            // How much of std's 8 KiB alternate stack an all-thread crash
+            // report uses: paint the stack, crash, and let the previous
+            // SIGSEGV handler (ours chains to it) measure what was touched.
+            static ALT: AtomicUsize = AtomicUsize::new(0);
+            static ALT_SIZE: AtomicUsize = AtomicUsize::new(0);
+            extern "C" fn measure(_: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+                let base = ALT.load(Ordering::SeqCst) as *const u8;
+                let size = ALT_SIZE.load(Ordering::SeqCst);
+                let mut untouched = 0;
+                // SAFETY: reading the alternate stack we painted; this
+                // handler runs near its top.
+                while untouched < size && unsafe { *base.add(untouched) } == 0xa5 {
+                    untouched += 1;
+                }
+                let mut msg = format!("PEAK {} OF {size}\n", size - untouched).into_bytes();
+                msg.truncate(64);
+                // SAFETY: write(2) and _exit(2) from a handler.
+                unsafe {
+                    libc::write(1, msg.as_ptr().cast(), msg.len());
+                    libc::_exit(42);
+                }
+            }
+            // SAFETY: installing a plain SA_SIGINFO|SA_ONSTACK handler.
+            unsafe {
+                let mut a: libc::sigaction = std::mem::zeroed();
+                a.sa_sigaction = measure as *const () as usize;
+                a.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigaction(libc::SIGSEGV, &a, std::ptr::null_mut());
+            }
+            faulthandler::Config::new()
+                .all_threads(name == "altstack_peak")
+                .enable()
+                .unwrap();
+            start_named_threads();
+            std::thread::Builder::new()
+                .name("fh-crasher".into())
+                .spawn(|| {
+                    // SAFETY: querying and painting this thread's own,
+                    // currently unused, alternate stack.
+                    unsafe {
+                        let mut ss: libc::stack_t = std::mem::zeroed();
+                        libc::sigaltstack(std::ptr::null(), &mut ss);
+                        assert_eq!(ss.ss_flags & libc::SS_DISABLE, 0, "no alt stack");
+                        ALT.store(ss.ss_sp as usize, Ordering::SeqCst);
+                        ALT_SIZE.store(ss.ss_size, Ordering::SeqCst);
+                        std::ptr::write_bytes(ss.ss_sp.cast::<u8>(), 0xa5, ss.ss_size);
+                    }
+                    crash_now();
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
         "crash_thread_limit" => {
             faulthandler::Config::new().max_threads(2).enable().unwrap();
             start_named_threads();
@@ -474,6 +540,36 @@ fn run_scenario(name: &str) {
             }
             faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
             println!("ELAPSED_MS {}", start.elapsed().as_millis());
+        }
+        "crash_during_dump" => {
+            // A dump that takes its whole 1.5 s deadline (a thread stuck
+            // in the kernel), and a thread that crashes 200 ms into it.
+            faulthandler::Config::new()
+                .thread_timeout(Duration::from_millis(1500))
+                .enable()
+                .unwrap();
+            std::thread::Builder::new()
+                .name("fh-vfork".into())
+                // SAFETY: the fixture vforks a child that sleeps 5 s.
+                .spawn(|| unsafe { fh_threads_vfork_stall(5000) })
+                .unwrap();
+            static DUMPING: AtomicBool = AtomicBool::new(false);
+            std::thread::Builder::new()
+                .name("fh-crasher".into())
+                .spawn(|| {
+                    while !DUMPING.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                    crash_now();
+                })
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            DUMPING.store(true, Ordering::SeqCst);
+            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+            // The crash report comes next and ends the process.
+            std::thread::sleep(Duration::from_secs(20));
+            println!("NOT CRASHED");
         }
         "watchdog" => {
             start_named_threads();
@@ -740,6 +836,36 @@ fn crash_report_names_every_thread() {
 }
 
 #[test]
+fn crash_on_a_std_thread_reports_every_thread() {
+    let out = run("crash_on_thread");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    assert!(!err.contains("cut short"), "{err}");
+    let blocks = parse_blocks(&err);
+    assert_eq!(blocks[0].name, "fh-crasher", "{err}");
+    assert!(blocks[0].current && !blocks[0].frames.is_empty());
+    assert_named_threads(&out, &blocks);
+    assert!(err.contains(REPORT_END), "{err}");
+}
+
+#[test]
+fn crash_report_fits_std_alternate_stacks() {
+    for scenario in ["altstack_peak_single", "altstack_peak"] {
+        let out = run(scenario);
+        let stdout = stdout_of(&out);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(42), "{stdout}{err}");
+        if scenario == "altstack_peak" {
+            assert_named_threads(&out, &parse_blocks(&err));
+        }
+        let peak = value_after(&stdout, "PEAK ");
+        let size = value_after(&stdout, " OF ");
+        println!("{scenario}: {peak} of {size} alternate stack bytes");
+        assert!(peak < size, "{stdout}");
+    }
+}
+
+#[test]
 fn crash_report_says_the_thread_limit() {
     let out = run("crash_thread_limit");
     let err = stderr_of(&out);
@@ -990,4 +1116,21 @@ fn watchdog_arming_again_replaces_the_timer() {
     assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
     assert!(stdout.contains("FIRST 1 SECOND 0"), "{stdout}");
     assert!(stderr_of(&out).starts_with("Timeout (0:00:00.200)!"));
+}
+
+#[test]
+fn crash_during_a_dump_is_still_reported() {
+    let out = run("crash_during_dump");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    assert!(!stdout_of(&out).contains("NOT CRASHED"));
+    // The dump finishes first, then the crash is reported in full.
+    assert!(err.starts_with("Stack dump requested\n"), "{err}");
+    let crash = err.find("Fatal signal 11 (SIGSEGV)").expect(&err);
+    let dump_end = err.find(REPORT_END).expect(&err);
+    assert!(dump_end < crash, "{err}");
+    let blocks = parse_blocks(&err[crash..]);
+    assert_eq!(blocks[0].name, "fh-crasher", "{err}");
+    assert!(blocks[0].current && !blocks[0].frames.is_empty());
+    assert!(err[crash..].contains(REPORT_END), "{err}");
 }
