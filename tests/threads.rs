@@ -408,6 +408,59 @@ fn run_scenario(name: &str) {
             println!("PREV_CALLS {}", PREV_CALLS.load(Ordering::SeqCst));
             eprint!("{}", cap.text());
         }
+        "chain_default" => {
+            // SIGUSR2 at SIG_DFL terminates the process; with chain that
+            // still happens, after the dump.
+            start_named_threads();
+            faulthandler::Register::new(libc::SIGUSR2)
+                .chain(true)
+                .install()
+                .unwrap();
+            kill_self(libc::SIGUSR2);
+            std::thread::sleep(Duration::from_secs(20));
+            println!("NOT KILLED");
+        }
+        "concurrent_dumps" => {
+            // Four threads dumping at once, while requests arrive by signal
+            // and the watchdog repeats: every dump completes, none mixes
+            // into another.
+            start_named_threads();
+            let (w, cap) = Capture::new();
+            let w = Arc::new(w);
+            faulthandler::Register::new(libc::SIGUSR1)
+                .fd(w.try_clone().unwrap())
+                .install()
+                .unwrap();
+            faulthandler::Watchdog::new(Duration::from_millis(20))
+                .repeat(true)
+                .fd(w.try_clone().unwrap())
+                .arm()
+                .unwrap();
+            let dumpers: Vec<_> = (0..4)
+                .map(|i| {
+                    let w = w.clone();
+                    std::thread::Builder::new()
+                        .name(format!("fh-dumper-{i}"))
+                        .spawn(move || {
+                            for _ in 0..25 {
+                                faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            for _ in 0..25 {
+                kill_self(libc::SIGUSR1);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            for d in dumpers {
+                d.join().unwrap();
+            }
+            faulthandler::cancel_dump_traceback_later();
+            std::thread::sleep(Duration::from_millis(200));
+            cap.settle();
+            eprint!("{}", cap.text());
+        }
         "hook_first" | "hook_after" => {
             static HOOKED: AtomicUsize = AtomicUsize::new(0);
             let hook = || {
@@ -1049,6 +1102,49 @@ fn chain_runs_the_previous_handler() {
     assert!(out.status.success());
     assert!(stdout_of(&out).contains("PREV_CALLS 0\n"));
     assert!(stderr_of(&out).starts_with("Dump requested by signal 12 (SIGUSR2)"));
+}
+
+#[test]
+fn chain_carries_out_a_previous_default_action() {
+    let out = run("chain_default");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGUSR2), "{err}");
+    assert!(!stdout_of(&out).contains("NOT KILLED"));
+    assert!(
+        err.starts_with("Dump requested by signal 12 (SIGUSR2) from pid "),
+        "{err}"
+    );
+    assert!(err.contains(REPORT_END), "{err}");
+    assert_named_threads(&out, &parse_blocks(&err));
+}
+
+#[test]
+fn concurrent_dumps_are_written_one_at_a_time() {
+    let out = run("concurrent_dumps");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    // Split at every first line; each piece must be one whole report.
+    let mut reports = Vec::new();
+    let mut cur = String::new();
+    for line in err.lines() {
+        let first = line == "Stack dump requested"
+            || line.starts_with("Dump requested by signal ")
+            || line.starts_with("Timeout (");
+        if first && !cur.is_empty() {
+            reports.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    reports.push(cur);
+    let count = |p: &str| reports.iter().filter(|r| r.starts_with(p)).count();
+    assert_eq!(count("Stack dump requested\n"), 100, "{err}");
+    assert!(count("Dump requested by signal 10 (SIGUSR1)") >= 1);
+    assert!(count("Timeout (0:00:00.020)!") >= 1);
+    for r in &reports {
+        assert_eq!(r.matches(REPORT_END).count(), 1, "{r}");
+        assert_named_threads(&out, &parse_blocks(r));
+    }
 }
 
 #[test]
