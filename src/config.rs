@@ -23,6 +23,8 @@ use std::time::Duration;
 ///     .fd(log.into())
 ///     .all_threads(true)
 ///     .max_frames(64)
+///     .max_threads(500)
+///     .thread_timeout(Duration::from_millis(200))
 ///     .write_timeout(Duration::from_secs(2))
 ///     .enable()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -309,3 +309,63 @@ fn three(v: u64) -> [u8; 3] {
         b'0' + (v % 10) as u8,
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run `f` on a writer to a pipe and return what it wrote.
+    fn written(f: impl FnOnce(&mut Writer)) -> String {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two fds.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut w = Writer::new(fds[1], 1000);
+        f(&mut w);
+        w.flush();
+        let mut buf = [0u8; 4096];
+        // SAFETY: reading into a local buffer, then closing our fds.
+        let n = unsafe {
+            let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+            n
+        };
+        String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned()
+    }
+
+    #[test]
+    fn dump_headers() {
+        let t = written(|w| write_dump_header(w, DumpHeader::Timeout { ms: 3_723_500 }));
+        assert!(t.starts_with("Timeout (1:02:03.500)!\nProcess "), "{t}");
+        let t = written(|w| write_dump_header(w, DumpHeader::Timeout { ms: 200 }));
+        assert!(t.starts_with("Timeout (0:00:00.200)!\n"), "{t}");
+        let t = written(|w| write_dump_header(w, DumpHeader::Request { sig: 3, pid: 77 }));
+        assert!(
+            t.starts_with("Dump requested by signal 3 (SIGQUIT) from pid 77\nProcess "),
+            "{t}"
+        );
+        let t = written(|w| write_dump_header(w, DumpHeader::Code));
+        assert_eq!(t, "Stack dump requested\n");
+    }
+
+    #[test]
+    fn thread_lines() {
+        let tid = sys::gettid();
+        let t = written(|w| {
+            write_no_stack_line(w, tid, true, b"the thread blocks the dump signal", 0);
+            write_no_stack_line(w, tid, false, b"no answer within ", 100);
+            write_threads_cut_line(w, 37, false, 100);
+        });
+        let mut name = Buf::<32>::new();
+        procfs::write_thread_name(&mut name, tid);
+        let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+        assert_eq!(
+            t,
+            format!(
+                "\nThread {tid} \"{name}\": no stack: the thread blocks the dump signal\n\
+                 Thread {tid} \"{name}\": no stack: no answer within 100 ms\n\
+                 ... 37 more threads not shown (max_threads 100)\n"
+            )
+        );
+    }
+}

@@ -122,8 +122,9 @@ pub(crate) struct Pool {
     slots: Box<[Slot]>,
     frames: Box<[AtomicUsize]>,
     per_slot: usize,
-    /// The listed threads' slots, in listing order (collector only).
-    order: Box<[AtomicU32]>,
+    /// The listed threads' slots, in listing order (collector only); a
+    /// thread that found no free slot is [`NO_SLOT`] | its tid.
+    order: Box<[AtomicU64]>,
 }
 
 impl Pool {
@@ -140,7 +141,7 @@ impl Pool {
             })
             .collect();
         let frames = (0..n * per_slot).map(|_| AtomicUsize::new(0)).collect();
-        let order = (0..max_threads).map(|_| AtomicU32::new(0)).collect();
+        let order = (0..max_threads).map(|_| AtomicU64::new(0)).collect();
         Pool {
             slots,
             frames,
@@ -590,11 +591,10 @@ pub(crate) unsafe fn write_other_threads(
         };
         listed += 1;
         let Some((idx, slot)) = found else {
-            order.store(u32::MAX, Ordering::Relaxed);
-            NO_SLOT_TID.store(tid, Ordering::Relaxed);
+            order.store(NO_SLOT | tid as u32 as u64, Ordering::Relaxed);
             return;
         };
-        order.store(idx as u32, Ordering::Relaxed);
+        order.store(idx as u64, Ordering::Relaxed);
         slot.tid.store(tid, Ordering::Relaxed);
         slot.outcome
             .store(Outcome::Pending as u8, Ordering::Relaxed);
@@ -665,9 +665,15 @@ pub(crate) unsafe fn write_other_threads(
     // Write the blocks in listing order.
     let mut after_block = true;
     for o in pool.order.get(..listed).unwrap_or(&[]) {
-        let idx = o.load(Ordering::Relaxed) as usize;
-        let Some(s) = pool.slots.get(idx) else {
-            let tid = NO_SLOT_TID.load(Ordering::Relaxed);
+        let entry = o.load(Ordering::Relaxed);
+        let idx = entry as usize;
+        let slot = if entry & NO_SLOT == 0 {
+            pool.slots.get(idx)
+        } else {
+            None
+        };
+        let Some(s) = slot else {
+            let tid = entry as u32 as i32;
             report::write_no_stack_line(w, tid, after_block, b"no free slot", 0);
             after_block = false;
             continue;
@@ -740,7 +746,9 @@ fn listed_slots(pool: &Pool, listed: usize) -> impl Iterator<Item = &Slot> {
         .get(..listed)
         .unwrap_or(&[])
         .iter()
-        .filter_map(|o| pool.slots.get(o.load(Ordering::Relaxed) as usize))
+        .map(|o| o.load(Ordering::Relaxed))
+        .filter(|&e| e & NO_SLOT == 0)
+        .filter_map(|e| pool.slots.get(e as usize))
 }
 
 /// Buffers for the collecting thread. They are static, not on the stack:
@@ -757,8 +765,8 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
     status: [0; 2048],
 });
 
-/// Tid of a thread that found no free slot (rare enough for one).
-static NO_SLOT_TID: AtomicI32 = AtomicI32::new(0);
+/// Marks an `order` entry whose thread found no free slot.
+const NO_SLOT: u64 = 1 << 63;
 
 fn thread_exists(tid: i32) -> bool {
     // SAFETY: tgkill with signal 0 only checks that the thread exists.
