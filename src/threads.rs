@@ -819,6 +819,51 @@ mod tests {
     }
 
     #[test]
+    fn answers_only_current_requests_from_our_own_process() {
+        ensure_installed(4, 16).unwrap();
+        let sig = signal().unwrap();
+        // SAFETY: pools are never freed.
+        let pool = unsafe { &*POOL.load(Ordering::Acquire) };
+        let me = sys::gettid();
+        // Use the last spare slot: no collection runs in this test binary.
+        let idx = pool.slots.len() - 1;
+        let slot = &pool.slots[idx];
+        slot.tid.store(me, Ordering::Relaxed);
+        let value = |gen: u32| ((gen as usize) << 32) | idx;
+
+        // A current request is answered: the stack lands in the slot.
+        let gen = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        slot.state.store(pack(gen, REQUESTED), Ordering::Release);
+        let acks = ACKS.load(Ordering::Acquire);
+        assert_eq!(send(sig, me, value(gen)), 0);
+        assert_eq!(slot.state.load(Ordering::Acquire), pack(gen, DONE));
+        assert!(slot.stored.load(Ordering::Relaxed) >= 2);
+        assert_eq!(
+            slot.flags.load(Ordering::Relaxed) & 1,
+            1,
+            "walk reached the pc"
+        );
+        assert_eq!(ACKS.load(Ordering::Acquire), acks.wrapping_add(1));
+
+        // A late answer (the collection took the slot back) is dropped,
+        // and so is one for an older generation.
+        slot.state.store(FREE, Ordering::Release);
+        assert_eq!(send(sig, me, value(gen)), 0);
+        assert_eq!(slot.state.load(Ordering::Acquire), FREE);
+        let next = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        slot.state.store(pack(next, REQUESTED), Ordering::Release);
+        assert_eq!(send(sig, me, value(gen)), 0);
+        assert_eq!(slot.state.load(Ordering::Acquire), pack(next, REQUESTED));
+
+        // A plain signal (SI_TKILL, not SI_QUEUE) is ignored too.
+        // SAFETY: tgkill to our own thread.
+        unsafe { libc::syscall(libc::SYS_tgkill, sys::getpid(), me, sig) };
+        assert_eq!(slot.state.load(Ordering::Acquire), pack(next, REQUESTED));
+        assert_eq!(ACKS.load(Ordering::Acquire), acks.wrapping_add(1));
+        slot.state.store(FREE, Ordering::Release);
+    }
+
+    #[test]
     fn lists_our_own_threads() {
         let mut tids = Vec::new();
         let mut buf = [0u64; 16]; // small: several getdents64 calls
