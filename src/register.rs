@@ -3,9 +3,10 @@
 //!
 //! The signal handler does almost nothing: it notes the request (and the
 //! sender's pid) in atomics and writes to an eventfd. A dumper thread,
-//! started at the first `register()` with every signal blocked, reads the
-//! eventfd and writes the report in normal context, where it may take its
-//! time, allocate and symbolize.
+//! started at the first `register()` with every signal blocked (but the
+//! crash signals, so that a fault in it is reported), reads the eventfd
+//! and writes the report in normal context, where it may take its time,
+//! allocate and symbolize.
 //!
 //! How the handler is installed depends on what was there before:
 //! - if the signal is already handled through `signal-hook-registry`
@@ -438,12 +439,19 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
 }
 
 /// Spawn a thread with every signal blocked (it inherits our mask, which
-/// is restored right after).
+/// is restored right after), except the crash signals: those only come
+/// from the thread's own faults, which the kernel delivers even when
+/// blocked, by killing the process without running any handler. Left
+/// unblocked, a fault inside a dump is still reported.
 pub(crate) fn spawn_masked(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
     // SAFETY: an all-zero sigset is valid; sigfillset fills it.
     let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: `all` is a valid sigset.
     unsafe { libc::sigfillset(&mut all) };
+    for &s in &FATAL_SIGNALS {
+        // SAFETY: removing a valid signal from a valid set.
+        unsafe { libc::sigdelset(&mut all, s) };
+    }
     let old = sys::thread_sigmask(libc::SIG_BLOCK, &all);
     let r = std::thread::Builder::new().name(name.into()).spawn(f);
     sys::thread_sigmask(libc::SIG_SETMASK, &old);

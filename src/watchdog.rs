@@ -2,7 +2,8 @@
 //! [`cancel_dump_traceback_later`] and the [`Watchdog`] builder.
 //!
 //! One watchdog thread, started at the first arming with every signal
-//! blocked, sleeps on a condition variable until the deadline. When it
+//! blocked (but the crash signals, so that a fault in it is reported),
+//! sleeps on a condition variable until the deadline. When it
 //! fires it writes `Timeout (H:MM:SS.mmm)!` and every thread's stack (in
 //! normal context, through the same collection as the other dumps), then
 //! ends the process with `_exit(1)` if asked to, re-arms itself if asked
