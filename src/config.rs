@@ -5,7 +5,7 @@
 //! publishes settings to the handler through atomics.
 
 use crate::error::Error;
-use crate::{altstack, handler, modules, panic, report_file, symbolize};
+use crate::{altstack, handler, modules, panic, report_file, symbolize, threads};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -24,6 +24,8 @@ use std::time::Duration;
 ///     .fd(log.into())
 ///     .all_threads(true)
 ///     .max_frames(64)
+///     .max_threads(500)
+///     .thread_timeout(Duration::from_millis(200))
 ///     .write_timeout(Duration::from_secs(2))
 ///     .enable()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -37,6 +39,8 @@ pub struct Config {
     all_threads: bool,
     max_frames: usize,
     write_timeout: Duration,
+    max_threads: usize,
+    thread_timeout: Duration,
 }
 
 impl Default for Config {
@@ -49,6 +53,8 @@ impl Default for Config {
             all_threads: true,
             max_frames: 100,
             write_timeout: Duration::from_secs(3),
+            max_threads: threads::DEFAULT_MAX_THREADS,
+            thread_timeout: Duration::from_millis(100),
         }
     }
 }
@@ -173,6 +179,37 @@ impl Config {
         self
     }
 
+    /// How many other threads a report shows, from 1 to 100000 (default
+    /// 100). When a process has more, the report ends the thread list with
+    /// `... N more threads not shown (max_threads M)`. The storage for the
+    /// stacks (`max_threads` x `max_frames` addresses) is reserved by
+    /// [`Config::enable`], since a crash handler cannot allocate.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().max_threads(500);
+    /// # drop(config);
+    /// ```
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = n;
+        self
+    }
+
+    /// How long a report waits, in all, for the other threads to hand over
+    /// their stacks, from 1 ms to 60 s (default 100 ms). Every thread is
+    /// asked at once, and this one deadline covers all of them; a thread
+    /// that has not answered by then gets `no stack: no answer within N
+    /// ms`. It applies to crash reports and to every other dump.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = faulthandler::Config::new().thread_timeout(Duration::from_millis(250));
+    /// # drop(config);
+    /// ```
+    pub fn thread_timeout(mut self, timeout: Duration) -> Self {
+        self.thread_timeout = timeout;
+        self
+    }
+
     /// Install the crash handlers with these settings, or apply the
     /// settings to the handlers already installed. Calling it again never
     /// stacks handlers on top of each other.
@@ -213,6 +250,20 @@ impl Config {
                 self.write_timeout
             )));
         }
+        if !(1..=threads::MAX_THREADS_LIMIT).contains(&self.max_threads) {
+            return Err(Error::invalid(format!(
+                "max_threads must be between 1 and {}, not {}",
+                threads::MAX_THREADS_LIMIT,
+                self.max_threads
+            )));
+        }
+        let thread_ms = self.thread_timeout.as_millis();
+        if !(1..=60_000).contains(&thread_ms) {
+            return Err(Error::invalid(format!(
+                "thread_timeout must be between 1 ms and 60 s, not {:?}",
+                self.thread_timeout
+            )));
+        }
         if self.fd.is_some() && self.file.is_some() {
             return Err(Error::invalid(
                 "choose either an fd or a file template for the report, not both",
@@ -238,6 +289,9 @@ impl Config {
         };
         let mut state = lock();
         altstack::ensure_current_thread()?;
+        threads::ensure_installed(self.max_threads, self.max_frames)?;
+        threads::MAX_THREADS.store(self.max_threads, Ordering::Release);
+        threads::THREAD_TIMEOUT_MS.store(thread_ms as u64, Ordering::Release);
         modules::snapshot();
         symbolize::prepare();
         panic::install_hook_once();

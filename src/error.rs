@@ -49,6 +49,7 @@ impl Error {
         }
     }
 
+    /// A failed std call, described by `context`.
     pub(crate) fn with_io(context: impl Into<String>, e: io::Error) -> Self {
         Error {
             kind: ErrorKind::Os,

@@ -94,6 +94,14 @@ fn our_action() -> libc::sigaction {
     act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
     // Every crash signal is blocked while the handler runs; no SA_NODEFER.
     act.sa_mask = sys::sigset_of(&FATAL_SIGNALS);
+    // So is the stack collector's signal: a dump must not make a thread
+    // that sits in this handler (on an alternate stack that may be as
+    // small as 8 KiB) unwind itself on top of it. A dump then lists such
+    // a thread as blocking the signal, and does not wait for it.
+    if let Some(collector) = crate::threads::signal() {
+        // SAFETY: adding a valid signal number to a set we own.
+        unsafe { libc::sigaddset(&mut act.sa_mask, collector) };
+    }
     act
 }
 
@@ -274,6 +282,32 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
         && sp < start.saturating_add(GAP)
 }
 
+/// Normal context. Take the reporter slot for a dump on thread `tid`,
+/// waiting up to `wait_ms` for a dump or crash report in progress.
+/// Returns false when it stayed busy (most likely a crash is being
+/// reported and the process is about to end).
+pub(crate) fn begin_dump(tid: i32, wait_ms: u64) -> bool {
+    let start = sys::monotonic_ms();
+    loop {
+        if REPORTER
+            .compare_exchange(0, -tid, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return true;
+        }
+        if sys::monotonic_ms().saturating_sub(start) >= wait_ms {
+            return false;
+        }
+        sys::sleep_ms(1);
+    }
+}
+
+/// Give the reporter slot back after [`begin_dump`]. A crash that took it
+/// over meanwhile keeps it.
+pub(crate) fn end_dump(tid: i32) {
+    let _ = REPORTER.compare_exchange(-tid, 0, Ordering::AcqRel, Ordering::Acquire);
+}
+
 /// The handler for every fatal signal.
 ///
 /// Async-signal-safe: see the module documentation for what it does.
@@ -332,30 +366,55 @@ enum Claim {
     Waited,
 }
 
-/// Become the one thread that reports. While another thread holds the
-/// claim (a report, or the warm-up at `enable()`), wait a bounded time:
-/// until its report is done, or until the claim is released, in which case
-/// we try again.
+/// Become the one thread that reports a crash on thread `tid`.
+///
+/// `REPORTER` is 0 when free, a positive tid while a crash is reported (or
+/// while `enable()` warms the handler up), and a negative tid while a
+/// normal-context dump (a request, the watchdog, `dump_traceback()`) runs
+/// on that thread. A crash must still be reported, and must not deadlock:
+/// - a dump on *this* thread (we crashed inside it): take over at once;
+///   the dump never resumes;
+/// - a dump on another thread: wait for it to end, at most as long as a
+///   dump may take (its collection and write deadlines, plus a margin),
+///   then take over anyway;
+/// - a crash report on another thread: wait until it is done, then chain
+///   (the report covers us too); if the claim is released instead (the
+///   warm-up finished), try again;
+/// - a crash report on this thread: a fault inside our own handler.
 fn claim_reporter(tid: i32) -> Claim {
-    let limit = WRITE_TIMEOUT_MS
+    let write_ms = WRITE_TIMEOUT_MS.load(Ordering::Relaxed);
+    let crash_limit = write_ms.saturating_add(2000);
+    let dump_limit = crate::threads::THREAD_TIMEOUT_MS
         .load(Ordering::Relaxed)
-        .saturating_add(2000);
+        .saturating_add(write_ms)
+        .saturating_add(500);
     let start = sys::monotonic_ms();
     loop {
+        let waited = sys::monotonic_ms().saturating_sub(start);
         match REPORTER.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => return Claim::Won,
             Err(owner) if owner == tid => return Claim::Nested,
-            Err(_) => {}
+            Err(owner) if owner < 0 => {
+                if (owner == -tid || waited >= dump_limit)
+                    && REPORTER
+                        .compare_exchange(owner, tid, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                {
+                    return Claim::Won;
+                }
+            }
+            Err(_) => {
+                if REPORT_DONE.load(Ordering::Acquire) {
+                    // Let the reporter's chain run first: it ends the process.
+                    sys::sleep_ms(50);
+                    return Claim::Waited;
+                }
+                if waited >= crash_limit {
+                    return Claim::Waited;
+                }
+            }
         }
-        if REPORT_DONE.load(Ordering::Acquire) {
-            // Let the reporter's chain run first: it ends the process.
-            sys::sleep_ms(50);
-            return Claim::Waited;
-        }
-        if sys::monotonic_ms().saturating_sub(start) >= limit {
-            return Claim::Waited;
-        }
-        sys::sleep_ms(5);
+        sys::sleep_ms(1);
     }
 }
 
@@ -525,6 +584,11 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
         w.write(
             b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
         );
+    }
+    if ALL_THREADS.load(Ordering::Relaxed) {
+        w.flush();
+        // SAFETY: we are the reporting thread.
+        unsafe { crate::threads::write_other_threads(&mut w, max, &mut seen) };
     }
     // SAFETY: we are the reporting thread.
     unsafe { report::write_modules_unsynchronized(&mut w, &seen) };

@@ -3,10 +3,18 @@
 //!
 //! Call [`enable`] at the start of `main`. When the process later dies of
 //! `SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE` or `SIGABRT`, a report with the
-//! crashing thread's backtrace is written to stderr (or the fd you chose),
-//! and then the signal is handed to whatever handler was installed before,
-//! so the process ends with the same signal, exit status and core dump as
-//! it would have without faulthandler.
+//! crashing thread's backtrace, then every other thread's, is written to
+//! stderr (or the fd you chose), and then the signal is handed to whatever
+//! handler was installed before, so the process ends with the same signal,
+//! exit status and core dump as it would have without faulthandler.
+//!
+//! Every thread's stack can also be dumped while the process goes on
+//! running:
+//! - on a signal: [`register`] (`kill -USR1 PID`), undone by
+//!   [`unregister`]; [`Register`] for the fd and chaining;
+//! - from code: [`dump_traceback`];
+//! - when the program hangs: [`dump_traceback_later`] arms a watchdog
+//!   ([`Watchdog`] for the fd), [`cancel_dump_traceback_later`] disarms it.
 //!
 //! ```no_run
 //! fn main() -> Result<(), faulthandler::Error> {
@@ -31,6 +39,15 @@
 //!   #1  0x000055d1c2a3b2a0 in myprog::level2+0x20 (/usr/bin/myprog +0x3b2a0)
 //!   #2  0x00007f3a1c2b3c4d in ?? (/usr/lib/x86_64-linux-gnu/libfoo.so.1 +0x1c4d)
 //!   ... 412 more frames not shown (max_frames 100)
+//!
+//! Thread 4243 "worker-1" (most recent call first):
+//!   #0  0x00007f3a1c0a1b2c in ?? (/usr/lib/x86_64-linux-gnu/libc.so.6 +0x8ab2c)
+//!   #1  0x000055d1c2a3c010 in ?? (/usr/bin/myprog +0x3c010)
+//!
+//! Thread 4250 "db-pool": no stack: the thread blocks the dump signal
+//! Thread 4251 "io": no stack: no answer within 100 ms
+//!
+//! ... 37 more threads not shown (max_threads 100)
 //!
 //! Modules:
 //!   0x000055d1c2a00000-0x000055d1c2b40000 /usr/bin/myprog build-id 3f2a9c...
@@ -59,9 +76,45 @@
 //!   `faulthandler symbolize`.
 //! - When `max_frames` cuts a stack: `  ... N more frames not shown
 //!   (max_frames M)`, or without N when the walk itself had to stop.
+//! - Then every other thread (with `all_threads`, the default), each in a
+//!   block headed `Thread TID "NAME" (most recent call first):`, in the
+//!   order of `/proc/self/task`. A thread that gave no stack gets one line
+//!   that says why: `Thread TID "NAME": no stack: the thread blocks the
+//!   dump signal` (it masks the real-time signal used to ask it, so it is
+//!   not waited for), `no answer within N ms` (it did not answer before
+//!   the one deadline for the whole collection, `thread_timeout`: a thread
+//!   stuck in the kernel, for instance) or `the dump signal could not be
+//!   sent`. A thread that exits meanwhile is left out. Frame `#0` of each
+//!   is the instruction the thread was interrupted at. faulthandler's own
+//!   helper threads (`fh-dumper`, `fh-watchdog`) are never listed.
+//! - When a process has more threads than `max_threads` (100 by default),
+//!   the list ends with `... N more threads not shown (max_threads M)`.
 //! - `Modules:` lists every module a frame referred to: its address range,
 //!   path and GNU build-id, so the report can be symbolized later even for
 //!   a stripped binary.
+//!
+//! Reports that are not crashes have another first line and go on as
+//! above (threads, then modules):
+//! - a dump requested by a signal ([`register`]): `Dump requested by signal
+//!   N (SIGNAME) from pid P`, the `Process` line, then every thread;
+//! - the watchdog ([`dump_traceback_later`]): `Timeout (H:MM:SS.mmm)!`
+//!   (the timeout), the `Process` line, then every thread;
+//! - [`dump_traceback`]: `Stack dump requested`, then the threads only,
+//!   starting with the caller's, headed `Current thread`, whose frame `#0`
+//!   is the caller of `dump_traceback`.
+//!
+//! # How the other threads' stacks are collected
+//!
+//! Each thread walks its own stack: the reporter sends every thread a
+//! real-time signal (the first of `SIGRTMIN+n` that was `SIG_DFL` at
+//! install time) with `rt_tgsigqueueinfo`, each thread unwinds itself into
+//! a slot reserved in advance, and the reporter waits for all of them
+//! against one deadline. At crash time all of it is async-signal-safe. The
+//! dumps on request, from the watchdog and from code run the same
+//! collection from a normal thread. Only one report is written at a time;
+//! a crash during another dump still gets its report (it waits for the
+//! dump, at most as long as the dump may take, or takes over at once when
+//! it crashed inside the dump itself).
 //!
 //! # Signal safety
 //!
@@ -81,11 +134,14 @@ compile_error!("faulthandler supports Linux only, for now");
 mod altstack;
 mod capi;
 mod config;
+mod dump;
 mod error;
 mod modules;
 mod panic;
 mod preload;
+mod register;
 mod report_file;
+mod watchdog;
 
 // Async-signal-safe code: everything a handler can reach.
 mod fmt;
@@ -96,6 +152,7 @@ mod report;
 mod signals;
 pub mod symbolize;
 mod sys;
+mod threads;
 mod unwind;
 mod writer;
 
@@ -104,6 +161,7 @@ mod writer;
 pub mod __bench;
 
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
+pub use dump::dump_traceback;
 pub use error::{Error, ErrorKind};
 
 /// Parse a signal given by name or number, as the `FAULTHANDLER_SIGNAL`
@@ -129,3 +187,5 @@ pub fn parse_signal(spec: &str) -> Option<i32> {
 pub fn signal_name(sig: i32) -> Option<&'static str> {
     signals::name(sig)
 }
+pub use register::{register, unregister, Register};
+pub use watchdog::{cancel_dump_traceback_later, dump_traceback_later, Watchdog};

@@ -234,3 +234,164 @@ pub(crate) unsafe fn write_modules_unsynchronized(w: &mut Writer, seen: &Modules
         w.write(line.as_bytes());
     }
 }
+
+/// A thread that gave no stack: `Thread TID "NAME": no stack: REASON`,
+/// with ` N ms` appended when `ms` is not 0. A blank line separates it
+/// from a stack block before it (`after_block`).
+pub(crate) fn write_no_stack_line(
+    w: &mut Writer,
+    tid: i32,
+    after_block: bool,
+    reason: &[u8],
+    ms: u64,
+) {
+    let mut line = Buf::<192>::new();
+    if after_block {
+        line.byte(b'\n');
+    }
+    line.str("Thread ").dec(tid as u64).str(" \"");
+    procfs::write_thread_name(&mut line, tid);
+    line.str("\": no stack: ").push(reason);
+    if ms != 0 {
+        line.dec(ms).str(" ms");
+    }
+    line.byte(b'\n');
+    w.write(line.as_bytes());
+}
+
+/// `... N more threads not shown (max_threads M)`.
+pub(crate) fn write_threads_cut_line(
+    w: &mut Writer,
+    more: usize,
+    after_block: bool,
+    max_threads: usize,
+) {
+    let mut line = Buf::<96>::new();
+    if after_block {
+        line.byte(b'\n');
+    }
+    line.str("... ")
+        .dec(more as u64)
+        .str(" more threads not shown (max_threads ")
+        .dec(max_threads as u64)
+        .str(")\n");
+    w.write(line.as_bytes());
+}
+
+/// The first line of a report that is not a crash.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum DumpHeader {
+    /// `Dump requested by signal N (SIGNAME) from pid P`.
+    Request { sig: i32, pid: i32 },
+    /// `Timeout (H:MM:SS.mmm)!`.
+    Timeout { ms: u64 },
+    /// `Stack dump requested`.
+    Code,
+}
+
+/// Write the first line of a non-crash report, and the `Process` line for
+/// the request and timeout reports.
+pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
+    let mut line = Buf::<128>::new();
+    match h {
+        DumpHeader::Request { sig, pid } => {
+            line.str("Dump requested by signal ")
+                .dec(sig as u64)
+                .str(" (");
+            signals::write_name(&mut line, sig);
+            line.str(") from pid ").dec(pid.max(0) as u64);
+        }
+        DumpHeader::Timeout { ms } => {
+            let s = ms / 1000;
+            line.str("Timeout (")
+                .dec(s / 3600)
+                .byte(b':')
+                .push(two(s / 60 % 60).as_slice())
+                .byte(b':')
+                .push(two(s % 60).as_slice())
+                .byte(b'.')
+                .push(three(ms % 1000).as_slice())
+                .str(")!");
+        }
+        DumpHeader::Code => {
+            line.str("Stack dump requested");
+        }
+    }
+    line.byte(b'\n');
+    w.write(line.as_bytes());
+    if !matches!(h, DumpHeader::Code) {
+        write_process_line(w);
+    }
+}
+
+fn two(v: u64) -> [u8; 2] {
+    [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]
+}
+
+fn three(v: u64) -> [u8; 3] {
+    [
+        b'0' + (v / 100 % 10) as u8,
+        b'0' + (v / 10 % 10) as u8,
+        b'0' + (v % 10) as u8,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run `f` on a writer to a pipe and return what it wrote.
+    fn written(f: impl FnOnce(&mut Writer)) -> String {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two fds.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let mut w = Writer::new(fds[1], 1000);
+        f(&mut w);
+        w.flush();
+        let mut buf = [0u8; 4096];
+        // SAFETY: reading into a local buffer, then closing our fds.
+        let n = unsafe {
+            let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+            n
+        };
+        String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned()
+    }
+
+    #[test]
+    fn dump_headers() {
+        let t = written(|w| write_dump_header(w, DumpHeader::Timeout { ms: 3_723_500 }));
+        assert!(t.starts_with("Timeout (1:02:03.500)!\nProcess "), "{t}");
+        let t = written(|w| write_dump_header(w, DumpHeader::Timeout { ms: 200 }));
+        assert!(t.starts_with("Timeout (0:00:00.200)!\n"), "{t}");
+        let t = written(|w| write_dump_header(w, DumpHeader::Request { sig: 3, pid: 77 }));
+        assert!(
+            t.starts_with("Dump requested by signal 3 (SIGQUIT) from pid 77\nProcess "),
+            "{t}"
+        );
+        let t = written(|w| write_dump_header(w, DumpHeader::Code));
+        assert_eq!(t, "Stack dump requested\n");
+    }
+
+    #[test]
+    fn thread_lines() {
+        let tid = sys::gettid();
+        let t = written(|w| {
+            write_no_stack_line(w, tid, true, b"the thread blocks the dump signal", 0);
+            write_no_stack_line(w, tid, false, b"no answer within ", 100);
+            write_threads_cut_line(w, 37, false, 100);
+        });
+        let mut name = Buf::<32>::new();
+        procfs::write_thread_name(&mut name, tid);
+        let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+        assert_eq!(
+            t,
+            format!(
+                "\nThread {tid} \"{name}\": no stack: the thread blocks the dump signal\n\
+                 Thread {tid} \"{name}\": no stack: no answer within 100 ms\n\
+                 ... 37 more threads not shown (max_threads 100)\n"
+            )
+        );
+    }
+}

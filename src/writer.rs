@@ -85,8 +85,7 @@ impl Writer {
         }
     }
 
-    /// Whether every byte so far reached the first fd.
-    #[cfg(test)]
+    /// Whether every byte so far reached the fd.
     pub(crate) fn ok(&self) -> bool {
         !self.failed[0]
     }

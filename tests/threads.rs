@@ -1,0 +1,1232 @@
+//! Every-thread dumps: at crash time, on request (`register`), from code
+//! (`dump_traceback`) and from the watchdog.
+//!
+//! Each scenario runs in its own child process: the test binary runs
+//! itself again with `FH_THREADS_CHILD=<scenario>`, and the `child_entry`
+//! test then plays that scenario. The parent checks the exit status (or
+//! signal) and parses the report from the child's stderr.
+
+use std::hint::black_box;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CHILD_ENV: &str = "FH_THREADS_CHILD";
+const NAMES: [&str; 3] = ["fh-alpha", "fh-bravo", "fh-charlie"];
+
+extern "C" {
+    fn fh_threads_vfork_stall(ms: u32);
+}
+
+// ---------------------------------------------------------------- child side
+
+#[inline(never)]
+fn park_alpha(ready: mpsc::Sender<()>) {
+    let _ = ready.send(());
+    loop {
+        std::thread::park();
+        black_box(1u32);
+    }
+}
+
+#[inline(never)]
+fn sleep_bravo(ready: mpsc::Sender<()>) {
+    let _ = ready.send(());
+    loop {
+        std::thread::sleep(Duration::from_millis(700));
+        black_box(2u64);
+    }
+}
+
+#[inline(never)]
+fn read_charlie(ready: mpsc::Sender<()>) {
+    let (r, _w) = pipe();
+    let _ = ready.send(());
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reading into a local buffer from our own pipe.
+        let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        black_box(n);
+    }
+}
+
+/// Start the three named threads, wait until they run, and print each
+/// one's function address as `FN NAME 0xADDR` on stdout.
+fn start_named_threads() {
+    type Body = fn(mpsc::Sender<()>);
+    let fns: [(&str, Body); 3] = [
+        (NAMES[0], park_alpha),
+        (NAMES[1], sleep_bravo),
+        (NAMES[2], read_charlie),
+    ];
+    let (tx, rx) = mpsc::channel();
+    for (name, f) in fns {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || f(tx))
+            .unwrap();
+        println!("FN {name} {:#x}", f as usize);
+    }
+    for _ in 0..3 {
+        rx.recv().unwrap();
+    }
+    // Let them reach their blocking call.
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two fds.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh fds that nothing else owns.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Collects what is written to a pipe, on a thread of its own.
+struct Capture {
+    text: Arc<Mutex<String>>,
+}
+
+impl Capture {
+    fn new() -> (OwnedFd, Capture) {
+        let (r, w) = pipe();
+        let text = Arc::new(Mutex::new(String::new()));
+        let t = text.clone();
+        std::thread::Builder::new()
+            .name("fh-capture".into())
+            .spawn(move || {
+                let mut f = std::fs::File::from(r);
+                let mut buf = [0u8; 65536];
+                loop {
+                    match f.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => t
+                            .lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buf[..n])),
+                    }
+                }
+            })
+            .unwrap();
+        (w, Capture { text })
+    }
+
+    fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    fn count(&self, pat: &str) -> usize {
+        self.text().matches(pat).count()
+    }
+
+    /// Wait until `pat` occurs `n` times (true), or `secs` pass (false).
+    fn wait_count(&self, pat: &str, n: usize, secs: u64) -> bool {
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            if self.count(pat) >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
+    /// Wait until the text stops growing for 100 ms.
+    fn settle(&self) {
+        let mut last = self.text().len();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.text().len();
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+/// A complete report ends with its modules block; count those.
+const REPORT_END: &str = "\nModules:\n";
+
+fn kill_self(sig: i32) {
+    // SAFETY: sending ourselves a signal.
+    unsafe { libc::kill(libc::getpid(), sig) };
+}
+
+fn query(sig: i32) -> libc::sigaction {
+    // SAFETY: zeroed sigaction is valid; a null new action only queries.
+    unsafe {
+        let mut a: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut a);
+        a
+    }
+}
+
+static PREV_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn counting_handler(_sig: i32, _info: *mut libc::siginfo_t, _uc: *mut libc::c_void) {
+    PREV_CALLS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn install_counting_handler(sig: i32) -> libc::sigaction {
+    // SAFETY: installing a handler that only bumps an atomic.
+    unsafe {
+        let mut a: libc::sigaction = std::mem::zeroed();
+        a.sa_sigaction = counting_handler as *const () as usize;
+        a.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigemptyset(&mut a.sa_mask);
+        libc::sigaddset(&mut a.sa_mask, libc::SIGINT);
+        assert_eq!(libc::sigaction(sig, &a, std::ptr::null_mut()), 0);
+    }
+    query(sig)
+}
+
+/// Block every signal on the calling thread.
+fn block_all_signals() {
+    // SAFETY: a filled sigset, set as the thread's mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+    }
+}
+
+#[inline(never)]
+fn crash_now() {
+    // SAFETY: it is not: a null dereference, the crash we want.
+    unsafe { std::ptr::read_volatile(black_box(std::ptr::null::<u64>()).add(1)) };
+}
+
+#[inline(never)]
+fn run_scenario(name: &str) {
+    match name {
+        "crash" => {
+            faulthandler::enable().unwrap();
+            start_named_threads();
+            std::thread::Builder::new()
+                .name("fh-masked".into())
+                .spawn(|| {
+                    block_all_signals();
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            crash_now();
+        }
+        "crash_on_thread" => {
+            // The crash happens on a std thread, whose alternate signal
+            // stack is std's 8 KiB one: the all-thread report must fit.
+            faulthandler::enable().unwrap();
+            start_named_threads();
+            std::thread::Builder::new()
+                .name("fh-crasher".into())
+                .spawn(crash_now)
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+        "altstack_peak" | "altstack_peak_single" => {
+            // How much of std's 8 KiB alternate stack an all-thread crash
+            // report uses: paint the stack, crash, and let the previous
+            // SIGSEGV handler (ours chains to it) measure what was touched.
+            static ALT: AtomicUsize = AtomicUsize::new(0);
+            static ALT_SIZE: AtomicUsize = AtomicUsize::new(0);
+            extern "C" fn measure(_: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+                let base = ALT.load(Ordering::SeqCst) as *const u8;
+                let size = ALT_SIZE.load(Ordering::SeqCst);
+                let mut untouched = 0;
+                // SAFETY: reading the alternate stack we painted; this
+                // handler runs near its top.
+                while untouched < size && unsafe { *base.add(untouched) } == 0xa5 {
+                    untouched += 1;
+                }
+                let mut msg = format!("PEAK {} OF {size}\n", size - untouched).into_bytes();
+                msg.truncate(64);
+                // SAFETY: write(2) and _exit(2) from a handler.
+                unsafe {
+                    libc::write(1, msg.as_ptr().cast(), msg.len());
+                    libc::_exit(42);
+                }
+            }
+            // SAFETY: installing a plain SA_SIGINFO|SA_ONSTACK handler.
+            unsafe {
+                let mut a: libc::sigaction = std::mem::zeroed();
+                a.sa_sigaction = measure as *const () as usize;
+                a.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigaction(libc::SIGSEGV, &a, std::ptr::null_mut());
+            }
+            faulthandler::Config::new()
+                .all_threads(name == "altstack_peak")
+                .enable()
+                .unwrap();
+            start_named_threads();
+            std::thread::Builder::new()
+                .name("fh-crasher".into())
+                .spawn(|| {
+                    // SAFETY: querying and painting this thread's own,
+                    // currently unused, alternate stack.
+                    unsafe {
+                        let mut ss: libc::stack_t = std::mem::zeroed();
+                        libc::sigaltstack(std::ptr::null(), &mut ss);
+                        assert_eq!(ss.ss_flags & libc::SS_DISABLE, 0, "no alt stack");
+                        ALT.store(ss.ss_sp as usize, Ordering::SeqCst);
+                        ALT_SIZE.store(ss.ss_size, Ordering::SeqCst);
+                        std::ptr::write_bytes(ss.ss_sp.cast::<u8>(), 0xa5, ss.ss_size);
+                    }
+                    crash_now();
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+        "crash_thread_limit" => {
+            faulthandler::Config::new().max_threads(2).enable().unwrap();
+            start_named_threads();
+            crash_now();
+        }
+        "register" => {
+            start_named_threads();
+            let (w, cap) = Capture::new();
+            faulthandler::Register::new(libc::SIGUSR1)
+                .fd(w)
+                .install()
+                .unwrap();
+            kill_self(libc::SIGUSR1);
+            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+            cap.settle();
+            eprint!("{}", cap.text());
+        }
+        "register_many" => {
+            start_named_threads();
+            // A reader blocked in read() the whole time: it must never see EINTR.
+            let (r, w) = pipe();
+            let reader = std::thread::Builder::new()
+                .name("fh-reader".into())
+                .spawn(move || {
+                    let mut b = [0u8; 1];
+                    // SAFETY: reading into a local buffer.
+                    let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+                    let err = std::io::Error::last_os_error();
+                    (n, err.raw_os_error())
+                })
+                .unwrap();
+            let (fd, cap) = Capture::new();
+            faulthandler::Register::new(libc::SIGUSR1)
+                .fd(fd)
+                .install()
+                .unwrap();
+            for i in 1..=200 {
+                kill_self(libc::SIGUSR1);
+                assert!(cap.wait_count(REPORT_END, i, 20), "dump {i} missing");
+            }
+            // SAFETY: writing one byte to our pipe releases the reader.
+            unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+            let (n, errno) = reader.join().unwrap();
+            println!("READER n={n} errno={errno:?}");
+            cap.settle();
+            eprint!("{}", cap.text());
+        }
+        "register_refused" => {
+            faulthandler::enable().unwrap();
+            for sig in [
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGILL,
+                libc::SIGFPE,
+                libc::SIGABRT,
+                libc::SIGKILL,
+                libc::SIGSTOP,
+                0,
+                -1,
+                1000,
+            ] {
+                let e = faulthandler::register(sig).unwrap_err();
+                assert_eq!(e.kind(), faulthandler::ErrorKind::InvalidInput);
+                println!("REFUSED {sig}: {e}");
+            }
+            // The collector signal: the one real-time signal that is no
+            // longer SIG_DFL after enable().
+            let internal = (libc::SIGRTMIN()..=libc::SIGRTMAX())
+                .find(|&s| query(s).sa_sigaction != libc::SIG_DFL)
+                .expect("a collector signal");
+            let e = faulthandler::register(internal).unwrap_err();
+            println!("REFUSED internal {internal}: {e}");
+            assert!(e.to_string().contains("internally"));
+        }
+        "unregister_restores" => {
+            // SIG_IGN stays ignored.
+            // SAFETY: setting a disposition.
+            unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+            faulthandler::register(libc::SIGUSR2).unwrap();
+            assert_ne!(query(libc::SIGUSR2).sa_sigaction, libc::SIG_IGN);
+            assert!(faulthandler::unregister(libc::SIGUSR2).unwrap());
+            assert!(!faulthandler::unregister(libc::SIGUSR2).unwrap());
+            assert_eq!(query(libc::SIGUSR2).sa_sigaction, libc::SIG_IGN);
+            kill_self(libc::SIGUSR2); // ignored: we live on
+                                      // A previous handler comes back exactly: address, flags, mask.
+            let before = install_counting_handler(libc::SIGUSR1);
+            faulthandler::register(libc::SIGUSR1).unwrap();
+            assert!(faulthandler::unregister(libc::SIGUSR1).unwrap());
+            let after = query(libc::SIGUSR1);
+            assert_eq!(after.sa_sigaction, before.sa_sigaction);
+            assert_eq!(after.sa_flags, before.sa_flags);
+            // SAFETY: reading sigsets.
+            unsafe {
+                for s in 1..libc::SIGRTMAX() {
+                    assert_eq!(
+                        libc::sigismember(&after.sa_mask, s),
+                        libc::sigismember(&before.sa_mask, s),
+                        "mask differs at {s}"
+                    );
+                }
+            }
+            // SIG_DFL comes back too.
+            faulthandler::register(libc::SIGHUP).unwrap();
+            assert!(faulthandler::unregister(libc::SIGHUP).unwrap());
+            assert_eq!(query(libc::SIGHUP).sa_sigaction, libc::SIG_DFL);
+            println!("RESTORED ok");
+        }
+        "chain" | "no_chain" => {
+            start_named_threads();
+            install_counting_handler(libc::SIGUSR2);
+            let (w, cap) = Capture::new();
+            faulthandler::Register::new(libc::SIGUSR2)
+                .fd(w)
+                .chain(name == "chain")
+                .install()
+                .unwrap();
+            kill_self(libc::SIGUSR2);
+            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+            cap.settle();
+            println!("PREV_CALLS {}", PREV_CALLS.load(Ordering::SeqCst));
+            eprint!("{}", cap.text());
+        }
+        "chain_default" => {
+            // SIGUSR2 at SIG_DFL terminates the process; with chain that
+            // still happens, after the dump.
+            start_named_threads();
+            faulthandler::Register::new(libc::SIGUSR2)
+                .chain(true)
+                .install()
+                .unwrap();
+            kill_self(libc::SIGUSR2);
+            std::thread::sleep(Duration::from_secs(20));
+            println!("NOT KILLED");
+        }
+        "concurrent_dumps" => {
+            // Four threads dumping at once, while requests arrive by signal
+            // and the watchdog repeats: every dump completes, none mixes
+            // into another.
+            start_named_threads();
+            let (w, cap) = Capture::new();
+            let w = Arc::new(w);
+            faulthandler::Register::new(libc::SIGUSR1)
+                .fd(w.try_clone().unwrap())
+                .install()
+                .unwrap();
+            faulthandler::Watchdog::new(Duration::from_millis(20))
+                .repeat(true)
+                .fd(w.try_clone().unwrap())
+                .arm()
+                .unwrap();
+            let dumpers: Vec<_> = (0..4)
+                .map(|i| {
+                    let w = w.clone();
+                    std::thread::Builder::new()
+                        .name(format!("fh-dumper-{i}"))
+                        .spawn(move || {
+                            for _ in 0..25 {
+                                faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            for _ in 0..25 {
+                kill_self(libc::SIGUSR1);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            for d in dumpers {
+                d.join().unwrap();
+            }
+            faulthandler::cancel_dump_traceback_later();
+            std::thread::sleep(Duration::from_millis(200));
+            cap.settle();
+            eprint!("{}", cap.text());
+        }
+        "hook_first" | "hook_after" => {
+            static HOOKED: AtomicUsize = AtomicUsize::new(0);
+            let hook = || {
+                // SAFETY: the action only bumps an atomic.
+                unsafe {
+                    signal_hook_registry::register(libc::SIGUSR1, || {
+                        HOOKED.fetch_add(1, Ordering::SeqCst);
+                    })
+                }
+                .unwrap()
+            };
+            let (w, cap) = Capture::new();
+            let id = if name == "hook_first" {
+                Some(hook())
+            } else {
+                None
+            };
+            let before = query(libc::SIGUSR1);
+            faulthandler::Register::new(libc::SIGUSR1)
+                .fd(w)
+                .install()
+                .unwrap();
+            let id = id.or_else(|| Some(hook()));
+            kill_self(libc::SIGUSR1);
+            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+            let end = Instant::now() + Duration::from_secs(5);
+            while HOOKED.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            println!("HOOKED {}", HOOKED.load(Ordering::SeqCst));
+            println!("DUMPS {}", cap.count(REPORT_END));
+            if name == "hook_first" {
+                // Our unregister leaves the registry's handler in place.
+                assert!(faulthandler::unregister(libc::SIGUSR1).unwrap());
+                assert_eq!(query(libc::SIGUSR1).sa_sigaction, before.sa_sigaction);
+                kill_self(libc::SIGUSR1);
+                let end = Instant::now() + Duration::from_secs(5);
+                while HOOKED.load(Ordering::SeqCst) < 2 && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                println!("HOOKED_AFTER_UNREGISTER {}", HOOKED.load(Ordering::SeqCst));
+            }
+            let _ = id;
+        }
+        "dump_traceback" => {
+            start_named_threads();
+            let (w, cap) = Capture::new();
+            faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+            cap.wait_count(REPORT_END, 1, 10);
+            cap.settle();
+            eprint!("{}", cap.text());
+        }
+        "dump_limit" => {
+            faulthandler::Config::new().max_threads(2).enable().unwrap();
+            start_named_threads();
+            let tasks = std::fs::read_dir("/proc/self/task").unwrap().count();
+            println!("TASKS {tasks}");
+            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+        }
+        "blocked_not_waited" => {
+            // A thread that blocks every signal, and a 5 s deadline: the
+            // dump must not wait for it.
+            faulthandler::Config::new()
+                .thread_timeout(Duration::from_secs(5))
+                .enable()
+                .unwrap();
+            start_named_threads();
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("fh-masked".into())
+                .spawn(move || {
+                    block_all_signals();
+                    tx.send(()).unwrap();
+                    // Stuck in a system call with signals masked.
+                    let (r, _w) = pipe();
+                    let mut b = [0u8; 1];
+                    // SAFETY: reading into a local buffer.
+                    unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+                })
+                .unwrap();
+            rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let start = Instant::now();
+            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+            println!("ELAPSED_MS {}", start.elapsed().as_millis());
+        }
+        "stuck_in_kernel" | "stuck_in_kernel_crash" => {
+            faulthandler::Config::new()
+                .thread_timeout(Duration::from_millis(300))
+                .enable()
+                .unwrap();
+            start_named_threads();
+            let stuck = Arc::new(AtomicBool::new(false));
+            let s = stuck.clone();
+            let tid = Arc::new(AtomicUsize::new(0));
+            let t = tid.clone();
+            std::thread::Builder::new()
+                .name("fh-vfork".into())
+                .spawn(move || {
+                    // SAFETY: gettid has no preconditions.
+                    t.store(unsafe { libc::gettid() } as usize, Ordering::SeqCst);
+                    s.store(true, Ordering::SeqCst);
+                    // SAFETY: the fixture vforks a child that sleeps 5 s and exits.
+                    unsafe { fh_threads_vfork_stall(5000) };
+                })
+                .unwrap();
+            // Wait until the thread sits in the kernel (state D).
+            let end = Instant::now() + Duration::from_secs(5);
+            let mut state = ' ';
+            while Instant::now() < end {
+                let tid = tid.load(Ordering::SeqCst);
+                if stuck.load(Ordering::SeqCst) && tid != 0 {
+                    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+                        .unwrap_or_default();
+                    state = stat
+                        .rsplit(')')
+                        .next()
+                        .and_then(|r| r.trim().chars().next())
+                        .unwrap_or(' ');
+                    if state == 'D' {
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            println!("STATE {state}");
+            let start = Instant::now();
+            if name == "stuck_in_kernel_crash" {
+                crash_now();
+            }
+            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+            println!("ELAPSED_MS {}", start.elapsed().as_millis());
+        }
+        "crash_during_dump" => {
+            // A dump that takes its whole 1.5 s deadline (a thread stuck
+            // in the kernel), and a thread that crashes 200 ms into it.
+            faulthandler::Config::new()
+                .thread_timeout(Duration::from_millis(1500))
+                .enable()
+                .unwrap();
+            std::thread::Builder::new()
+                .name("fh-vfork".into())
+                // SAFETY: the fixture vforks a child that sleeps 5 s.
+                .spawn(|| unsafe { fh_threads_vfork_stall(5000) })
+                .unwrap();
+            static DUMPING: AtomicBool = AtomicBool::new(false);
+            std::thread::Builder::new()
+                .name("fh-crasher".into())
+                .spawn(|| {
+                    while !DUMPING.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                    crash_now();
+                })
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            DUMPING.store(true, Ordering::SeqCst);
+            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+            // The crash report comes next and ends the process.
+            std::thread::sleep(Duration::from_secs(20));
+            println!("NOT CRASHED");
+        }
+        "watchdog" => {
+            start_named_threads();
+            let (w, cap) = Capture::new();
+            faulthandler::Watchdog::new(Duration::from_millis(200))
+                .fd(w)
+                .arm()
+                .unwrap();
+            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+            cap.settle();
+            eprint!("{}", cap.text());
+        }
+        "watchdog_repeat" => {
+            let (w, cap) = Capture::new();
+            faulthandler::Watchdog::new(Duration::from_millis(100))
+                .repeat(true)
+                .fd(w)
+                .arm()
+                .unwrap();
+            assert!(
+                cap.wait_count("Timeout (0:00:00.100)!", 3, 20),
+                "fewer than 3"
+            );
+            faulthandler::cancel_dump_traceback_later();
+            cap.settle();
+            let n = cap.count("Timeout (0:00:00.100)!");
+            std::thread::sleep(Duration::from_millis(500));
+            println!("HEADERS {n} THEN {}", cap.count("Timeout (0:00:00.100)!"));
+            eprint!("{}", cap.text());
+        }
+        "watchdog_cancel" => {
+            faulthandler::cancel_dump_traceback_later(); // nothing armed: fine
+            faulthandler::dump_traceback_later(Duration::from_millis(300), false, true).unwrap();
+            faulthandler::cancel_dump_traceback_later();
+            std::thread::sleep(Duration::from_millis(900));
+            faulthandler::cancel_dump_traceback_later();
+            println!("SURVIVED");
+        }
+        "watchdog_exit" => {
+            start_named_threads();
+            faulthandler::dump_traceback_later(Duration::from_millis(150), false, true).unwrap();
+            std::thread::sleep(Duration::from_secs(30));
+            println!("NOT EXITED");
+        }
+        "watchdog_rearm" => {
+            // A long timer replaced by a short one, then a short one
+            // replaced by a long one.
+            let (w, cap) = Capture::new();
+            let w2 = w.try_clone().unwrap();
+            faulthandler::Watchdog::new(Duration::from_secs(30))
+                .fd(w)
+                .arm()
+                .unwrap();
+            faulthandler::Watchdog::new(Duration::from_millis(200))
+                .fd(w2)
+                .arm()
+                .unwrap();
+            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+            std::thread::sleep(Duration::from_millis(600));
+            let (w3, cap3) = Capture::new();
+            let w4 = w3.try_clone().unwrap();
+            faulthandler::Watchdog::new(Duration::from_millis(200))
+                .fd(w3)
+                .arm()
+                .unwrap();
+            faulthandler::Watchdog::new(Duration::from_secs(30))
+                .fd(w4)
+                .arm()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(800));
+            println!(
+                "FIRST {} SECOND {}",
+                cap.count("Timeout ("),
+                cap3.count("Timeout (")
+            );
+            eprint!("{}", cap.text());
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+#[test]
+fn child_entry() {
+    if let Ok(name) = std::env::var(CHILD_ENV) {
+        run_scenario(&name);
+    }
+}
+
+// --------------------------------------------------------------- parent side
+
+fn run(name: &str) -> Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, name)
+        .output()
+        .unwrap()
+}
+
+/// One thread's block: tid, name, frame addresses, or the no-stack reason.
+#[derive(Debug)]
+struct Block {
+    tid: u32,
+    name: String,
+    current: bool,
+    frames: Vec<usize>,
+    no_stack: Option<String>,
+}
+
+fn parse_blocks(report: &str) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut in_block = false;
+    for line in report.lines() {
+        let (current, rest) = if let Some(r) = line.strip_prefix("Current thread ") {
+            (true, r)
+        } else if let Some(r) = line.strip_prefix("Thread ") {
+            (false, r)
+        } else {
+            if in_block {
+                if let Some(f) = line.strip_prefix("  #") {
+                    let addr = f.split_whitespace().nth(1).unwrap();
+                    let addr = usize::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap();
+                    blocks.last_mut().unwrap().frames.push(addr);
+                    continue;
+                }
+            }
+            in_block = false;
+            continue;
+        };
+        let (tid, rest) = rest.split_once(' ').unwrap();
+        let name = rest.split('"').nth(1).unwrap().to_string();
+        let no_stack = rest
+            .split_once("\": no stack: ")
+            .map(|(_, r)| r.to_string());
+        in_block = no_stack.is_none();
+        if in_block {
+            assert!(rest.ends_with("\" (most recent call first):"), "{line}");
+        }
+        blocks.push(Block {
+            tid: tid.parse().unwrap(),
+            name,
+            current,
+            frames: Vec::new(),
+            no_stack,
+        });
+    }
+    blocks
+}
+
+/// `FN NAME 0xADDR` lines from the child's stdout.
+fn fn_addrs(stdout: &str) -> Vec<(String, usize)> {
+    stdout
+        .lines()
+        // libtest's "test child_entry ... " may precede the first one.
+        .filter_map(|l| l.split_once("FN ").map(|(_, r)| r))
+        .map(|l| {
+            let (n, a) = l.split_once(' ').unwrap();
+            (
+                n.to_string(),
+                usize::from_str_radix(a.trim_start_matches("0x"), 16).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The function names at a child's frame addresses. The child runs this
+/// very binary, so an address maps to ours by the distance between the
+/// child's `park_alpha` (printed as `FN fh-alpha`) and ours; addresses in
+/// other modules map to nothing.
+fn names_at(out: &Output, frames: &[usize]) -> Vec<Vec<String>> {
+    let addrs = fn_addrs(&stdout_of(out));
+    let child = addrs
+        .iter()
+        .find(|(n, _)| n == NAMES[0])
+        .expect("FN fh-alpha")
+        .1;
+    let delta = park_alpha as *const () as usize as isize - child as isize;
+    let bravo = addrs.iter().find(|(n, _)| n == NAMES[1]).unwrap().1;
+    assert_eq!(
+        bravo as isize + delta,
+        sleep_bravo as *const () as usize as isize
+    );
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, &f)| {
+            let a = (f as isize + delta) as usize;
+            // Return addresses point after the call; frame #0 may be a pc.
+            let a = if i == 0 { a } else { a - 1 };
+            let mut names = Vec::new();
+            backtrace::resolve(a as *mut std::ffi::c_void, |sym| {
+                if let Some(n) = sym.name() {
+                    names.push(n.to_string());
+                }
+            });
+            names
+        })
+        .collect()
+}
+
+fn has_fn(names: &[Vec<String>], f: &str) -> bool {
+    names.iter().flatten().any(|n| n.contains(f))
+}
+
+/// Each named thread appears once, with frames, one of which lies inside
+/// the function it is parked in, and none in the other two.
+fn assert_named_threads(out: &Output, blocks: &[Block]) {
+    let fns = ["park_alpha", "sleep_bravo", "read_charlie"];
+    for (name, func) in NAMES.iter().zip(fns) {
+        let matching: Vec<&Block> = blocks.iter().filter(|b| &b.name == name).collect();
+        assert_eq!(matching.len(), 1, "thread {name} in {blocks:#?}");
+        let b = matching[0];
+        assert!(!b.current);
+        assert!(b.no_stack.is_none(), "{b:?}");
+        assert!(b.frames.len() >= 3, "{b:?}");
+        let names = names_at(out, &b.frames);
+        assert!(
+            has_fn(&names, func),
+            "{name}: no frame in {func}: {names:#?}"
+        );
+        for other in fns.iter().filter(|&&o| o != func) {
+            assert!(!has_fn(&names, other), "{name}: frame in {other}");
+        }
+    }
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn value_after(text: &str, key: &str) -> u64 {
+    text.split(key)
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+}
+
+#[test]
+fn crash_report_names_every_thread() {
+    let out = run("crash");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    assert!(err.starts_with("Fatal signal 11 (SIGSEGV)"), "{err}");
+    let blocks = parse_blocks(&err);
+    assert!(blocks[0].current && !blocks[0].frames.is_empty(), "{err}");
+    assert_named_threads(&out, &blocks);
+    let masked = blocks.iter().find(|b| b.name == "fh-masked").expect(&err);
+    assert_eq!(
+        masked.no_stack.as_deref(),
+        Some("the thread blocks the dump signal")
+    );
+    assert!(err.contains(&format!(
+        "\nThread {} \"fh-masked\": no stack: the thread blocks the dump signal\n",
+        masked.tid
+    )));
+    // Modules come last, after every thread.
+    let modules = err.find(REPORT_END).expect(&err);
+    assert!(err.rfind("\nThread ").unwrap() < modules);
+    assert!(err.ends_with('\n'));
+}
+
+#[test]
+fn crash_on_a_std_thread_reports_every_thread() {
+    let out = run("crash_on_thread");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    assert!(!err.contains("cut short"), "{err}");
+    let blocks = parse_blocks(&err);
+    assert_eq!(blocks[0].name, "fh-crasher", "{err}");
+    assert!(blocks[0].current && !blocks[0].frames.is_empty());
+    assert_named_threads(&out, &blocks);
+    assert!(err.contains(REPORT_END), "{err}");
+}
+
+#[test]
+fn crash_report_fits_std_alternate_stacks() {
+    for scenario in ["altstack_peak_single", "altstack_peak"] {
+        let out = run(scenario);
+        let stdout = stdout_of(&out);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(42), "{stdout}{err}");
+        if scenario == "altstack_peak" {
+            assert_named_threads(&out, &parse_blocks(&err));
+        }
+        let peak = value_after(&stdout, "PEAK ");
+        let size = value_after(&stdout, " OF ");
+        println!("{scenario}: {peak} of {size} alternate stack bytes");
+        assert!(peak < size, "{stdout}");
+    }
+}
+
+#[test]
+fn crash_report_says_the_thread_limit() {
+    let out = run("crash_thread_limit");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    let blocks = parse_blocks(&err);
+    assert_eq!(blocks.iter().filter(|b| !b.current).count(), 2, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("... ") && l.ends_with(" more threads not shown (max_threads 2)"))
+        .expect(&err);
+    let more: usize = line[4..].split(' ').next().unwrap().parse().unwrap();
+    assert!(more >= 1, "{line}");
+}
+
+#[test]
+fn register_dump_names_every_thread() {
+    let out = run("register");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    let pid = out.status.code().map(|_| ()).and(Some(()));
+    assert!(pid.is_some());
+    let first = err.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("Dump requested by signal 10 (SIGUSR1) from pid "),
+        "{err}"
+    );
+    let sender: u32 = first.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(err
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with(&format!("Process {sender} ")));
+    let blocks = parse_blocks(&err);
+    assert!(blocks.iter().all(|b| !b.current));
+    assert!(!blocks.iter().any(|b| b.name == "fh-dumper"), "{err}");
+    assert_named_threads(&out, &blocks);
+}
+
+#[test]
+fn dump_traceback_starts_with_the_caller() {
+    let out = run("dump_traceback");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.starts_with("Stack dump requested\n\nCurrent thread "),
+        "{err}"
+    );
+    let blocks = parse_blocks(&err);
+    assert!(blocks[0].current && blocks[0].frames.len() >= 2, "{err}");
+    // Frame #0 is in the caller (run_scenario), not in faulthandler.
+    let names = names_at(&out, &blocks[0].frames[..1]);
+    assert!(has_fn(&names, "run_scenario"), "{names:?}");
+    assert!(!has_fn(&names, "faulthandler"), "{names:?}");
+    assert_named_threads(&out, &blocks);
+}
+
+#[test]
+fn dump_traceback_says_the_thread_limit() {
+    let out = run("dump_limit");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    let tasks = value_after(&stdout_of(&out), "TASKS ") as usize;
+    let blocks = parse_blocks(&err);
+    assert_eq!(blocks.iter().filter(|b| !b.current).count(), 2, "{err}");
+    // Every thread but the caller and the two shown.
+    let expect = format!(
+        "\n... {} more threads not shown (max_threads 2)\n",
+        tasks - 3
+    );
+    assert!(err.contains(&expect), "{expect} in {err}");
+}
+
+#[test]
+fn blocked_thread_is_named_and_not_waited_for() {
+    let out = run("blocked_not_waited");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    let blocks = parse_blocks(&err);
+    let masked = blocks.iter().find(|b| b.name == "fh-masked").expect(&err);
+    assert_eq!(
+        masked.no_stack.as_deref(),
+        Some("the thread blocks the dump signal")
+    );
+    // The deadline is 5 s; not waiting for the masked thread means far less.
+    let ms = value_after(&stdout_of(&out), "ELAPSED_MS ");
+    assert!(ms < 2500, "the dump took {ms} ms");
+    assert_named_threads(&out, &blocks);
+}
+
+#[test]
+fn thread_in_the_kernel_costs_only_the_deadline() {
+    let out = run("stuck_in_kernel");
+    let err = stderr_of(&out);
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        stdout.contains("STATE D"),
+        "could not park a thread in D state: {stdout}"
+    );
+    let blocks = parse_blocks(&err);
+    let stuck = blocks.iter().find(|b| b.name == "fh-vfork").expect(&err);
+    assert_eq!(stuck.no_stack.as_deref(), Some("no answer within 300 ms"));
+    // The vfork child holds the thread for 5 s; the dump must end at its
+    // 300 ms deadline (with a generous margin for a loaded machine).
+    let ms = value_after(&stdout, "ELAPSED_MS ");
+    assert!((300..2500).contains(&ms), "the dump took {ms} ms");
+    assert_named_threads(&out, &blocks);
+}
+
+#[test]
+fn crash_with_a_thread_in_the_kernel_still_ends() {
+    let start = Instant::now();
+    let out = run("stuck_in_kernel_crash");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    assert!(stdout_of(&out).contains("STATE D"));
+    let blocks = parse_blocks(&err);
+    let stuck = blocks.iter().find(|b| b.name == "fh-vfork").expect(&err);
+    assert_eq!(stuck.no_stack.as_deref(), Some("no answer within 300 ms"));
+    assert!(start.elapsed() < Duration::from_millis(4500));
+    assert_named_threads(&out, &blocks);
+}
+
+#[test]
+fn two_hundred_requests_lose_nothing_and_no_eintr() {
+    let out = run("register_many");
+    let err = stderr_of(&out);
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "{stdout}\n{err}");
+    assert!(stdout.contains("READER n=1 "), "{stdout}");
+    let reports: Vec<&str> = err
+        .split("Dump requested by signal 10 (SIGUSR1) from pid ")
+        .skip(1)
+        .collect();
+    assert_eq!(reports.len(), 200);
+    for r in &reports {
+        let blocks = parse_blocks(r);
+        for name in NAMES.iter().chain(&["fh-reader", "fh-capture"]) {
+            let b = blocks
+                .iter()
+                .find(|b| b.name == *name)
+                .unwrap_or_else(|| panic!("{name} missing in {r}"));
+            assert!(!b.frames.is_empty(), "{name} has no frames in {r}");
+        }
+    }
+}
+
+#[test]
+fn register_refuses_crash_and_internal_signals() {
+    let out = run("register_refused");
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
+    assert!(stdout.contains("REFUSED 11: faulthandler: signal 11 (SIGSEGV) is a crash signal"));
+    assert!(stdout.contains("REFUSED 9: faulthandler: signal 9 (SIGKILL) cannot be caught"));
+    assert!(stdout.contains("REFUSED 19: faulthandler: signal 19 (SIGSTOP) cannot be caught"));
+    assert!(stdout.contains("REFUSED 6: faulthandler: signal 6 (SIGABRT) is a crash signal"));
+    assert!(stdout.contains("REFUSED internal"));
+}
+
+#[test]
+fn unregister_restores_exactly() {
+    let out = run("unregister_restores");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("RESTORED ok"));
+}
+
+#[test]
+fn chain_runs_the_previous_handler() {
+    let out = run("chain");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        stdout_of(&out).contains("PREV_CALLS 1\n"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert!(err.starts_with("Dump requested by signal 12 (SIGUSR2)"));
+    assert_named_threads(&out, &parse_blocks(&err));
+
+    let out = run("no_chain");
+    assert!(out.status.success());
+    assert!(stdout_of(&out).contains("PREV_CALLS 0\n"));
+    assert!(stderr_of(&out).starts_with("Dump requested by signal 12 (SIGUSR2)"));
+}
+
+#[test]
+fn chain_carries_out_a_previous_default_action() {
+    let out = run("chain_default");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGUSR2), "{err}");
+    assert!(!stdout_of(&out).contains("NOT KILLED"));
+    assert!(
+        err.starts_with("Dump requested by signal 12 (SIGUSR2) from pid "),
+        "{err}"
+    );
+    assert!(err.contains(REPORT_END), "{err}");
+    assert_named_threads(&out, &parse_blocks(&err));
+}
+
+#[test]
+fn concurrent_dumps_are_written_one_at_a_time() {
+    let out = run("concurrent_dumps");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    // Split at every first line; each piece must be one whole report.
+    let mut reports = Vec::new();
+    let mut cur = String::new();
+    for line in err.lines() {
+        let first = line == "Stack dump requested"
+            || line.starts_with("Dump requested by signal ")
+            || line.starts_with("Timeout (");
+        if first && !cur.is_empty() {
+            reports.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    reports.push(cur);
+    let count = |p: &str| reports.iter().filter(|r| r.starts_with(p)).count();
+    assert_eq!(count("Stack dump requested\n"), 100, "{err}");
+    assert!(count("Dump requested by signal 10 (SIGUSR1)") >= 1);
+    assert!(count("Timeout (0:00:00.020)!") >= 1);
+    for r in &reports {
+        assert_eq!(r.matches(REPORT_END).count(), 1, "{r}");
+        assert_named_threads(&out, &parse_blocks(r));
+    }
+}
+
+#[test]
+fn signal_hook_listener_and_dump_both_get_the_signal() {
+    for order in ["hook_first", "hook_after"] {
+        let out = run(order);
+        let stdout = stdout_of(&out);
+        assert!(out.status.success(), "{order}: {stdout}{}", stderr_of(&out));
+        assert!(stdout.contains("HOOKED 1\n"), "{order}: {stdout}");
+        assert!(stdout.contains("DUMPS 1\n"), "{order}: {stdout}");
+        if order == "hook_first" {
+            assert!(stdout.contains("HOOKED_AFTER_UNREGISTER 2\n"), "{stdout}");
+        }
+    }
+}
+
+#[test]
+fn watchdog_dumps_every_thread() {
+    let out = run("watchdog");
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.starts_with("Timeout (0:00:00.200)!\nProcess "), "{err}");
+    let blocks = parse_blocks(&err);
+    assert!(!blocks.iter().any(|b| b.name == "fh-watchdog"), "{err}");
+    assert_named_threads(&out, &blocks);
+}
+
+#[test]
+fn watchdog_repeats_until_cancelled() {
+    let out = run("watchdog_repeat");
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "{stdout}");
+    let n = value_after(&stdout, "HEADERS ");
+    let then = value_after(&stdout, " THEN ");
+    assert!(n >= 3, "{stdout}");
+    assert_eq!(n, then, "fired after cancel: {stdout}");
+}
+
+#[test]
+fn watchdog_cancel_prints_nothing() {
+    let out = run("watchdog_cancel");
+    assert!(out.status.success());
+    assert!(stdout_of(&out).contains("SURVIVED"));
+    assert!(
+        !stderr_of(&out).contains("Timeout ("),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn watchdog_exit_ends_with_status_1() {
+    let out = run("watchdog_exit");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!stdout_of(&out).contains("NOT EXITED"));
+    assert!(err.starts_with("Timeout (0:00:00.150)!\n"), "{err}");
+    assert_named_threads(&out, &parse_blocks(&err));
+}
+
+#[test]
+fn watchdog_arming_again_replaces_the_timer() {
+    let out = run("watchdog_rearm");
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
+    assert!(stdout.contains("FIRST 1 SECOND 0"), "{stdout}");
+    assert!(stderr_of(&out).starts_with("Timeout (0:00:00.200)!"));
+}
+
+#[test]
+fn crash_during_a_dump_is_still_reported() {
+    let out = run("crash_during_dump");
+    let err = stderr_of(&out);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+    assert!(!stdout_of(&out).contains("NOT CRASHED"));
+    // The dump finishes first, then the crash is reported in full.
+    assert!(err.starts_with("Stack dump requested\n"), "{err}");
+    let crash = err.find("Fatal signal 11 (SIGSEGV)").expect(&err);
+    let dump_end = err.find(REPORT_END).expect(&err);
+    assert!(dump_end < crash, "{err}");
+    let blocks = parse_blocks(&err[crash..]);
+    assert_eq!(blocks[0].name, "fh-crasher", "{err}");
+    assert!(blocks[0].current && !blocks[0].frames.is_empty());
+    assert!(err[crash..].contains(REPORT_END), "{err}");
+}
