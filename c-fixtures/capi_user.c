@@ -3,9 +3,19 @@
 #include "faulthandler.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Sleep to a deadline: a dump interrupts nanosleep (the kernel never
+ * restarts it), so one usleep() may return early. */
+static void sleep_ms(long ms) {
+    struct timespec req = {ms / 1000, (ms % 1000) * 1000000L}, rem;
+    while (nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
+}
 
 __attribute__((noinline)) static int capi_crash_here(volatile int *p) { return *p; }
 
@@ -20,6 +30,24 @@ int main(int argc, char **argv) {
     if (faulthandler_is_enabled() != 1) { fprintf(stderr, "not enabled\n"); return 13; }
     if (faulthandler_install_thread_altstack() != 0) { perror("altstack"); return 14; }
     fprintf(stderr, "capi: enabled\n");
+    if (argc > 1 && strcmp(argv[1], "dumps") == 0) {
+        errno = 0;
+        if (faulthandler_register(SIGSEGV, -1, 1, 0) != -1 || errno != EINVAL) return 20;
+        if (faulthandler_register(SIGUSR1, -1, 1, 0) != 0) { perror("register"); return 21; }
+        raise(SIGUSR1);
+        sleep_ms(300); /* the dumper thread writes it */
+        if (faulthandler_unregister(SIGUSR1) != 1) return 22;
+        if (faulthandler_unregister(SIGUSR1) != 0) return 23;
+        fprintf(stderr, "capi: code dump\n");
+        if (faulthandler_dump_traceback(2, 1) != 0) { perror("dump_traceback"); return 24; }
+        errno = 0;
+        if (faulthandler_dump_traceback_later(-1.0, 0, 0, -1) != -1 || errno != EINVAL) return 25;
+        if (faulthandler_dump_traceback_later(0.1, 0, 0, -1) != 0) { perror("later"); return 26; }
+        sleep_ms(400);
+        if (faulthandler_cancel_dump_traceback_later() != 0) return 27;
+        fprintf(stderr, "capi: dumps done\n");
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "exit") == 0) {
         if (faulthandler_disable() != 1 || faulthandler_is_enabled() != 0) return 15;
         return 0;

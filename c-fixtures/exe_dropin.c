@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 __attribute__((noinline)) static int dropin_fault(volatile int *p) { return *p; }
@@ -14,6 +15,12 @@ int main(int argc, char **argv) {
     fflush(stdout);
     if (strcmp(mode, "segv") == 0) return dropin_work((volatile int *)0);
     if (strcmp(mode, "exit3") == 0) return 3;
-    if (strcmp(mode, "sleep") == 0) { sleep(30); return 0; }
+    if (strcmp(mode, "sleep") == 0) {
+        /* sleep() returns early when any handled signal arrives (the kernel
+         * never restarts it), so sleep to a deadline. */
+        time_t end = time(NULL) + 30;
+        while (time(NULL) < end) sleep(1);
+        return 0;
+    }
     return 0;
 }

@@ -37,6 +37,31 @@ int faulthandler_is_enabled(void);
  */
 int faulthandler_install_thread_altstack(void);
 
+/*
+ * Dump every thread's stack when signal `signum` arrives, then carry on
+ * (SA_RESTART: no EINTR leaks into the program). fd < 0 writes to stderr;
+ * any other fd is duplicated. chain: nonzero also runs the action that was
+ * installed before. Crash signals, SIGKILL and SIGSTOP are refused (EINVAL).
+ */
+int faulthandler_register(int signum, int fd, int all_threads, int chain);
+
+/* Put back the previous action. Returns 1 if signum was registered, else 0. */
+int faulthandler_unregister(int signum);
+
+/* Write a "Stack dump requested" report to fd now. */
+int faulthandler_dump_traceback(int fd, int all_threads);
+
+/*
+ * Arm the hang watchdog: after `timeout` seconds, write "Timeout (...)!"
+ * and every thread's stack to fd (stderr if fd < 0); with `repeat`, again
+ * every `timeout` until cancelled; with `exit`, then _exit(1). Arming again
+ * replaces the previous timer.
+ */
+int faulthandler_dump_traceback_later(double timeout, int repeat, int exit, int fd);
+
+/* Disarm the watchdog (fine when it is not armed). */
+int faulthandler_cancel_dump_traceback_later(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,8 +10,9 @@
 #![allow(unsafe_code)]
 
 use crate::sys;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::panic::catch_unwind;
+use std::time::Duration;
 
 fn fail(errno: i32) -> i32 {
     sys::set_errno(errno);
@@ -20,6 +21,27 @@ fn fail(errno: i32) -> i32 {
 
 fn errno_of(e: &crate::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EINVAL)
+}
+
+/// Map a Rust result to the C convention: `ok` on success, else -1 with
+/// errno set.
+fn status<T>(r: std::thread::Result<Result<T, crate::Error>>, ok: impl FnOnce(T) -> i32) -> i32 {
+    match r {
+        Ok(Ok(v)) => ok(v),
+        Ok(Err(e)) => fail(errno_of(&e)),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
+/// Duplicate a caller's fd (close-on-exec), so the caller keeps its own.
+fn dup_fd(fd: i32) -> Result<OwnedFd, i32> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an fd and a minimum number.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if dup < 0 {
+        return Err(sys::errno());
+    }
+    // SAFETY: `dup` is a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
 /// `int faulthandler_enable(int fd, int all_threads, size_t max_frames)`:
@@ -34,13 +56,7 @@ pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usi
             c = c.max_frames(max_frames);
         }
         if fd >= 0 {
-            // SAFETY: F_DUPFD_CLOEXEC takes an fd and a minimum number.
-            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-            if dup < 0 {
-                return Err(sys::errno());
-            }
-            // SAFETY: `dup` is a fresh fd that nothing else owns.
-            c = c.fd(unsafe { OwnedFd::from_raw_fd(dup) });
+            c = c.fd(dup_fd(fd)?);
         }
         c.enable().map_err(|e| errno_of(&e))
     });
@@ -72,6 +88,104 @@ pub extern "C" fn faulthandler_install_thread_altstack() -> i32 {
     match catch_unwind(crate::install_thread_altstack) {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => fail(errno_of(&e)),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
+/// `int faulthandler_register(int signum, int fd, int all_threads, int chain)`:
+/// dump every thread's stack when `signum` arrives, and carry on. `fd < 0`
+/// means stderr; any other fd is duplicated. With `chain`, the action
+/// installed before also runs. Crash signals, SIGKILL and SIGSTOP are
+/// refused (EINVAL).
+#[no_mangle]
+pub extern "C" fn faulthandler_register(signum: i32, fd: i32, all_threads: i32, chain: i32) -> i32 {
+    let r = catch_unwind(|| {
+        let mut reg = crate::Register::new(signum)
+            .all_threads(all_threads != 0)
+            .chain(chain != 0);
+        if fd >= 0 {
+            match dup_fd(fd) {
+                Ok(d) => reg = reg.fd(d),
+                Err(e) => {
+                    return Err(crate::Error::with_io(
+                        "fd",
+                        std::io::Error::from_raw_os_error(e),
+                    ))
+                }
+            }
+        }
+        reg.install()
+    });
+    status(r, |()| 0)
+}
+
+/// `int faulthandler_unregister(int signum)`: put back the action that was
+/// there before `faulthandler_register`. Returns 1 if `signum` was
+/// registered, 0 if not.
+#[no_mangle]
+pub extern "C" fn faulthandler_unregister(signum: i32) -> i32 {
+    status(catch_unwind(|| crate::unregister(signum)), i32::from)
+}
+
+/// `int faulthandler_dump_traceback(int fd, int all_threads)`: write a
+/// `Stack dump requested` report of the calling thread (and, with
+/// `all_threads`, every other thread) to `fd` now.
+#[no_mangle]
+pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 {
+    if fd < 0 {
+        return fail(libc::EBADF);
+    }
+    let r = catch_unwind(|| {
+        // SAFETY: the caller guarantees `fd` stays open during the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        crate::dump_traceback(fd, all_threads != 0)
+            .map_err(|e| crate::Error::with_io("dump_traceback", e))
+    });
+    status(r, |()| 0)
+}
+
+/// `int faulthandler_dump_traceback_later(double timeout, int repeat, int
+/// exit, int fd)`: arm the watchdog. After `timeout` seconds, write
+/// `Timeout (H:MM:SS.mmm)!` and every thread's stack to `fd` (stderr when
+/// negative; any other fd is duplicated); with `repeat`, again every
+/// `timeout` until cancelled; with `exit`, then `_exit(1)`. Arming again
+/// replaces the previous timer.
+#[no_mangle]
+pub extern "C" fn faulthandler_dump_traceback_later(
+    timeout: f64,
+    repeat: i32,
+    exit: i32,
+    fd: i32,
+) -> i32 {
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 31_536_000.0) {
+        return fail(libc::EINVAL);
+    }
+    let r = catch_unwind(|| {
+        let mut w = crate::Watchdog::new(Duration::from_secs_f64(timeout))
+            .repeat(repeat != 0)
+            .exit(exit != 0);
+        if fd >= 0 {
+            match dup_fd(fd) {
+                Ok(d) => w = w.fd(d),
+                Err(e) => {
+                    return Err(crate::Error::with_io(
+                        "fd",
+                        std::io::Error::from_raw_os_error(e),
+                    ))
+                }
+            }
+        }
+        w.arm()
+    });
+    status(r, |()| 0)
+}
+
+/// `int faulthandler_cancel_dump_traceback_later(void)`: disarm the
+/// watchdog; fine when nothing is armed.
+#[no_mangle]
+pub extern "C" fn faulthandler_cancel_dump_traceback_later() -> i32 {
+    match catch_unwind(crate::cancel_dump_traceback_later) {
+        Ok(()) => 0,
         Err(_) => fail(libc::EIO),
     }
 }

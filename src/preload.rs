@@ -176,13 +176,19 @@ pub(crate) fn apply(s: Settings, warnings: &mut Vec<String>) {
     }
 }
 
-/// The dump signal and the watchdog, once those exist.
+/// The dump-on-request signal and the watchdog. Their dumps go to stderr
+/// (a report file is for the crash).
 fn extra_triggers(s: &Settings, warnings: &mut Vec<String>) {
-    if s.signal.is_some() || s.timeout.is_some() {
-        warnings.push(
-            "faulthandler: FAULTHANDLER_SIGNAL and FAULTHANDLER_TIMEOUT are not supported yet"
-                .to_owned(),
-        );
+    if let Some(sig) = s.signal {
+        let r = crate::Register::new(sig).all_threads(s.all_threads.unwrap_or(true));
+        if let Err(e) = r.install() {
+            warnings.push(format!("{e}; FAULTHANDLER_SIGNAL is ignored"));
+        }
+    }
+    if let Some(t) = s.timeout {
+        if let Err(e) = crate::dump_traceback_later(t, false, false) {
+            warnings.push(format!("{e}; FAULTHANDLER_TIMEOUT is ignored"));
+        }
     }
 }
 

@@ -394,29 +394,195 @@ fn dump_refuses_a_process_that_would_be_killed() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-#[test]
-fn a_c_program_uses_the_header_and_the_shared_library() {
-    let lib = library();
-    let dir = lib.parent().unwrap();
-    let out = scratch_dir("capi").join("capi_user");
+/// Link a `c-fixtures/capi_*.c` object (compiled by build.rs) against the
+/// freshly built `libfaulthandler.so`.
+fn link_c_api_user(name: &str) -> PathBuf {
+    let dir = install_dir();
+    let out = dir.join(name);
     let status = Command::new(env!("FH_CC"))
-        .arg(fixture("capi_user.o"))
+        .arg(fixture(&format!("{name}.o")))
         .arg("-o")
         .arg(&out)
         .arg(format!("-L{}", dir.display()))
         .arg("-lfaulthandler")
-        .arg(format!("-Wl,-rpath,{}", dir.display()))
+        // DT_RPATH (not RUNPATH): it wins over the LD_LIBRARY_PATH that
+        // cargo sets, which may name an older copy of the library.
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", dir.display()))
         .status()
         .unwrap();
-    assert!(status.success(), "linking the C API user failed");
-    let o = Command::new(&out).arg("exit").output().unwrap();
+    assert!(status.success(), "linking {name} failed");
+    out
+}
+
+#[test]
+fn a_c_program_uses_the_header_and_the_shared_library() {
+    let exe = link_c_api_user("capi_user");
+    let o = Command::new(&exe).arg("exit").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = Command::new(&out).output().unwrap();
+    let o = Command::new(&exe).output().unwrap();
     assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.starts_with("capi: enabled\n"), "{e}");
     assert_segv_report(&e, "capi_user +0x", "0x0000000000000010");
-    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+    assert!(
+        e.lines()
+            .any(|l| l.starts_with("  #0  ") && l.contains(" in capi_crash_here+0x")),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer() {
+    let exe = link_c_api_user("capi_user");
+    let child = Command::new(&exe).arg("dumps").output().unwrap();
+    let e = stderr(&child);
+    assert_eq!(child.status.code(), Some(0), "{e}");
+    let pid = child_pid_of(&e);
+    let lines: Vec<&str> = e.lines().collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{e}"))
+    };
+    let signal = at(&format!(
+        "Dump requested by signal 10 (SIGUSR1) from pid {pid}"
+    ));
+    let code = at("Stack dump requested");
+    let timer = at("Timeout (0:00:00.100)!");
+    assert!(signal < at("capi: code dump") && at("capi: code dump") < code);
+    assert!(code < timer && timer < at("capi: dumps done"), "{e}");
+    // Each dump shows the main thread, in the C program's own function.
+    assert!(e.matches("\nCurrent thread ").count() >= 1, "{e}");
+    assert!(e.contains(" in main+0x"), "{e}");
+    assert_eq!(e.matches("\nModules:\n").count(), 3, "{e}");
+}
+
+/// The pid in the report's `Process PID "NAME"` line.
+fn child_pid_of(report: &str) -> u32 {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("Process "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no Process line in:\n{report}"))
+}
+
+/// Read the child's stderr on a thread, so the test can wait for a line.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, prefix: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.starts_with(prefix);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no line starting {prefix:?}; got:\n{}", seen.join("\n"));
+}
+
+#[test]
+fn dump_waits_for_a_late_handler_and_refuses_without_waiting() {
+    let exe = link_c_api_user("capi_late_register");
+    // Without --wait-ready, the request comes before the handler: refused.
+    let mut early = Command::new(&exe).stderr(Stdio::null()).spawn().unwrap();
+    let o = run_cli(&["dump", &early.id().to_string(), "--signal", "USR1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("does not catch SIGUSR1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        early.try_wait().unwrap().is_none(),
+        "the target must be alive"
+    );
+    early.kill().unwrap();
+    early.wait().unwrap();
+
+    // With --wait-ready 5, the request waits for the handler: a dump, and
+    // the target lives on.
+    let mut late = Command::new(&exe).stderr(Stdio::piped()).spawn().unwrap();
+    let rx = stderr_lines(&mut late);
+    let o = run_cli(&[
+        "dump",
+        &late.id().to_string(),
+        "--signal",
+        "USR1",
+        "--wait-ready",
+        "5",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sent SIGUSR1"), "{}", stderr(&o));
+    let seen = wait_for_line(&rx, "Dump requested by signal 10 (SIGUSR1) from pid ");
+    assert!(seen.iter().any(|l| l == "late: registered"), "{seen:?}");
+    wait_for_line(&rx, "Modules:");
+    assert!(
+        late.try_wait().unwrap().is_none(),
+        "the target must survive the dump"
+    );
+    late.kill().unwrap();
+    late.wait().unwrap();
+}
+
+#[test]
+fn preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on() {
+    let (mut ready_r, ready_w) = std::io::pipe().unwrap();
+    let exe = fixture("exe_dropin");
+    let mut cmd = Command::new(&exe);
+    cmd.arg("sleep")
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_SIGNAL", "USR2")
+        .env("FAULTHANDLER_TIMEOUT", "0.5")
+        .env("FAULTHANDLER_READY_FD", "7")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+    // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(ready_w);
+    let rx = stderr_lines(&mut child);
+    let mut ready = String::new();
+    std::io::Read::read_to_string(&mut ready_r, &mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    // The handler is in before `ready`: the request cannot kill it.
+    let o = run_cli(&["dump", &child.id().to_string(), "--signal", "USR2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    wait_for_line(&rx, "Dump requested by signal 12 (SIGUSR2) from pid ");
+    wait_for_line(&rx, "Timeout (0:00:00.500)!");
+    wait_for_line(&rx, "Modules:");
+    assert!(child.try_wait().unwrap().is_none(), "the host must live on");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
