@@ -80,7 +80,7 @@ pub unsafe fn name_len_of(addr: usize) -> usize {
     };
     // SAFETY: as above.
     let mut s = unsafe { lookup::Session::new() };
-    s.lookup(&m, addr).map_or(0, |f| f.name.len())
+    s.lookup(m, addr).map_or(0, |f| f.name.len())
 }
 
 /// The code symbols of an ELF file: (address, size), for choosing probes.

@@ -73,14 +73,23 @@ static PREV_VALID: [AtomicBool; FATAL_SIGNALS.len()] =
     [const { AtomicBool::new(false) }; FATAL_SIGNALS.len()];
 
 /// Scratch for the reporting thread: the frames, and text for /proc reads.
+/// The report's writer and list of modules live here too, not on the
+/// (possibly 8 KiB) alternate stack.
 struct Scratch {
     frames: [usize; MAX_FRAMES_LIMIT],
     maps: [u8; 4096],
+    writer: Writer,
+    seen: ModulesSeen,
 }
 static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
     frames: [0; MAX_FRAMES_LIMIT],
     maps: [0; 4096],
+    writer: Writer::IDLE,
+    seen: ModulesSeen::new(),
 });
+/// The interrupted instruction while the crash report walks the stack, 0
+/// otherwise: if the walk itself faults, the note still shows frame #0.
+static WALKING_PC: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether the crash handlers are installed.
 pub(crate) fn is_enabled() -> bool {
@@ -257,6 +266,7 @@ fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
 /// Whether a fault at `fault` with the stack pointer at `sp` is a stack
 /// overflow: the address lies in the guard area just below the stack that
 /// `sp` belongs to, and is not itself accessible memory.
+#[inline(never)]
 fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
     // The kernel keeps a 1 MiB gap below a growing main stack; thread
     // guards are a few pages. Allow for one large frame beyond that.
@@ -381,6 +391,7 @@ enum Claim {
 ///   (the report covers us too); if the claim is released instead (the
 ///   warm-up finished), try again;
 /// - a crash report on this thread: a fault inside our own handler.
+#[inline(never)]
 fn claim_reporter(tid: i32) -> Claim {
     let write_ms = WRITE_TIMEOUT_MS.load(Ordering::Relaxed);
     let crash_limit = write_ms.saturating_add(2000);
@@ -419,6 +430,7 @@ fn claim_reporter(tid: i32) -> Claim {
 }
 
 /// Hand the signal to whatever was installed before us.
+#[inline(never)]
 fn chain(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let Some(i) = signals::fatal_index(sig) else {
         return;
@@ -462,6 +474,7 @@ fn same_action(cur: &libc::sigaction, i: usize) -> bool {
     cur.sa_sigaction == prev.sa_sigaction
 }
 
+#[inline(never)]
 fn call_previous(i: usize, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     // SAFETY: the caller checked the slot's flag.
     let prev = unsafe { *PREV[i].get_unsynchronized().assume_init_ref() };
@@ -485,6 +498,7 @@ fn call_previous(i: usize, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_vo
 /// Our report faulted. Write one line, then end the process with the
 /// *original* signal when its previous action was the default one, so the
 /// exit status is what it would have been without us.
+#[inline(never)]
 fn nested_fault(sig: c_int) {
     note_nested_fault(sig);
     restore_previous_actions();
@@ -507,14 +521,38 @@ fn nested_fault(sig: c_int) {
     }
 }
 
+#[inline(never)]
 fn note_nested_fault(sig: c_int) {
     let _pipe = SigpipeGuard::new();
-    let mut w = Writer::with_copy(
-        FD.load(Ordering::Relaxed),
-        COPY_FD.load(Ordering::Relaxed),
-        500,
-    );
+    let pc = WALKING_PC.swap(0, Ordering::AcqRel);
+    // SAFETY: we are the reporting thread (the nested fault is ours).
+    let scratch = unsafe { SCRATCH.get_unsynchronized() };
+    let w = &mut scratch.writer;
+    // Keep what the report had composed, with a little more time.
+    w.extend_deadline(500);
+    w.flush();
     let mut line = Buf::<128>::new();
+    if pc != 0 {
+        // The walk itself faulted: at least show where the crash was.
+        line.str("  #0  ").addr(pc).str(" in ?? ");
+        w.write(line.as_bytes());
+        line.clear();
+        // SAFETY: we are the reporting thread.
+        match unsafe { crate::modules::lookup_unsynchronized(pc) } {
+            Some(m) => {
+                w.write(b"(");
+                report::write_ascii(w, m.path());
+                line.str(" +")
+                    .hex(pc.wrapping_sub(m.bias) as u64, 1)
+                    .str(")\n");
+            }
+            None => {
+                line.str("(??)\n");
+            }
+        }
+        w.write(line.as_bytes());
+        line.clear();
+    }
     line.str("\n(the report was cut short: signal ")
         .dec(sig as u64)
         .str(" (");
@@ -524,9 +562,18 @@ fn note_nested_fault(sig: c_int) {
     w.flush();
 }
 
+/// Never inlined, so that the frame of `fatal_handler` stays small for the
+/// paths that do not report.
+#[inline(never)]
 fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     // SAFETY: only the thread that won the reporter CAS gets here.
     let scratch = unsafe { SCRATCH.get_unsynchronized() };
+    let Scratch {
+        frames: all_frames,
+        maps,
+        writer: w,
+        seen,
+    } = scratch;
     // SAFETY: `info` is the kernel's siginfo (checked non-null by caller).
     let (code, addr, pid, uid) = unsafe {
         let i = &*info;
@@ -538,8 +585,8 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
         Origin::Fault { .. } if signals::has_fault_address(sig) => Some(addr),
         _ => None,
     };
-    let stack_overflow = sig == libc::SIGSEGV
-        && fault_addr.is_some_and(|a| is_stack_overflow(a, sp, &mut scratch.maps));
+    let stack_overflow =
+        sig == libc::SIGSEGV && fault_addr.is_some_and(|a| is_stack_overflow(a, sp, maps));
     let header = FatalHeader {
         sig,
         origin,
@@ -547,40 +594,38 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
         stack_overflow,
     };
     let _pipe = SigpipeGuard::new();
-    let mut w = Writer::with_copy(
+    w.reset(
         FD.load(Ordering::Relaxed),
         COPY_FD.load(Ordering::Relaxed),
         WRITE_TIMEOUT_MS.load(Ordering::Relaxed),
     );
-    report::write_fatal_header(&mut w, &header);
+    seen.clear();
+    report::write_fatal_header(w, &header);
     let tid = sys::gettid();
-    report::write_thread_heading(&mut w, tid, true);
+    report::write_thread_heading(w, tid, true);
     // The header is out before the walk, which is the riskiest step.
     w.flush();
     let max = MAX_FRAMES
         .load(Ordering::Relaxed)
         .clamp(1, MAX_FRAMES_LIMIT);
-    let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
+    let frames = all_frames.get_mut(..max).unwrap_or(&mut []);
+    WALKING_PC.store(pc, Ordering::Release);
     // SAFETY: walking our own stack from the handler (see `unwind`).
     let walk = unsafe { unwind::walk(Some(pc), 0, frames) };
-    let mut seen = ModulesSeen::new();
+    WALKING_PC.store(0, Ordering::Release);
     // SAFETY: we are the reporting thread.
     unsafe { lookup::begin_report(u64::MAX) };
     if walk.found_start {
         let shown = frames.get(..walk.stored).unwrap_or(&[]);
         // SAFETY: we are the reporting thread.
         unsafe {
-            report::write_frames_unsynchronized(
-                &mut w, shown, true, walk.total, walk.cut, max, &mut seen,
-            )
+            report::write_frames_unsynchronized(w, shown, true, walk.total, walk.cut, max, seen)
         };
     } else {
         // The unwinder could not cross the signal frame: show the
         // faulting instruction alone, and say so.
         // SAFETY: we are the reporting thread.
-        unsafe {
-            report::write_frames_unsynchronized(&mut w, &[pc], true, 1, false, max, &mut seen)
-        };
+        unsafe { report::write_frames_unsynchronized(w, &[pc], true, 1, false, max, seen) };
         w.write(
             b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
         );
@@ -588,14 +633,15 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     if ALL_THREADS.load(Ordering::Relaxed) {
         w.flush();
         // SAFETY: we are the reporting thread.
-        unsafe { crate::threads::write_other_threads(&mut w, max, &mut seen) };
+        unsafe { crate::threads::write_other_threads(w, max, seen) };
     }
     // SAFETY: we are the reporting thread.
-    unsafe { report::write_modules_unsynchronized(&mut w, &seen) };
+    unsafe { report::write_modules_unsynchronized(w, seen) };
     w.flush();
 }
 
 /// Run the report path once, discarding the text.
+#[inline(never)]
 fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     if REPORTER
         .compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire)
@@ -605,15 +651,22 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     }
     // SAFETY: we hold the reporter CAS.
     let scratch = unsafe { SCRATCH.get_unsynchronized() };
+    let Scratch {
+        frames,
+        maps,
+        writer: w,
+        seen,
+    } = scratch;
     let (pc, sp) = context_pc_sp(uc);
-    let _ = is_stack_overflow(pc, sp, &mut scratch.maps);
-    let frames = scratch.frames.get_mut(..64).unwrap_or(&mut []);
+    let _ = is_stack_overflow(pc, sp, maps);
+    let frames = frames.get_mut(..64).unwrap_or(&mut []);
     // SAFETY: walking our own stack from the handler.
     let walk = unsafe { unwind::walk(Some(pc), 0, frames) };
-    let mut w = Writer::new(-1, 0);
-    report::write_process_line(&mut w);
-    report::write_thread_heading(&mut w, tid, true);
-    let mut seen = ModulesSeen::new();
+    // A writer with no fd: everything is formatted, nothing written.
+    w.reset(-1, -1, 0);
+    seen.clear();
+    report::write_process_line(w);
+    report::write_thread_heading(w, tid, true);
     let shown = frames.get(..walk.stored).unwrap_or(&[]);
     // SAFETY: we hold the reporter CAS.
     unsafe {
@@ -622,10 +675,8 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
         // built yet, and enable() must stay fast.
         lookup::begin_report(1);
         lookup::warm_up_unsynchronized();
-        report::write_frames_unsynchronized(
-            &mut w, shown, true, walk.total, walk.cut, 64, &mut seen,
-        );
-        report::write_modules_unsynchronized(&mut w, &seen);
+        report::write_frames_unsynchronized(w, shown, true, walk.total, walk.cut, 64, seen);
+        report::write_modules_unsynchronized(w, seen);
         lookup::begin_report(u64::MAX);
     }
     REPORTER.store(0, Ordering::Release);

@@ -18,7 +18,6 @@
 //! may be reading it at any moment, so it is never freed.
 #![allow(unsafe_code)]
 
-use crate::fmt::Buf;
 use crate::procfs;
 use crate::racy::RacyCell;
 use crate::sys;
@@ -60,13 +59,27 @@ impl Module {
         m.start = start;
         m.end = end;
         m.bias = bias;
-        let pl = path.len().min(PATH_MAX);
-        m.path[..pl].copy_from_slice(&path[..pl]);
-        m.path_len = pl as u16;
-        let bl = build_id.len().min(BUILD_ID_MAX);
-        m.build_id[..bl].copy_from_slice(&build_id[..bl]);
-        m.build_id_len = bl as u8;
+        m.set_path(path);
+        m.set_build_id(build_id);
         m
+    }
+
+    /// Async-signal-safe. Store `path`, cut at [`PATH_MAX`].
+    fn set_path(&mut self, path: &[u8]) {
+        let n = path.len().min(PATH_MAX);
+        if let (Some(dst), Some(src)) = (self.path.get_mut(..n), path.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.path_len = n as u16;
+    }
+
+    /// Async-signal-safe. Store `id`, cut at [`BUILD_ID_MAX`].
+    fn set_build_id(&mut self, id: &[u8]) {
+        let n = id.len().min(BUILD_ID_MAX);
+        if let (Some(dst), Some(src)) = (self.build_id.get_mut(..n), id.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.build_id_len = n as u8;
     }
 
     /// A module for the file at `path` as if it were mapped at its link
@@ -173,63 +186,73 @@ static LATE: RacyCell<Late> = RacyCell::new(Late {
 
 /// Async-signal-safe. The module that contains `addr`.
 ///
+/// Returns a reference into the published snapshot, or into the static
+/// late-module cache: no 500-byte copies on a small alternate stack.
+///
 /// # Safety
 ///
 /// Falls back to the late-module cache, so only the reporting thread (the
 /// one that won the reporter CAS, or a caller in normal context holding the
-/// dump lock) may call it.
-pub(crate) unsafe fn lookup_unsynchronized(addr: usize) -> Option<Module> {
+/// dump lock) may call it. A reference into the cache stays valid, but its
+/// contents may be replaced by a later lookup when the cache is full, so
+/// use it before the next lookup.
+pub(crate) unsafe fn lookup_unsynchronized(addr: usize) -> Option<&'static Module> {
     let t = table();
     let i = t.partition_point(|m| m.start <= addr);
     if i > 0 {
         if let Some(m) = t.get(i - 1) {
             if m.contains(addr) {
-                return Some(*m);
+                return Some(m);
             }
         }
     }
     // SAFETY: exclusive access is the caller's contract.
     let late = unsafe { LATE.get_unsynchronized() };
-    if let Some(m) = late
-        .modules
-        .iter()
-        .take(late.count)
-        .find(|m| m.contains(addr))
-    {
-        return Some(*m);
+    let cached = late.count.min(late.modules.len());
+    if let Some(i) = late.modules[..cached].iter().position(|m| m.contains(addr)) {
+        return late.modules.get(i);
     }
-    let m = find_in_maps(&mut late.scratch, addr)?;
+    // A new one: fill the next slot (or reuse the last one when full).
+    let slot = late.count.min(late.modules.len() - 1);
+    let Late {
+        modules, scratch, ..
+    } = late;
+    let m = modules.get_mut(slot)?;
+    if !find_in_maps(scratch, addr, m) {
+        return None;
+    }
     if late.count < late.modules.len() {
-        late.modules[late.count] = m;
         late.count += 1;
     }
-    Some(m)
+    late.modules.get(slot)
 }
 
-/// Find the file mapping that holds `addr` and describe its whole object.
+/// Find the file mapping that holds `addr` and describe its whole object
+/// in `out`, which is written in place. Returns false when `addr` is not in
+/// a file mapping.
 ///
-/// Never inlined: its buffers would otherwise enlarge the frame of every
+/// Never inlined: its locals would otherwise enlarge the frame of every
 /// lookup, even those the snapshot answers, on alternate stacks as small as
 /// 8 KiB.
 #[inline(never)]
 #[cold]
-fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
-    let mut first = Buf::<PATH_MAX>::new(); // path of the object being scanned
+fn find_in_maps(scratch: &mut [u8], addr: usize, out: &mut Module) -> bool {
+    // `out.path` holds the path of the object being scanned.
+    out.path_len = 0;
     let mut first_start = 0usize;
     let mut found: Option<(usize, usize)> = None; // (base, end)
     procfs::for_each_mapping(scratch, |m| {
         if let Some((base, end)) = found {
             // Extend the range over the object's following mappings.
-            if m.is_file() && m.path == first.as_bytes() {
+            if m.is_file() && m.path == out.path() {
                 found = Some((base, m.end.max(end)));
                 return true;
             }
             return false;
         }
-        if m.is_file() && (m.path != first.as_bytes() || m.offset == 0) {
+        if m.is_file() && (m.path != out.path() || m.offset == 0) {
             // A new object starts: remember where its first page is mapped.
-            first.clear();
-            first.push(m.path);
+            out.set_path(m.path);
             first_start = m.start.saturating_sub(m.offset as usize);
         }
         if m.start <= addr && addr < m.end {
@@ -240,21 +263,21 @@ fn find_in_maps(scratch: &mut [u8], addr: usize) -> Option<Module> {
         }
         true
     });
-    let (base, end) = found?;
+    let Some((base, end)) = found else {
+        out.start = 0;
+        out.end = 0;
+        return false;
+    };
     // The maps text is done with: its scratch holds the notes now.
     let (first_vaddr, id) = read_elf_image(base, scratch);
-    let mut build_id = [0u8; BUILD_ID_MAX];
-    let idl = id.map(|(b, l)| {
-        build_id = b;
-        l
-    });
-    Some(Module::new(
-        base,
-        end,
-        base.wrapping_sub(first_vaddr),
-        first.as_bytes(),
-        build_id.get(..idl.unwrap_or(0)).unwrap_or(&[]),
-    ))
+    out.start = base;
+    out.end = end;
+    out.bias = base.wrapping_sub(first_vaddr);
+    match id {
+        Some((b, l)) => out.set_build_id(b.get(..l).unwrap_or(&[])),
+        None => out.set_build_id(&[]),
+    }
+    true
 }
 
 /// Async-signal-safe. Read the ELF headers mapped at `base`: the page-aligned
@@ -360,20 +383,21 @@ mod tests {
         let t = table();
         let want = t.iter().find(|m| m.contains(here)).unwrap();
         let mut scratch = [0u8; 4096];
-        let got = find_in_maps(&mut scratch, here).unwrap();
+        let mut got = Module::EMPTY;
+        assert!(find_in_maps(&mut scratch, here, &mut got));
         assert_eq!(got.path(), want.path());
         assert_eq!(got.bias, want.bias);
         assert_eq!(got.build_id(), want.build_id());
         assert!(got.contains(here));
         let libc_fn = libc::getpid as *const () as usize;
         let want = t.iter().find(|m| m.contains(libc_fn)).unwrap();
-        let got = find_in_maps(&mut scratch, libc_fn).unwrap();
+        assert!(find_in_maps(&mut scratch, libc_fn, &mut got));
         // The loader may name libc through a symlink (/lib -> /usr/lib).
         let canon =
             |p: &[u8]| std::fs::canonicalize(std::ffi::OsStr::from_bytes(p)).expect("path exists");
         assert_eq!(canon(got.path()), canon(want.path()));
         assert_eq!(got.bias, want.bias);
         assert_eq!(got.build_id(), want.build_id());
-        assert!(find_in_maps(&mut scratch, 8).is_none());
+        assert!(!find_in_maps(&mut scratch, 8, &mut got));
     }
 }

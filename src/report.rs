@@ -37,6 +37,11 @@ impl ModulesSeen {
         }
     }
 
+    /// Forget every module (for storage that is reused).
+    pub(crate) fn clear(&mut self) {
+        self.count = 0;
+    }
+
     fn note(&mut self, m: &Module) {
         let seen = self.starts.get(..self.count).unwrap_or(&[]);
         if seen.contains(&m.start) {
@@ -154,8 +159,8 @@ pub(crate) unsafe fn write_frames_unsynchronized(
         // SAFETY: we are the reporting thread (caller's contract).
         match unsafe { modules::lookup_unsynchronized(probe) } {
             Some(m) => {
-                seen.note(&m);
-                match symbols.lookup(&m, probe) {
+                seen.note(m);
+                match symbols.lookup(m, probe) {
                     Some(f) => {
                         w.write(line.as_bytes());
                         w.write(f.name);
@@ -209,29 +214,40 @@ pub(crate) unsafe fn write_modules_unsynchronized(w: &mut Writer, seen: &Modules
         return;
     }
     w.write(b"\nModules:\n");
-    let mut line = Buf::<640>::new();
+    // Written piece by piece: a path can be 480 bytes, and this runs on
+    // alternate stacks as small as 8 KiB.
+    let mut range = Buf::<48>::new();
     for &start in seen.starts.get(..seen.count).unwrap_or(&[]) {
         // SAFETY: we are the reporting thread (caller's contract).
         let Some(m) = (unsafe { modules::lookup_unsynchronized(start) }) else {
             continue;
         };
-        line.clear();
-        line.str("  ")
+        range.clear();
+        range
+            .str("  ")
             .addr(m.start)
             .byte(b'-')
             .addr(m.end)
-            .byte(b' ')
-            .ascii(m.path());
+            .byte(b' ');
+        w.write(range.as_bytes());
+        write_ascii(w, m.path());
         let id = m.build_id();
         if !id.is_empty() {
-            line.str(" build-id ");
+            w.write(b" build-id ");
             for &b in id {
-                let h = crate::fmt::HexInt::new(u64::from(b), 2);
-                line.push(h.as_bytes());
+                w.write(crate::fmt::HexInt::new(u64::from(b), 2).as_bytes());
             }
         }
-        line.byte(b'\n');
-        w.write(line.as_bytes());
+        w.write(b"\n");
+    }
+}
+
+/// Write bytes with anything outside printable ASCII replaced by `?`.
+pub(crate) fn write_ascii(w: &mut Writer, text: &[u8]) {
+    for chunk in text.chunks(64) {
+        let mut b = Buf::<64>::new();
+        b.ascii(chunk);
+        w.write(b.as_bytes());
     }
 }
 

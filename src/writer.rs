@@ -40,14 +40,36 @@ impl Writer {
     /// A writer to `fd` and to `copy` (when `copy` is not negative), which
     /// share one deadline. A failure on one does not stop the other.
     pub(crate) fn with_copy(fd: i32, copy: i32, timeout_ms: u64) -> Self {
-        Writer {
-            fds: [fd, copy],
-            failed: [fd < 0, copy < 0 || copy == fd],
-            deadline_ms: sys::monotonic_ms().saturating_add(timeout_ms),
-            buf: [0; 1024],
-            len: 0,
-            written: 0,
-        }
+        let mut w = Writer::IDLE;
+        w.reset(fd, copy, timeout_ms);
+        w
+    }
+
+    /// A writer that writes nothing, for static storage; [`Writer::reset`]
+    /// points it at an fd.
+    pub(crate) const IDLE: Writer = Writer {
+        fds: [-1, -1],
+        failed: [true, true],
+        deadline_ms: 0,
+        buf: [0; 1024],
+        len: 0,
+        written: 0,
+    };
+
+    /// Start over, writing to `fd` and `copy` (as [`Writer::with_copy`]),
+    /// in place: a writer in static storage never passes through the
+    /// (small, alternate) stack.
+    pub(crate) fn reset(&mut self, fd: i32, copy: i32, timeout_ms: u64) {
+        self.fds = [fd, copy];
+        self.failed = [fd < 0, copy < 0 || copy == fd];
+        self.deadline_ms = sys::monotonic_ms().saturating_add(timeout_ms);
+        self.len = 0;
+        self.written = 0;
+    }
+
+    /// Allow `ms` more from now (for a last line after the deadline).
+    pub(crate) fn extend_deadline(&mut self, ms: u64) {
+        self.deadline_ms = self.deadline_ms.max(sys::monotonic_ms().saturating_add(ms));
     }
 
     /// Queue bytes, flushing as the buffer fills.

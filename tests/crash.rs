@@ -1553,6 +1553,13 @@ fn case_fault_inside_handler() -> Check {
     let cut = "(the report was cut short: signal 11 (SIGSEGV) inside the handler)";
     let n = run.stderr.lines().filter(|l| *l == cut).count();
     ensure!(n == 1, "{n} lines {cut:?}");
+    // The walk faulted, but frame #0 (the faulting instruction) is shown.
+    let frame0 = format!("  #0  0x{addr:016x} in ?? (");
+    ensure!(
+        run.stderr.lines().any(|l| l.starts_with(&frame0)),
+        "no {frame0:?} line in:\n{}",
+        run.stderr
+    );
     Ok(())
 }
 

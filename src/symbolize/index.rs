@@ -254,7 +254,7 @@ mod tests {
         // SAFETY: tests do not run a report concurrently with this lookup
         // of an address that the snapshot covers.
         let m = unsafe { modules::lookup_unsynchronized(here) }.unwrap();
-        let ix = find(&m).expect("the exe is indexed");
+        let ix = find(m).expect("the exe is indexed");
         assert!(ix.len() > 1000);
         let e = ix.lookup((here - m.bias) as u64 + 1).expect("found");
         assert_eq!(e.addr, (here - m.bias) as u64);

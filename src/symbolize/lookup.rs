@@ -554,27 +554,27 @@ mod tests {
 
         // Without an index (a fresh process has none until the builder
         // publishes one): the scan.
-        if index::find(&m).is_none() {
+        if index::find(m).is_none() {
             let before = SCANS.load(core::sync::atomic::Ordering::Relaxed);
             // SAFETY: as above.
             let mut s = unsafe { Session::new() };
-            let f = s.lookup(&m, here + 4).expect("scan finds it");
+            let f = s.lookup(m, here + 4).expect("scan finds it");
             assert_eq!(std::str::from_utf8(f.name).unwrap(), want);
             assert_eq!(f.start, here);
             assert!(SCANS.load(core::sync::atomic::Ordering::Relaxed) > before);
         }
         index::build_missing();
-        assert!(index::find(&m).is_some());
+        assert!(index::find(m).is_some());
         // SAFETY: as above.
         let mut s = unsafe { Session::new() };
-        let f = s.lookup(&m, here + 4).expect("index finds it");
+        let f = s.lookup(m, here + 4).expect("index finds it");
         assert_eq!(std::str::from_utf8(f.name).unwrap(), want);
         assert_eq!(f.start, here);
         // libc is named from its .dynsym at least.
         let getpid = libc::getpid as *const () as usize;
         // SAFETY: as above.
         let lm = unsafe { modules::lookup_unsynchronized(getpid) }.unwrap();
-        let f = s.lookup(&lm, getpid).expect("libc exports getpid");
+        let f = s.lookup(lm, getpid).expect("libc exports getpid");
         assert!(std::str::from_utf8(f.name).unwrap().contains("getpid"));
     }
 }
@@ -646,7 +646,7 @@ mod batch_tests {
         let before = SCANS.load(Ordering::Relaxed);
         let mut names = Vec::new();
         for &ip in &frames {
-            let f = s.lookup(&m, ip - 1).expect("named");
+            let f = s.lookup(m, ip - 1).expect("named");
             names.push(String::from_utf8(f.name.to_vec()).unwrap());
         }
         assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1, "one scan");
@@ -661,7 +661,7 @@ mod batch_tests {
             ]
         );
         // An address with no symbol after the batch: no second scan.
-        assert!(s.lookup(&m, m.start).is_none());
+        assert!(s.lookup(m, m.start).is_none());
         assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1);
     }
 
@@ -682,8 +682,8 @@ mod batch_tests {
         let mut s = unsafe { Session::for_frames(&frames, false) };
         s.set_use_index(false);
         let before = SCANS.load(Ordering::Relaxed);
-        assert!(s.lookup(&m, frames[0] - 1).is_none());
-        assert!(s.lookup(&m, frames[0] - 1).is_none());
+        assert!(s.lookup(m, frames[0] - 1).is_none());
+        assert!(s.lookup(m, frames[0] - 1).is_none());
         assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1, "not retried");
         drop(s);
         // A new report has its budget back.
@@ -692,6 +692,6 @@ mod batch_tests {
         // SAFETY: as above.
         let mut s = unsafe { Session::for_frames(&frames, false) };
         s.set_use_index(false);
-        assert!(s.lookup(&m, frames[0] - 1).is_some());
+        assert!(s.lookup(m, frames[0] - 1).is_some());
     }
 }
