@@ -134,6 +134,48 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
 
 /// Scan results remembered per session.
 const REMEMBERED: usize = 256;
+
+/// Names remembered for the rest of one report, by address: the threads of
+/// a process share most of their frames (a pool parked in the same place),
+/// and a hit needs no file at all.
+const NAME_CACHE: usize = 512;
+/// Longest name kept in the cache; longer ones are looked up each time.
+const CACHED_NAME: usize = 118;
+
+#[derive(Clone, Copy)]
+struct CachedName {
+    /// The report (generation) this entry belongs to; 0 is never current.
+    generation: u32,
+    /// The looked-up address (already adjusted) and the symbol's start.
+    addr: usize,
+    start: usize,
+    /// `None`: the address has no name.
+    len: Option<u8>,
+    name: [u8; CACHED_NAME],
+}
+
+const NO_NAME: CachedName = CachedName {
+    generation: 0,
+    addr: 0,
+    start: 0,
+    len: None,
+    name: [0; CACHED_NAME],
+};
+
+struct NameCache {
+    generation: u32,
+    entries: [CachedName; NAME_CACHE],
+}
+
+static NAMES: RacyCell<NameCache> = RacyCell::new(NameCache {
+    generation: 1,
+    entries: [NO_NAME; NAME_CACHE],
+});
+
+fn cache_slot(addr: usize) -> usize {
+    // Fibonacci hashing: neighbouring return addresses spread out.
+    (addr.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - 9)) % NAME_CACHE
+}
 /// Addresses resolved by one batch scan.
 const BATCH: usize = 256;
 
@@ -179,6 +221,11 @@ pub(crate) unsafe fn begin_report(max_scan_reads: u64) {
     s.spent_ms = 0;
     s.since_ms = crate::sys::monotonic_ms();
     s.reads_left = max_scan_reads;
+    // Names from an earlier report may be stale (a library unloaded, and
+    // another loaded at its address): start the cache afresh.
+    // SAFETY: as above.
+    let names = unsafe { NAMES.get_unsynchronized() };
+    names.generation = names.generation.wrapping_add(1).max(1);
 }
 
 impl<'f> Session<'f> {
@@ -231,6 +278,46 @@ impl<'f> Session<'f> {
     /// one) in module `m`.
     #[inline(never)]
     pub(crate) fn lookup(&mut self, m: &Module, addr: usize) -> Option<Found<'_>> {
+        // SAFETY: the session belongs to the reporting thread.
+        let names = unsafe { NAMES.get_unsynchronized() };
+        let generation = names.generation;
+        let entry = names.entries.get_mut(cache_slot(addr))?;
+        if entry.generation == generation && entry.addr == addr {
+            let len = usize::from(entry.len?);
+            let name = entry.name.get(..len)?;
+            self.s.out.get_mut(..len)?.copy_from_slice(name);
+            self.s.out_len = len;
+            return Some(Found {
+                name: self.s.out.get(..len)?,
+                start: entry.start,
+            });
+        }
+        let found = self.lookup_uncached(m, addr);
+        entry.generation = generation;
+        entry.addr = addr;
+        entry.len = None;
+        if let Some((start, len)) = found {
+            if len <= CACHED_NAME {
+                entry.start = start;
+                if let (Some(dst), Some(src)) = (entry.name.get_mut(..len), self.s.out.get(..len)) {
+                    dst.copy_from_slice(src);
+                    entry.len = Some(len as u8);
+                }
+            } else {
+                // Too long to keep: look it up again next time.
+                entry.generation = 0;
+            }
+        }
+        let (start, len) = found?;
+        Some(Found {
+            name: self.s.out.get(..len)?,
+            start,
+        })
+    }
+
+    /// [`lookup`](Self::lookup) without the cache: the name goes to
+    /// `self.s.out`; returns the symbol's start and the name's length.
+    fn lookup_uncached(&mut self, m: &Module, addr: usize) -> Option<(usize, usize)> {
         let slot = self.file_for(m)?;
         let FileState::Ready { fd, table } = self.s.files.get(slot)?.state else {
             return None;
@@ -259,10 +346,7 @@ impl<'f> Session<'f> {
         let (len, complete) = elf::read_name(fd, &table, name, &mut self.s.raw)?;
         let raw = self.s.raw.get(..len)?;
         self.s.out_len = demangle_on_symbolizer_stack(raw, complete, &mut self.s.out);
-        Some(Found {
-            name: self.s.out.get(..self.s.out_len)?,
-            start: (sym_vaddr as usize).wrapping_add(m.bias),
-        })
+        Some(((sym_vaddr as usize).wrapping_add(m.bias), self.s.out_len))
     }
 
     /// The slot of the open, checked file for `m`, opening it if needed.
