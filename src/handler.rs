@@ -196,46 +196,12 @@ fn restore_previous_actions() {
 /// a crash. Normal context only, after [`install`].
 pub(crate) fn warm_up() {
     let sig = libc::SIGSEGV;
-    // Our own siginfo layout: signo, errno, code, then the rt fields.
-    #[repr(C)]
-    struct RtInfo {
-        signo: c_int,
-        errno: c_int,
-        code: c_int,
-        _pad: c_int,
-        pid: libc::pid_t,
-        uid: libc::uid_t,
-        value: usize,
-        _rest: [u64; 12],
-    }
-    let info = RtInfo {
-        signo: sig,
-        errno: 0,
-        code: libc::SI_QUEUE,
-        _pad: 0,
-        pid: sys::getpid(),
-        // SAFETY: getuid cannot fail.
-        uid: unsafe { libc::getuid() },
-        value: WARMUP_MAGIC,
-        _rest: [0; 12],
-    };
-    const _: () = assert!(core::mem::size_of::<RtInfo>() == 128);
     WARMUP_TID.store(sys::gettid(), Ordering::Release);
     // Let exactly SIGSEGV through for the duration.
     let unblock = sys::sigset_of(&[sig]);
     let old = sys::thread_sigmask(libc::SIG_UNBLOCK, &unblock);
-    // SAFETY: `info` is a 128-byte siginfo image; queuing to our own thread
-    // with SI_QUEUE is always permitted. It is delivered before the call
-    // returns, because the signal is unblocked on this thread.
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            sys::getpid(),
-            sys::gettid(),
-            sig,
-            &info as *const RtInfo,
-        )
-    };
+    // Delivered before the call returns: the signal is unblocked here.
+    sys::queue_to_thread(sys::gettid(), sig, WARMUP_MAGIC);
     sys::thread_sigmask(libc::SIG_SETMASK, &old);
     WARMUP_TID.store(0, Ordering::Release);
 }
@@ -483,15 +449,8 @@ fn call_previous(i: usize, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_vo
         // SAFETY: setting the default action for this signal.
         unsafe { libc::signal(sig, libc::SIG_DFL) };
         sys::requeue_to_self(sig, info);
-    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous handler was installed with this signature.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-            unsafe { core::mem::transmute(h) };
-        f(sig, info, uc);
     } else {
-        // SAFETY: the previous handler was installed with this signature.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(h) };
-        f(sig);
+        sys::call_handler(&prev, sig, info, uc);
     }
 }
 
@@ -611,7 +570,7 @@ fn report_fatal(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let frames = all_frames.get_mut(..max).unwrap_or(&mut []);
     WALKING_PC.store(pc, Ordering::Release);
     // SAFETY: walking our own stack from the handler (see `unwind`).
-    let walk = unsafe { unwind::walk(Some(pc), 0, frames) };
+    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
     WALKING_PC.store(0, Ordering::Release);
     // SAFETY: we are the reporting thread.
     unsafe { lookup::begin_report(u64::MAX) };
@@ -661,7 +620,7 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     let _ = is_stack_overflow(pc, sp, maps);
     let frames = frames.get_mut(..64).unwrap_or(&mut []);
     // SAFETY: walking our own stack from the handler.
-    let walk = unsafe { unwind::walk(Some(pc), 0, frames) };
+    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
     // A writer with no fd: everything is formatted, nothing written.
     w.reset(-1, -1, 0);
     seen.clear();

@@ -426,15 +426,8 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
             st.run_default.store(true, Ordering::Release);
             wake_dumper();
         }
-    } else if prev.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the previous handler was installed with this signature.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-            unsafe { core::mem::transmute(h) };
-        f(sig, info, uc);
     } else {
-        // SAFETY: the previous handler was installed with this signature.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(h) };
-        f(sig);
+        sys::call_handler(&prev, sig, info, uc);
     }
 }
 

@@ -52,8 +52,8 @@ pub(crate) fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
-/// Monotonic clock in milliseconds.
-pub(crate) fn monotonic_ms() -> u64 {
+/// Monotonic clock in nanoseconds.
+pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -61,8 +61,13 @@ pub(crate) fn monotonic_ms() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64)
-        .saturating_mul(1000)
-        .saturating_add(ts.tv_nsec as u64 / 1_000_000)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Monotonic clock in milliseconds.
+pub(crate) fn monotonic_ms() -> u64 {
+    monotonic_ns() / 1_000_000
 }
 
 /// Sleep for `ms` milliseconds (restarting after signals until the time is up).
@@ -102,6 +107,77 @@ pub(crate) fn requeue_to_self(sig: c_int, info: *const libc::siginfo_t) {
     }
     // SAFETY: tgkill takes plain integers.
     unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) };
+}
+
+/// Our own 128-byte siginfo image for `rt_tgsigqueueinfo`: signo, errno,
+/// code, then the fields of an `SI_QUEUE` signal.
+#[repr(C)]
+struct QueueInfo {
+    signo: c_int,
+    errno: c_int,
+    code: c_int,
+    _pad: c_int,
+    pid: libc::pid_t,
+    uid: libc::uid_t,
+    value: usize,
+    _rest: [u64; 12],
+}
+const _: () = assert!(core::mem::size_of::<QueueInfo>() == 128);
+
+/// Queue signal `sig` to thread `tid` of this process as `SI_QUEUE`,
+/// carrying `value` (`si_value`); the handler can tell it from any other
+/// sender by `si_code` and `si_pid`. Returns 0, or the errno (`ESRCH`: the
+/// thread is gone).
+pub(crate) fn queue_to_thread(tid: i32, sig: c_int, value: usize) -> c_int {
+    let pid = getpid();
+    let info = QueueInfo {
+        signo: sig,
+        errno: 0,
+        code: libc::SI_QUEUE,
+        _pad: 0,
+        pid,
+        // SAFETY: getuid cannot fail.
+        uid: unsafe { libc::getuid() },
+        value,
+        _rest: [0; 12],
+    };
+    // SAFETY: `info` is a 128-byte siginfo image; queuing SI_QUEUE to a
+    // thread of our own process is permitted.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            pid,
+            tid,
+            sig,
+            &info as *const QueueInfo,
+        )
+    };
+    if r == 0 {
+        0
+    } else {
+        errno()
+    }
+}
+
+/// Call a handler that was installed with `prev` (which is neither
+/// `SIG_DFL` nor `SIG_IGN`), with the signature its flags say it has.
+pub(crate) fn call_handler(
+    prev: &libc::sigaction,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut core::ffi::c_void,
+) {
+    let h = prev.sa_sigaction;
+    if prev.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the handler was installed with this signature.
+        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut core::ffi::c_void) =
+            unsafe { core::mem::transmute(h) };
+        f(sig, info, uc);
+    } else {
+        // SAFETY: the handler was installed with this signature.
+        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(h) };
+        f(sig);
+    }
 }
 
 /// Block (`how = SIG_BLOCK`), unblock or set the signals in `set` for the

@@ -260,20 +260,6 @@ fn probe_registry(sig: c_int) {
     }
 }
 
-/// Our own 128-byte siginfo image for `rt_tgsigqueueinfo`.
-#[repr(C)]
-struct QueueInfo {
-    signo: c_int,
-    errno: c_int,
-    code: c_int,
-    _pad: c_int,
-    pid: libc::pid_t,
-    uid: libc::uid_t,
-    value: usize,
-    _rest: [u64; 12],
-}
-const _: () = assert!(core::mem::size_of::<QueueInfo>() == 128);
-
 /// The interrupted pc from a ucontext.
 fn context_pc(uc: *mut c_void) -> usize {
     if uc.is_null() {
@@ -342,7 +328,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         unsafe { core::slice::from_raw_parts_mut(cells.as_ptr() as *mut usize, cells.len()) };
     let pc = context_pc(uc);
     // SAFETY: walking our own stack from the handler (see `unwind`).
-    let walk = unsafe { unwind::walk(Some(pc), 0, frames) };
+    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
     let (stored, total, flags) = if walk.found_start {
         (walk.stored, walk.total, 1 | if walk.cut { 2 } else { 0 })
     } else {
@@ -387,18 +373,6 @@ fn futex_wait(word: &AtomicU32, seen: u32, ns: u64) {
             &ts as *const libc::timespec,
         )
     };
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// Call `f` with every thread id of the process, from `/proc/self/task`,
@@ -500,34 +474,7 @@ fn sigblk_of(text: &[u8]) -> Option<u64> {
 }
 
 fn send(sig: c_int, tid: i32, value: usize) -> c_int {
-    let pid = sys::getpid();
-    let info = QueueInfo {
-        signo: sig,
-        errno: 0,
-        code: libc::SI_QUEUE,
-        _pad: 0,
-        pid,
-        // SAFETY: getuid cannot fail.
-        uid: unsafe { libc::getuid() },
-        value,
-        _rest: [0; 12],
-    };
-    // SAFETY: `info` is a 128-byte siginfo image; queuing SI_QUEUE to a
-    // thread of our own process is permitted.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            pid,
-            tid,
-            sig,
-            &info as *const QueueInfo,
-        )
-    };
-    if r == 0 {
-        0
-    } else {
-        sys::errno()
-    }
+    sys::queue_to_thread(tid, sig, value)
 }
 
 /// Collect and write a block for every thread of the process except the
@@ -557,7 +504,7 @@ pub(crate) unsafe fn write_other_threads(
     let max_threads = MAX_THREADS.load(Ordering::Relaxed).min(pool.order.len());
     let max_frames = max_frames.clamp(1, pool.per_slot.max(1));
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-    let start = monotonic_ns();
+    let start = sys::monotonic_ns();
     let deadline = start.saturating_add(timeout_ms.saturating_mul(1_000_000));
     let me = sys::gettid();
 
@@ -628,7 +575,7 @@ pub(crate) unsafe fn write_other_threads(
         if pending() == 0 {
             break;
         }
-        let now = monotonic_ns();
+        let now = sys::monotonic_ns();
         if !checked_blocked && now >= first_stop {
             checked_blocked = true;
             for s in in_order() {
@@ -777,34 +724,8 @@ fn thread_exists(tid: i32) -> bool {
 /// whose stack address lies above `sp_floor` (the frames of our callers);
 /// the first `skip` of those are dropped too.
 pub(crate) fn walk_current(sp_floor: usize, skip: usize, out: &mut [usize]) -> unwind::Walk {
-    let mut w = unwind::Walk {
-        found_start: true,
-        ..Default::default()
-    };
-    let mut skipped = 0;
-    let mut last_sp = 0usize;
-    backtrace::trace(|frame| {
-        let sp = frame.sp() as usize;
-        let ip = frame.ip() as usize;
-        if sp <= sp_floor {
-            return true;
-        }
-        if skipped < skip {
-            skipped += 1;
-            return true;
-        }
-        if ip == 0 || (w.total > 0 && sp <= last_sp) || w.total >= unwind::WALK_LIMIT {
-            return false;
-        }
-        last_sp = sp;
-        if let Some(slot) = out.get_mut(w.stored) {
-            *slot = ip;
-            w.stored += 1;
-        }
-        w.total += 1;
-        true
-    });
-    w
+    // SAFETY: a walk of our own stack, in normal context.
+    unsafe { unwind::walk(unwind::Start::AboveSp(sp_floor), skip, out) }
 }
 
 #[cfg(test)]

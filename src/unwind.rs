@@ -36,21 +36,32 @@ pub(crate) struct Walk {
     pub cut: bool,
 }
 
-/// Walk from the current frame, keep frames starting at the one whose IP is
-/// `start_pc` (or from the first frame when `start_pc` is `None`, after
-/// skipping `skip` frames), and store their IPs in `out`.
+/// Where a walk's kept frames begin.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Start {
+    /// At the frame whose IP is this interrupted instruction (in a signal
+    /// handler: everything above it is the handler and the trampoline).
+    Pc(usize),
+    /// At the first frame whose stack address lies above this one (the
+    /// callers of a normal-context function that took the address of a
+    /// local).
+    AboveSp(usize),
+}
+
+/// Walk from the current frame, keep frames from `start` on, drop the
+/// first `skip` of those, and store the IPs of the rest in `out`.
 ///
 /// # Safety
 ///
 /// Reads the stack through the unwinder: call only from a thread that is
 /// allowed to walk its own stack (any thread, in practice); the unwinder is
 /// not reentrant with itself on the same thread.
-pub(crate) unsafe fn walk(start_pc: Option<usize>, skip: usize, out: &mut [usize]) -> Walk {
+pub(crate) unsafe fn walk(start: Start, skip: usize, out: &mut [usize]) -> Walk {
     let mut w = Walk::default();
     let mut skipped = 0usize;
     let mut last_sp = 0usize;
     let mut steps = 0usize;
-    let mut on = start_pc.is_none();
+    let mut on = false;
     // SAFETY: trace_unsynchronized only requires that no other thread is
     // using the *same* unwinder state; the libgcc walk keeps all of its
     // state on our stack.
@@ -64,16 +75,21 @@ pub(crate) unsafe fn walk(start_pc: Option<usize>, skip: usize, out: &mut [usize
             let ip = frame.ip() as usize;
             let sp = frame.sp() as usize;
             if !on {
-                if Some(ip) == start_pc {
-                    on = true;
-                    w.found_start = true;
-                } else {
+                let here = match start {
+                    Start::Pc(pc) => ip == pc,
+                    Start::AboveSp(floor) => sp > floor,
+                };
+                if !here {
                     return true;
                 }
-            } else if skipped < skip {
+                on = true;
+                w.found_start = true;
+            }
+            if skipped < skip {
                 skipped += 1;
                 return true;
-            } else if w.total > 0 && sp != 0 && sp <= last_sp {
+            }
+            if w.total > 0 && sp != 0 && sp <= last_sp {
                 // The canonical frame address must grow toward the stack's
                 // base; anything else is a corrupt or looping stack.
                 w.cut = true;

@@ -337,6 +337,20 @@ fn preloading_without_the_switch_changes_nothing() {
     assert_eq!(stderr(&o), "");
 }
 
+/// Make `fd` the child's fd 7 (what `FAULTHANDLER_READY_FD=7` names).
+fn give_fd_7(cmd: &mut Command, fd: &impl std::os::fd::AsRawFd) {
+    let raw = fd.as_raw_fd();
+    // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn readiness_fd_gets_ready_then_eof() {
     let (mut reader, writer) = std::io::pipe().unwrap();
@@ -347,16 +361,7 @@ fn readiness_fd_gets_ready_then_eof() {
         .env("FAULTHANDLER", "1")
         .env("FAULTHANDLER_READY_FD", "7")
         .stdout(Stdio::null());
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&writer);
-    // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 7) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    give_fd_7(&mut cmd, &writer);
     let mut child = cmd.spawn().unwrap();
     drop(writer);
     let mut got = String::new();
@@ -558,16 +563,7 @@ fn preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on() {
         .env("FAULTHANDLER_READY_FD", "7")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
-    // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::dup2(raw, 7) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    give_fd_7(&mut cmd, &ready_w);
     let mut child = cmd.spawn().unwrap();
     drop(ready_w);
     let rx = stderr_lines(&mut child);
