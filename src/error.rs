@@ -4,6 +4,14 @@ use std::fmt;
 use std::io;
 
 /// What went wrong, broadly.
+///
+/// ```
+/// use faulthandler::ErrorKind;
+/// match faulthandler::register(libc::SIGSEGV) {
+///     Err(e) if e.kind() == ErrorKind::InvalidInput => {} // a crash signal is refused
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
