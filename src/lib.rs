@@ -10,7 +10,7 @@
 //!
 //! Every thread's stack can also be dumped while the process goes on
 //! running:
-//! - on a signal: [`register`] (`kill -USR1 PID`), undone by
+//! - on a signal: [`register()`] (`kill -USR1 PID`), undone by
 //!   [`unregister`]; [`Register`] for the fd and chaining;
 //! - from code: [`dump_traceback`];
 //! - when the program hangs: [`dump_traceback_later`] arms a watchdog
@@ -95,7 +95,7 @@
 //!
 //! Reports that are not crashes have another first line and go on as
 //! above (threads, then modules):
-//! - a dump requested by a signal ([`register`]): `Dump requested by signal
+//! - a dump requested by a signal ([`register()`]): `Dump requested by signal
 //!   N (SIGNAME) from pid P`, the `Process` line, then every thread;
 //! - the watchdog ([`dump_traceback_later`]): `Timeout (H:MM:SS.mmm)!`
 //!   (the timeout), the `Process` line, then every thread;

@@ -5,7 +5,7 @@
 //! loader's list with `findshlibs` (which takes the loader lock and
 //! allocates) and publishes an immutable table through an atomic pointer.
 //!
-//! Everything else here is async-signal-safe. [`lookup`] reads the published
+//! Everything else here is async-signal-safe. [`lookup_unsynchronized`] reads the published
 //! table; an address outside it (a library `dlopen`ed after `enable()`) is
 //! resolved from `/proc/self/maps`, read with open/read, and the object's
 //! ELF headers, read from memory with `process_vm_readv` so that a torn-down

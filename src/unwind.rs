@@ -6,7 +6,7 @@
 //! unwind info through `_dl_find_object`, which is async-signal-safe; on
 //! older glibc it goes through `dl_iterate_phdr`, which takes the loader
 //! lock (see the README's limits). The first walk ever binds libgcc_s's
-//! symbols lazily, so [`warm_up`] runs one walk through a real signal frame
+//! symbols lazily, so `handler::warm_up` runs one walk through a real signal frame
 //! at `enable()` time.
 //!
 //! The walk starts in the handler, crosses the kernel's signal trampoline

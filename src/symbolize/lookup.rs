@@ -11,7 +11,7 @@
 //!    lies in that module (a batch of sorted addresses), and its results
 //!    are remembered for the rest of the stack;
 //! 3. its name is read from the string table (at most
-//!    [`NAME_CAP`](super::demangle::NAME_CAP) bytes) and demangled, on the
+//!    [`super::demangle::NAME_CAP`] bytes) and demangled, on the
 //!    symbolizer stack, into static storage.
 //!
 //! Bounds: one scan may take at most [`SCAN_LOOKUP_MS`], and all the scans
