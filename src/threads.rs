@@ -80,8 +80,9 @@ static POOL: AtomicPtr<Pool> = AtomicPtr::new(core::ptr::null_mut());
 static GENERATION: AtomicU32 = AtomicU32::new(0);
 /// Bumped by every answer; the collector waits on it with `FUTEX_WAIT`.
 static ACKS: AtomicU32 = AtomicU32::new(0);
-/// Our own helper threads (dumper, watchdog), left out of every report.
-static INTERNAL_TIDS: [AtomicI32; 2] = [const { AtomicI32::new(0) }; 2];
+/// Our own helper threads (dumper, watchdog, symbol indexer), left out of
+/// every report.
+static INTERNAL_TIDS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
 /// The sigaction handler address of `signal-hook-registry`, found once by a
 /// probe (0 when unknown).
 static REGISTRY_HANDLER: AtomicUsize = AtomicUsize::new(0);
@@ -166,7 +167,9 @@ pub(crate) fn signal() -> Option<c_int> {
     }
 }
 
-/// Leave `tid` out of every report (our dumper and watchdog threads).
+/// Leave `tid` out of every report: slot 0 the dumper, 1 the watchdog, 2
+/// the symbol indexer (marked for good: it may still be listed while it
+/// exits).
 pub(crate) fn set_internal(which: usize, tid: i32) {
     if let Some(t) = INTERNAL_TIDS.get(which) {
         t.store(tid, Ordering::Release);
@@ -627,7 +630,15 @@ pub(crate) unsafe fn write_other_threads(
         };
         let tid = s.tid.load(Ordering::Relaxed);
         let outcome = s.outcome.load(Ordering::Relaxed);
-        if s.state.load(Ordering::Acquire) == pack(gen, DONE) {
+        let done = s.state.load(Ordering::Acquire) == pack(gen, DONE);
+        if done && !thread_exists(tid) {
+            // It answered, then exited (a thread ending just now): its
+            // stack no longer exists, and it is left out like any thread
+            // that exited.
+            s.state.store(FREE, Ordering::Release);
+            continue;
+        }
+        if done {
             report::write_thread_heading(w, tid, false);
             let stored = s.stored.load(Ordering::Relaxed);
             let total = s.total.load(Ordering::Relaxed);

@@ -121,6 +121,7 @@ pub(crate) fn start_building() {
     let spawned = std::thread::Builder::new()
         .name("fh-symbols".into())
         .spawn(|| loop {
+            crate::threads::set_internal(2, crate::sys::gettid());
             build_missing();
             BUILDING.store(false, Ordering::Release);
             // A snapshot taken while we were building may have added
