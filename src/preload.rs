@@ -212,7 +212,18 @@ fn in_shared_library() -> bool {
             .unwrap_or(true)
 }
 
+/// Set while the constructor runs (possibly inside `dlopen`, under the
+/// loader lock).
+static IN_CONSTRUCTOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the ELF constructor is running: code that would wait for a new
+/// thread must not, as the thread may need the loader lock to start.
+pub(crate) fn in_constructor() -> bool {
+    IN_CONSTRUCTOR.load(std::sync::atomic::Ordering::Acquire)
+}
+
 extern "C" fn preload_init() {
+    IN_CONSTRUCTOR.store(true, std::sync::atomic::Ordering::Release);
     let _ = std::panic::catch_unwind(|| {
         let get = |k: &str| std::env::var_os(k);
         if !wanted(&get) || !in_shared_library() {
@@ -227,6 +238,7 @@ extern "C" fn preload_init() {
             unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
         }
     });
+    IN_CONSTRUCTOR.store(false, std::sync::atomic::Ordering::Release);
 }
 
 #[used]

@@ -431,27 +431,6 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
     }
 }
 
-/// Spawn a thread with every signal blocked (it inherits our mask, which
-/// is restored right after), except the crash signals: those only come
-/// from the thread's own faults, which the kernel delivers even when
-/// blocked, by killing the process without running any handler. Left
-/// unblocked, a fault inside a dump is still reported.
-pub(crate) fn spawn_masked(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-    // SAFETY: an all-zero sigset is valid; sigfillset fills it.
-    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: `all` is a valid sigset.
-    unsafe { libc::sigfillset(&mut all) };
-    for &s in &FATAL_SIGNALS {
-        // SAFETY: removing a valid signal from a valid set.
-        unsafe { libc::sigdelset(&mut all, s) };
-    }
-    let old = sys::thread_sigmask(libc::SIG_BLOCK, &all);
-    let r = std::thread::Builder::new().name(name.into()).spawn(f);
-    sys::thread_sigmask(libc::SIG_SETMASK, &old);
-    r.map(|_| ())
-        .map_err(|e| Error::with_io(format!("spawning the {name} thread"), e))
-}
-
 fn start_dumper() -> Result<(), Error> {
     // SAFETY: eventfd takes plain integers.
     let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
@@ -459,8 +438,7 @@ fn start_dumper() -> Result<(), Error> {
         return Err(Error::os("eventfd"));
     }
     EVENT_FD.store(efd, Ordering::Release);
-    spawn_masked("fh-dumper", move || {
-        threads::set_internal(0, sys::gettid());
+    threads::spawn_internal("fh-dumper", 0, move || {
         loop {
             let mut v: u64 = 0;
             // SAFETY: reading 8 bytes into a local.

@@ -167,13 +167,50 @@ pub(crate) fn signal() -> Option<c_int> {
     }
 }
 
-/// Leave `tid` out of every report: slot 0 the dumper, 1 the watchdog, 2
-/// the symbol indexer (marked for good: it may still be listed while it
-/// exits).
-pub(crate) fn set_internal(which: usize, tid: i32) {
-    if let Some(t) = INTERNAL_TIDS.get(which) {
-        t.store(tid, Ordering::Release);
+/// Normal context. Spawn one of our helper threads, named `name`, as
+/// internal slot `slot` (0 the dumper, 1 the watchdog, 2 the symbol
+/// indexer): it is left out of every report, from before the spawner
+/// returns (the new thread marks itself and then lets the spawner go on),
+/// so no dump can list it, to its end (the mark stays: a thread may still
+/// be listed while it exits).
+///
+/// It runs with every signal blocked but the crash signals: a dump
+/// request or the collection signal must never land on it, and a fault
+/// inside it is still reported.
+pub(crate) fn spawn_internal(
+    name: &str,
+    slot: usize,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<(), crate::Error> {
+    // SAFETY: an all-zero sigset is valid; sigfillset fills it.
+    let mut all: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `all` is a valid sigset.
+    unsafe { libc::sigfillset(&mut all) };
+    for &s in &crate::signals::FATAL_SIGNALS {
+        // SAFETY: removing a valid signal from a valid set.
+        unsafe { libc::sigdelset(&mut all, s) };
     }
+    let (marked_tx, marked_rx) = std::sync::mpsc::sync_channel::<()>(1);
+    // The new thread inherits this mask.
+    let old = sys::thread_sigmask(libc::SIG_BLOCK, &all);
+    let r = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Some(t) = INTERNAL_TIDS.get(slot) {
+                t.store(sys::gettid(), Ordering::Release);
+            }
+            let _ = marked_tx.send(());
+            f();
+        });
+    sys::thread_sigmask(libc::SIG_SETMASK, &old);
+    r.map_err(|e| crate::Error::with_io(format!("spawning the {name} thread"), e))?;
+    // In our ELF constructor (inside dlopen) the new thread cannot start
+    // before the loader lock we run under is released: don't wait there.
+    // Elsewhere, wait (bounded all the same).
+    if !crate::preload::in_constructor() {
+        let _ = marked_rx.recv_timeout(std::time::Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 fn is_internal(tid: i32) -> bool {

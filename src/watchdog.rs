@@ -12,7 +12,7 @@
 
 use crate::error::Error;
 use crate::report::DumpHeader;
-use crate::{dump, register, sys, threads};
+use crate::{dump, threads};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -136,7 +136,7 @@ impl Watchdog {
         dump::prepare()?;
         let mut st = lock();
         if !st.started {
-            register::spawn_masked("fh-watchdog", watchdog_thread)?;
+            threads::spawn_internal("fh-watchdog", 1, watchdog_thread)?;
             st.started = true;
         }
         let deadline = Instant::now()
@@ -189,7 +189,6 @@ pub fn cancel_dump_traceback_later() {
 }
 
 fn watchdog_thread() {
-    threads::set_internal(1, sys::gettid());
     let mut st = lock();
     loop {
         let now = Instant::now();

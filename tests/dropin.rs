@@ -352,6 +352,28 @@ fn give_fd_7(cmd: &mut Command, fd: &impl std::os::fd::AsRawFd) {
 }
 
 #[test]
+fn a_library_dlopened_with_the_switch_on_enables_itself_without_stalling() {
+    // The constructor runs inside dlopen, under the loader lock: it must
+    // not wait for the threads it starts (they cannot start until dlopen
+    // returns), or the host hangs.
+    let host = fixture("exe_c_host");
+    let start = std::time::Instant::now();
+    let o = Command::new(&host)
+        .arg(library())
+        .env("FAULTHANDLER", "1")
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Fatal signal 11 (SIGSEGV)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
 fn readiness_fd_gets_ready_then_eof() {
     let (mut reader, writer) = std::io::pipe().unwrap();
     let exe = fixture("exe_dropin");

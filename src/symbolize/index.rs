@@ -118,18 +118,15 @@ pub(crate) fn start_building() {
         // The running builder looks at the snapshot again before it exits.
         return;
     }
-    let spawned = std::thread::Builder::new()
-        .name("fh-symbols".into())
-        .spawn(|| loop {
-            crate::threads::set_internal(2, crate::sys::gettid());
-            build_missing();
-            BUILDING.store(false, Ordering::Release);
-            // A snapshot taken while we were building may have added
-            // modules; whoever set BUILDING again after us loops here.
-            if ready() || BUILDING.swap(true, Ordering::AcqRel) {
-                return;
-            }
-        });
+    let spawned = crate::threads::spawn_internal("fh-symbols", 2, || loop {
+        build_missing();
+        BUILDING.store(false, Ordering::Release);
+        // A snapshot taken while we were building may have added
+        // modules; whoever set BUILDING again after us loops here.
+        if ready() || BUILDING.swap(true, Ordering::AcqRel) {
+            return;
+        }
+    });
     if spawned.is_err() {
         BUILDING.store(false, Ordering::Release);
     }
