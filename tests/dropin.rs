@@ -114,6 +114,34 @@ fn run_passes_the_exit_code_through() {
 }
 
 #[test]
+fn run_becomes_the_program_so_its_pid_takes_dump_requests() {
+    let exe = fixture("exe_dropin");
+    let mut child = Command::new(cli())
+        .args(["run", "--signal", "USR1", "--"])
+        .arg(&exe)
+        .arg("sleep")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = stderr_lines(&mut child);
+    let pid = child.id().to_string();
+    let o = run_cli(&["dump", &pid, "--signal", "USR1", "--wait-ready", "5"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let seen = wait_for_line(&rx, "Process ");
+    assert!(
+        seen.last()
+            .unwrap()
+            .starts_with(&format!("Process {pid} \"exe_dropin\"")),
+        "{seen:?}"
+    );
+    wait_for_line(&rx, "Modules:");
+    assert!(child.try_wait().unwrap().is_none(), "the program lives on");
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
+#[test]
 fn run_refuses_bad_options_with_exit_2() {
     for (args, needle) in [
         (&["run", "--signal", "BOGUS", "--", "true"][..], "--signal"),

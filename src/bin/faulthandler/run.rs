@@ -2,7 +2,7 @@
 
 use crate::{fail, UsageError};
 use std::ffi::{OsStr, OsString};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
@@ -10,9 +10,9 @@ const HELP: &str = "\
 Usage: faulthandler run [OPTIONS] -- CMD [ARGS...]
 
 Runs CMD with libfaulthandler.so preloaded (LD_PRELOAD) and FAULTHANDLER=1,
-so that a crash of CMD prints a report. The exit code of CMD is passed
-through; when CMD dies of a signal, run dies of the same signal (or exits
-with 128+N if it cannot).
+so that a crash of CMD prints a report. run executes CMD in its own place
+(like env or nice): the pid, the signals, the exit code and the death by
+signal are CMD's own. If CMD cannot be started, run exits with 2.
 
 Options:
   --file TEMPLATE      also write reports to a new file (0600); %p pid,
@@ -122,19 +122,14 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
     for (k, v) in env {
         command.env(k, v);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| fail(format!("cannot run {:?}: {e}", program.to_string_lossy())))?;
-    // Like system(3): keyboard signals go to the child; we wait for it.
-    ignore_keyboard_signals();
-    let status = child
-        .wait()
-        .map_err(|e| fail(format!("waiting for the command failed: {e}")))?;
-    if let Some(code) = status.code() {
-        return Ok(ExitCode::from(code as u8));
-    }
-    let sig = status.signal().unwrap_or(libc::SIGKILL);
-    die_of(sig);
+    // Become the command (as `env` and `nice` do): its pid, its signals and
+    // its exit status are then ours, exactly, and a signal sent to `run`
+    // (a CI timeout, a supervisor) reaches the program itself.
+    let err = command.exec();
+    Err(fail(format!(
+        "cannot run {:?}: {err}",
+        program.to_string_lossy()
+    )))
 }
 
 fn check_signal(v: &OsStr) -> Result<(), UsageError> {
@@ -161,36 +156,4 @@ fn default_lib() -> Result<PathBuf, UsageError> {
         "cannot find libfaulthandler.so next to {}; build it with 'cargo build' or pass --lib PATH",
         exe.display()
     )))
-}
-
-fn ignore_keyboard_signals() {
-    for sig in [libc::SIGINT, libc::SIGQUIT] {
-        // SAFETY: setting a signal to SIG_IGN has no memory-safety preconditions.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::signal(sig, libc::SIG_IGN);
-        }
-    }
-}
-
-/// End this process the way the child ended: by signal `sig`.
-fn die_of(sig: i32) -> ! {
-    // SAFETY: plain libc calls with integer arguments and local structs.
-    #[allow(unsafe_code)]
-    unsafe {
-        // The child already wrote whatever core dump it would; don't add ours.
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::raise(sig);
-    }
-    // A signal whose default action does not kill (SIGCHLD, SIGCONT...).
-    std::process::exit(128 + sig);
 }
