@@ -137,6 +137,10 @@ pub(crate) fn install() -> Result<(), crate::Error> {
     for (i, &sig) in FATAL_SIGNALS.iter().enumerate() {
         let cur = query(sig);
         if is_ours(&cur) {
+            // Reconfiguring: refresh our action (its mask) and keep the
+            // previous action we saved the first time.
+            // SAFETY: `ours` is a fully initialised action.
+            unsafe { libc::sigaction(sig, &ours, core::ptr::null_mut()) };
             continue;
         }
         // Publish the previous action before ours can run.
