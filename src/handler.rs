@@ -269,11 +269,22 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
 pub(crate) fn begin_dump(tid: i32, wait_ms: u64) -> bool {
     let start = sys::monotonic_ms();
     loop {
-        if REPORTER
-            .compare_exchange(0, -tid, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return true;
+        match REPORTER.compare_exchange(0, -tid, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            // A crash was reported and handed on to the previous handler,
+            // and we are still running: the process survived it (a
+            // handler that recovers, a sent signal). Its claim is stale.
+            Err(owner)
+                if owner > 0
+                    && REPORT_DONE.load(Ordering::Acquire)
+                    && !ENABLED.load(Ordering::Acquire)
+                    && REPORTER
+                        .compare_exchange(owner, -tid, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok() =>
+            {
+                return true;
+            }
+            Err(_) => {}
         }
         if sys::monotonic_ms().saturating_sub(start) >= wait_ms {
             return false;

@@ -394,6 +394,19 @@ mod child {
                     unsafe { libc::kill(libc::getpid(), libc::SIGSEGV) } == 0,
                     "kill",
                 );
+                if std::env::var_os("FH_CONTROL").is_none() {
+                    // The process lives on: dumps must still work, at once.
+                    let t = std::time::Instant::now();
+                    let r = faulthandler::dump_traceback(
+                        std::os::fd::AsFd::as_fd(&std::io::stderr()),
+                        false,
+                    );
+                    eprintln!(
+                        "child: dump after surviving: {} in {} ms",
+                        if r.is_ok() { "ok" } else { "failed" },
+                        t.elapsed().as_millis()
+                    );
+                }
                 survived()
             }
             "pipe-closed" => {
@@ -1832,6 +1845,23 @@ fn case_sent_sigsegv() -> Check {
         rep.first()
     );
     expect_complete_report(&run)?;
+    // Surviving the crash leaves no stale claim: a dump works at once.
+    let line = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("child: dump after surviving: "))
+        .ok_or("no dump after surviving")?;
+    let ms: u64 = line
+        .strip_prefix("ok in ")
+        .and_then(|r| r.strip_suffix(" ms"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("dump after surviving: {line}"))?;
+    ensure!(ms < 2000, "the dump waited {ms} ms for a stale claim");
+    ensure!(
+        run.stderr.contains("\nStack dump requested\n"),
+        "no dump in:\n{}",
+        run.stderr
+    );
     Ok(())
 }
 
