@@ -18,8 +18,8 @@ faulthandler: crash and hang reports for any Linux program
 
 Usage:
   faulthandler run [OPTIONS] -- CMD [ARGS...]
-      Run CMD with libfaulthandler.so preloaded. Exits with CMD's exit
-      code, or dies of the same signal CMD died of.
+      Run CMD with libfaulthandler.so preloaded. run becomes CMD (like
+      env): the pid, signals, exit code and death by signal are CMD's own.
   faulthandler dump PID [--signal S] [--wait-ready SECS]
       Ask process PID for a dump of every thread's stack, but only once it
       catches the signal (sending it earlier would kill it).
