@@ -15,9 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Exit codes of the handlers below; the tests check them. */
-#define FH_PREV_HANDLER_EXIT 42
-#define FH_MALLOC_HANDLER_EXIT 43
+/* Exit codes of the handlers below (FH_*_EXIT) come from
+ * crates/fixtures/src/exit_codes.rs, as -D flags; the tests read the same table. */
 
 static void put_str(const char *s) {
     size_t n = strlen(s);
@@ -118,8 +117,6 @@ int fh_c_install_malloc_handler(void) {
     return sigaction(SIGSEGV, &sa, NULL);
 }
 
-#define FH_PLAIN_HANDLER_EXIT 44
-#define FH_ABRT_HANDLER_EXIT 45
 
 /* A previous handler installed without SA_SIGINFO. */
 static void plain_handler(int sig) {

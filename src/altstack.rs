@@ -23,24 +23,12 @@
 #![allow(unsafe_code)]
 
 use crate::error::Error;
+use crate::runtime::sys::GuardedMap;
 use core::cell::RefCell;
 use core::ffi::c_void;
-use core::num::NonZeroUsize;
-use core::ptr::NonNull;
-use nix::sys::mman::{mmap_anonymous, mprotect, munmap, MapFlags, ProtFlags};
 
 /// Usable size of the stacks we install.
 pub(crate) const ALT_STACK_SIZE: usize = 64 * 1024;
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
-}
 
 fn current() -> Result<libc::stack_t, Error> {
     // SAFETY: an all-zero stack_t is a valid value to overwrite.
@@ -54,9 +42,7 @@ fn current() -> Result<libc::stack_t, Error> {
 
 /// One installed alternate stack and the one it replaced.
 struct AltStack {
-    map: NonNull<c_void>,
-    map_len: usize,
-    stack: *mut c_void,
+    map: GuardedMap,
     prev: libc::stack_t,
 }
 
@@ -70,65 +56,42 @@ impl AltStack {
         if cur.ss_flags & libc::SS_DISABLE == 0 && cur.ss_size >= ALT_STACK_SIZE {
             return Ok(None);
         }
-        let page = page_size();
-        let map_len = page + ALT_STACK_SIZE;
-        let len = NonZeroUsize::new(map_len).ok_or_else(|| Error::invalid("zero-sized stack"))?;
-        // SAFETY: a fresh anonymous private mapping aliases nothing.
-        let map = unsafe {
-            mmap_anonymous(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_PRIVATE | MapFlags::MAP_STACK,
-            )
-        }
-        .map_err(|e| Error::from_errno("mmap of the alternate signal stack", e))?;
-        // SAFETY: the first page of our own mapping becomes the guard page.
-        if let Err(e) = unsafe { mprotect(map, page, ProtFlags::PROT_NONE) } {
-            // SAFETY: unmapping our own, unused mapping.
-            let _ = unsafe { munmap(map, map_len) };
-            return Err(Error::from_errno("mprotect of the guard page", e));
-        }
-        // SAFETY: the stack starts one page into our mapping.
-        let stack = unsafe { map.as_ptr().cast::<u8>().add(page).cast::<c_void>() };
+        let map = GuardedMap::new(ALT_STACK_SIZE)
+            .map_err(|e| Error::from_raw_os("mmap of the alternate signal stack", e))?;
+        let (base, len) = map.usable();
         let new = libc::stack_t {
-            ss_sp: stack,
+            ss_sp: base as *mut c_void,
             ss_flags: 0,
-            ss_size: ALT_STACK_SIZE,
+            ss_size: len,
         };
         // SAFETY: an all-zero stack_t is a valid value to overwrite.
         let mut prev: libc::stack_t = unsafe { core::mem::zeroed() };
-        // SAFETY: `new` describes memory we own for as long as it is installed.
+        // SAFETY: `new` describes memory we own for as long as it is
+        // installed (`map` is dropped only after it is uninstalled).
         if unsafe { libc::sigaltstack(&new, &mut prev) } != 0 {
-            let err = Error::os("sigaltstack");
-            // SAFETY: never installed, so nothing uses it.
-            let _ = unsafe { munmap(map, map_len) };
-            return Err(err);
+            return Err(Error::os("sigaltstack"));
         }
-        Ok(Some(AltStack {
-            map,
-            map_len,
-            stack,
-            prev,
-        }))
+        Ok(Some(AltStack { map, prev }))
     }
 }
 
 impl Drop for AltStack {
     fn drop(&mut self) {
+        let ours = self.map.usable().0 as *mut c_void;
         if let Ok(cur) = current() {
-            if cur.ss_sp == self.stack && cur.ss_flags & libc::SS_ONSTACK == 0 {
+            if cur.ss_sp == ours && cur.ss_flags & libc::SS_ONSTACK == 0 {
                 // Put back what was there before us, or nothing.
                 // SAFETY: `prev` is what the kernel gave us; if it was
                 // disabled, restoring it disables the alternate stack.
                 unsafe { libc::sigaltstack(&self.prev, core::ptr::null_mut()) };
-            } else if cur.ss_sp == self.stack {
-                // Still running on it (cannot happen in normal context).
-                return;
+            } else if cur.ss_sp == ours {
+                // Still running on it (cannot happen in normal context):
+                // keep the memory mapped.
+                let map = core::mem::replace(&mut self.map, GuardedMap::dangling());
+                let _ = map.leak();
             }
         }
-        // SAFETY: the kernel no longer uses our stack (checked above).
-        let _ = unsafe { munmap(self.map, self.map_len) };
+        // `map` is unmapped when dropped: the kernel no longer uses it.
     }
 }
 

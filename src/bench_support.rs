@@ -3,13 +3,18 @@
 //!
 //! # Safety
 //!
-//! The `unsafe` functions use the crash report's static scratch; call them
-//! from one thread at a time, and never while a crash may be reported.
+//! The `unsafe` functions use the symbolizer's storage, which the reporter
+//! claim guards; call them from one thread at a time, and never while a
+//! crash may be reported. Frame writing goes through the reporter claim.
 #![allow(unsafe_code)]
 #![allow(missing_docs)]
 
-use crate::modules::{self, Module};
-use crate::symbolize::{demangle, elf, index, lookup, stack};
+use crate::report::{self, Parts};
+use crate::runtime::elf;
+use crate::runtime::modules::{self, Module};
+use crate::setup;
+use crate::signal::claim::{Claim, Scratch};
+use crate::symbolize::{demangle, index, lookup, stack};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -25,9 +30,9 @@ pub fn set_index_enabled(yes: bool) {
 
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
-    modules::snapshot();
+    setup::modules::snapshot();
     stack::prepare();
-    index::build_missing();
+    setup::index::build_missing();
 }
 
 /// Write the frame lines for `frames` (return addresses, like a report's
@@ -37,32 +42,36 @@ pub fn build_index_now() {
 ///
 /// See the module docs.
 pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
-    let mut w = crate::writer::Writer::new(fd, 10_000);
-    let mut seen = crate::report::ModulesSeen::new();
-    // SAFETY: the caller is the only user of the report scratch.
+    let Some(mut claim) = Claim::dump(crate::runtime::sys::gettid(), 1000) else {
+        return;
+    };
+    let Scratch { seen, late, .. } = claim.scratch();
+    let mut w = crate::runtime::writer::Writer::new(fd, 10_000);
+    let mut parts = Parts {
+        w: &mut w,
+        seen,
+        late,
+    };
+    parts.seen.clear();
+    let current = report::Current {
+        tid: crate::runtime::sys::gettid(),
+        frames,
+        first_is_pc: false,
+        total: frames.len(),
+        cut: false,
+        found_start: true,
+    };
+    // SAFETY: we hold the claim.
     unsafe {
-        lookup::begin_report(u64::MAX);
-        crate::report::write_frames_unsynchronized(
-            &mut w,
-            frames,
-            false,
-            frames.len(),
-            false,
-            frames.len(),
-            &mut seen,
-        );
-        crate::report::write_modules_unsynchronized(&mut w, &seen);
+        report::begin_naming(u64::MAX);
+        report::compose_body(&mut parts, Some(&current), frames.len(), None);
     }
-    w.flush();
 }
 
 /// The path and load bias of the loaded module that contains `addr`.
 pub fn module_of(addr: usize) -> Option<(String, usize)> {
-    modules::snapshot();
-    // SAFETY: the caller is the only user of the report scratch (module
-    // docs); the snapshot covers loaded modules, so the late cache is not
-    // touched for them.
-    let m = unsafe { modules::lookup_unsynchronized(addr) }?;
+    setup::modules::snapshot();
+    let m = modules::lookup_in_snapshot(addr)?;
     Some((String::from_utf8_lossy(m.path()).into_owned(), m.bias))
 }
 
@@ -74,8 +83,7 @@ pub fn module_of(addr: usize) -> Option<(String, usize)> {
 ///
 /// See the module docs.
 pub unsafe fn name_len_of(addr: usize) -> usize {
-    // SAFETY: the caller is the only user of the report scratch.
-    let Some(m) = (unsafe { modules::lookup_unsynchronized(addr) }) else {
+    let Some(m) = modules::lookup_in_snapshot(addr) else {
         return 0;
     };
     // SAFETY: as above.
@@ -153,7 +161,7 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
     let info = elf::inspect(f.as_raw_fd(), &mut scratch)?;
     let m = Module::for_file(path.as_bytes(), info.build_id());
     let t = Instant::now();
-    let ix = index::build_for_file(f.as_raw_fd(), &m)?;
+    let ix = setup::index::build_for_file(f.as_raw_fd(), &m)?;
     let build = t.elapsed();
     let mut raw = vec![0u8; demangle::NAME_CAP + 1];
     let mut out = vec![0u8; lookup::OUT_CAP];

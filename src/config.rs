@@ -5,7 +5,9 @@
 //! publishes settings to the handler through atomics.
 
 use crate::error::Error;
-use crate::{altstack, handler, modules, panic, report_file, symbolize, threads};
+use crate::setup;
+use crate::signal::fatal as handler;
+use crate::{altstack, report_file, settings};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -51,10 +53,10 @@ impl Default for Config {
             also_stderr: None,
             ready_fd: None,
             all_threads: true,
-            max_frames: 100,
-            write_timeout: Duration::from_secs(3),
-            max_threads: threads::DEFAULT_MAX_THREADS,
-            thread_timeout: Duration::from_millis(100),
+            max_frames: settings::DEFAULT_MAX_FRAMES,
+            write_timeout: settings::DEFAULT_WRITE_TIMEOUT,
+            max_threads: settings::DEFAULT_MAX_THREADS,
+            thread_timeout: settings::DEFAULT_THREAD_TIMEOUT,
         }
     }
 }
@@ -106,6 +108,13 @@ impl Config {
     /// ```
     pub fn file(mut self, template: impl Into<PathBuf>) -> Self {
         self.file = Some(template.into());
+        self
+    }
+
+    /// Forget the file template (the environment's fallback when the file
+    /// cannot be created).
+    pub(crate) fn no_file(mut self) -> Self {
+        self.file = None;
         self
     }
 
@@ -236,34 +245,16 @@ impl Config {
     /// # Ok::<(), faulthandler::Error>(())
     /// ```
     pub fn enable(self) -> Result<(), Error> {
-        if !(1..=handler::MAX_FRAMES_LIMIT).contains(&self.max_frames) {
-            return Err(Error::invalid(format!(
-                "max_frames must be between 1 and {}, not {}",
-                handler::MAX_FRAMES_LIMIT,
-                self.max_frames
-            )));
-        }
-        let timeout_ms = self.write_timeout.as_millis();
-        if !(1..=3_600_000).contains(&timeout_ms) {
-            return Err(Error::invalid(format!(
-                "write_timeout must be between 1 ms and 1 hour, not {:?}",
-                self.write_timeout
-            )));
-        }
-        if !(1..=threads::MAX_THREADS_LIMIT).contains(&self.max_threads) {
-            return Err(Error::invalid(format!(
-                "max_threads must be between 1 and {}, not {}",
-                threads::MAX_THREADS_LIMIT,
-                self.max_threads
-            )));
-        }
-        let thread_ms = self.thread_timeout.as_millis();
-        if !(1..=60_000).contains(&thread_ms) {
-            return Err(Error::invalid(format!(
-                "thread_timeout must be between 1 ms and 60 s, not {:?}",
-                self.thread_timeout
-            )));
-        }
+        use crate::env::invalid;
+        settings::validate_max_frames(self.max_frames).map_err(|e| invalid(e, self.max_frames))?;
+        settings::validate_write_timeout(self.write_timeout)
+            .map_err(|e| invalid(e, self.write_timeout))?;
+        settings::validate_max_threads(self.max_threads)
+            .map_err(|e| invalid(e, self.max_threads))?;
+        settings::validate_thread_timeout(self.thread_timeout)
+            .map_err(|e| invalid(e, self.thread_timeout))?;
+        let timeout_ms = self.write_timeout.as_millis() as u64;
+        let thread_ms = self.thread_timeout.as_millis() as u64;
         if self.fd.is_some() && self.file.is_some() {
             return Err(Error::invalid(
                 "choose either an fd or a file template for the report, not both",
@@ -289,15 +280,15 @@ impl Config {
         };
         let mut state = lock();
         altstack::ensure_current_thread()?;
-        threads::ensure_installed(self.max_threads, self.max_frames)?;
-        threads::MAX_THREADS.store(self.max_threads, Ordering::Release);
-        threads::THREAD_TIMEOUT_MS.store(thread_ms as u64, Ordering::Release);
-        modules::snapshot();
-        symbolize::prepare();
-        panic::install_hook_once();
+        setup::collector::ensure_installed(self.max_threads, self.max_frames)?;
+        settings::MAX_THREADS.store(self.max_threads, Ordering::Release);
+        settings::THREAD_TIMEOUT_MS.store(thread_ms, Ordering::Release);
+        setup::modules::snapshot();
+        setup::index::prepare();
+        crate::panic_hook::install_once();
         let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
-        handler::FD.store(raw, Ordering::Release);
-        handler::COPY_FD.store(
+        settings::FD.store(raw, Ordering::Release);
+        settings::COPY_FD.store(
             if copy_to_stderr {
                 libc::STDERR_FILENO
             } else {
@@ -305,9 +296,9 @@ impl Config {
             },
             Ordering::Release,
         );
-        handler::MAX_FRAMES.store(self.max_frames, Ordering::Release);
-        handler::ALL_THREADS.store(self.all_threads, Ordering::Release);
-        handler::WRITE_TIMEOUT_MS.store(timeout_ms as u64, Ordering::Release);
+        settings::MAX_FRAMES.store(self.max_frames, Ordering::Release);
+        settings::ALL_THREADS.store(self.all_threads, Ordering::Release);
+        settings::WRITE_TIMEOUT_MS.store(timeout_ms, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
         let _old_fd = std::mem::replace(&mut state.fd, fd);
         match &file_path {
@@ -383,8 +374,8 @@ pub fn disable() -> bool {
     let was = handler::is_enabled();
     handler::uninstall();
     altstack::release_current_thread();
-    handler::FD.store(libc::STDERR_FILENO, Ordering::Release);
-    handler::COPY_FD.store(-1, Ordering::Release);
+    settings::FD.store(libc::STDERR_FILENO, Ordering::Release);
+    settings::COPY_FD.store(-1, Ordering::Release);
     state.fd = None;
     report_file::untrack();
     was

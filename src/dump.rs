@@ -1,26 +1,22 @@
 //! Reports that are not crashes: `dump_traceback()`, dump requests by
 //! signal and the watchdog. This is normal-context code (it may allocate
-//! and lock); it reuses the async-signal-safe report writer and the thread
-//! collection of [`crate::threads`].
+//! and lock); it writes through the same report composer as a crash, and
+//! the same thread collection ([`crate::signal::collector`]).
 //!
 //! Dumps are serialised twice: a mutex orders the normal-context dumps
-//! among themselves, and each dump then takes the crash reporter's slot
-//! (see `handler::begin_dump`), which guards the storage a crash report
-//! shares with it. A crash during a dump still gets its report: it waits
-//! for the dump (bounded), or takes over at once when it happened on the
-//! dumping thread itself.
-//!
-//! # Safety
-//!
-//! The report functions that share storage with the crash reporter are
-//! called only between `handler::begin_dump` and `handler::end_dump`.
+//! among themselves, and each dump then takes the reporter claim
+//! (`signal::claim`), which guards the storage a crash report shares with
+//! it. A crash during a dump still gets its report: it waits for the dump
+//! (bounded), or takes over at once when it happened on the dumping
+//! thread itself.
 #![allow(unsafe_code)]
 
-use crate::handler;
-use crate::report::{self, DumpHeader, ModulesSeen};
-use crate::sys;
-use crate::threads;
-use crate::writer::{SigpipeGuard, Writer};
+use crate::report::{self, Current as CurrentStack, DumpHeader, Header, Parts};
+use crate::runtime::sys;
+use crate::runtime::writer::{SigpipeGuard, Writer};
+use crate::settings;
+use crate::signal::claim::{Claim, Scratch};
+use crate::signal::collector as threads;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
@@ -32,10 +28,10 @@ static DUMP_LOCK: Mutex<()> = Mutex::new(());
 /// configured limits.
 pub(crate) fn prepare() -> Result<(), crate::Error> {
     static SNAPSHOT: Once = Once::new();
-    SNAPSHOT.call_once(crate::modules::snapshot);
-    threads::ensure_installed(
-        threads::MAX_THREADS.load(Ordering::Relaxed),
-        handler::MAX_FRAMES.load(Ordering::Relaxed),
+    SNAPSHOT.call_once(crate::setup::modules::snapshot);
+    crate::setup::collector::ensure_installed(
+        settings::MAX_THREADS.load(Ordering::Relaxed),
+        settings::max_frames(),
     )
 }
 
@@ -57,48 +53,55 @@ pub(crate) fn write_dump(
     prepare().map_err(io::Error::from)?;
     let _serial = DUMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let tid = sys::gettid();
-    let wait = threads::THREAD_TIMEOUT_MS
-        .load(Ordering::Relaxed)
-        .saturating_add(handler::WRITE_TIMEOUT_MS.load(Ordering::Relaxed))
-        .saturating_add(1000);
-    if !handler::begin_dump(tid, wait) {
+    let wait = settings::dump_duration_ms().saturating_add(settings::DUMP_WAIT_MARGIN_MS);
+    let Some(mut claim) = Claim::dump(tid, wait) else {
         return Err(io::Error::other(
             "faulthandler: a crash report is being written",
         ));
-    }
-    // SAFETY: we hold the reporter slot (begin_dump).
-    unsafe { crate::symbolize::lookup::begin_report(u64::MAX) };
-    let max = handler::MAX_FRAMES
-        .load(Ordering::Relaxed)
-        .clamp(1, handler::MAX_FRAMES_LIMIT);
-    let ok = {
-        let _pipe = SigpipeGuard::new();
-        let mut w = Writer::new(fd, handler::WRITE_TIMEOUT_MS.load(Ordering::Relaxed));
-        let mut seen = ModulesSeen::new();
-        report::write_dump_header(&mut w, header);
-        if let Some(cur) = current {
-            report::write_thread_heading(&mut w, tid, true);
-            let mut frames = vec![0usize; max];
-            let walk = threads::walk_current(cur.sp_floor, cur.skip, &mut frames);
-            let shown = frames.get(..walk.stored).unwrap_or(&[]);
-            // SAFETY: we hold the reporter slot (begin_dump).
-            unsafe {
-                report::write_frames_unsynchronized(
-                    &mut w, shown, false, walk.total, walk.cut, max, &mut seen,
-                )
-            };
-        }
-        if all_threads {
-            w.flush();
-            // SAFETY: we hold the reporter slot (begin_dump).
-            unsafe { threads::write_other_threads(&mut w, max, &mut seen) };
-        }
-        // SAFETY: we hold the reporter slot (begin_dump).
-        unsafe { report::write_modules_unsynchronized(&mut w, &seen) };
-        w.flush();
-        w.ok()
     };
-    handler::end_dump(tid);
+    let max = settings::max_frames();
+    // Our own frames (the caller's are above `sp_floor`) are walked here,
+    // in normal context, into a buffer of our own.
+    let mut frames = vec![0usize; max];
+    let walk = current.map(|cur| threads::walk_current(cur.sp_floor, cur.skip, &mut frames));
+    let _pipe = SigpipeGuard::new();
+    let Scratch {
+        seen,
+        late,
+        collect,
+        ..
+    } = claim.scratch();
+    let mut w = Writer::new(fd, settings::write_timeout_ms());
+    let mut parts = Parts {
+        w: &mut w,
+        seen,
+        late,
+    };
+    report::compose_header(&mut parts, &Header::Dump(header));
+    let stack = walk.map(|walk| CurrentStack {
+        tid,
+        frames: frames.get(..walk.stored).unwrap_or(&[]),
+        first_is_pc: false,
+        total: walk.total,
+        cut: walk.cut,
+        found_start: true,
+    });
+    let mut others = |p: &mut Parts<'_>| {
+        // SAFETY: we hold the claim.
+        unsafe { threads::write_other_threads(p, collect, max) }
+    };
+    let others: Option<&mut dyn FnMut(&mut Parts<'_>)> = if all_threads {
+        Some(&mut others)
+    } else {
+        None
+    };
+    // SAFETY: we hold the claim.
+    unsafe {
+        report::begin_naming(u64::MAX);
+        report::compose_body(&mut parts, stack.as_ref(), max, others);
+    }
+    let ok = w.ok();
+    drop(claim);
     if ok {
         Ok(())
     } else {

@@ -66,12 +66,24 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_errno(context: impl Into<String>, e: nix::errno::Errno) -> Self {
+    /// A failed system call whose errno is `errno`.
+    pub(crate) fn from_raw_os(context: impl Into<String>, errno: i32) -> Self {
         Error {
             kind: ErrorKind::Os,
             context: context.into(),
-            os: Some(io::Error::from_raw_os_error(e as i32)),
+            os: Some(io::Error::from_raw_os_error(errno)),
         }
+    }
+
+    /// An error of kind [`ErrorKind::Os`] from a failed std call,
+    /// described by `context` (for faulthandler's own packages).
+    ///
+    /// ```
+    /// let e = faulthandler::Error::from_io("opening the log", std::io::Error::other("gone"));
+    /// assert_eq!(e.kind(), faulthandler::ErrorKind::Os);
+    /// ```
+    pub fn from_io(context: impl Into<String>, e: io::Error) -> Self {
+        Error::with_io(context, e)
     }
 
     /// What kind of error this is.

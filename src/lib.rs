@@ -126,35 +126,44 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+// `clippy.toml` lists what a handler must never use (heap types, locks,
+// std::io, formatting macros); only the async-signal-safe folders deny it.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("faulthandler supports Linux only, for now");
 
+// The import graph is a DAG, from the API down:
+//
+//   API (config, env, dump, register, watchdog, report_file, altstack,
+//        panic_hook, offline)         normal context
+//     -> setup (modules, index, collector, helpers)   normal context
+//     -> signal (fatal, collector, request, claim, table)   async-signal-safe
+//     -> report (lines, last_panic)                    async-signal-safe
+//     -> symbolize (lookup, index, demangle, stack)    async-signal-safe
+//     -> runtime (sys, fmt, writer, procfs, elf, modules, unwind, racy)
+//     -> settings (published atomics, limits, validators)
+
 // Normal-context code: the public API and what it installs.
 mod altstack;
-mod capi;
 mod config;
 mod dump;
+pub mod env;
 mod error;
-mod modules;
-mod panic;
-mod preload;
+#[cfg(feature = "symbolize")]
+pub mod offline;
+mod panic_hook;
 mod register;
 mod report_file;
+mod setup;
 mod watchdog;
 
 // Async-signal-safe code: everything a handler can reach.
-mod fmt;
-mod handler;
-mod procfs;
-mod racy;
 mod report;
-mod signals;
-pub mod symbolize;
-mod sys;
-mod threads;
-mod unwind;
-mod writer;
+mod runtime;
+pub mod settings;
+mod signal;
+mod symbolize;
 
 #[doc(hidden)]
 #[path = "bench_support.rs"]
@@ -175,7 +184,7 @@ pub use error::{Error, ErrorKind};
 /// assert_eq!(faulthandler::parse_signal("NOPE"), None);
 /// ```
 pub fn parse_signal(spec: &str) -> Option<i32> {
-    signals::parse(spec)
+    runtime::signals::parse(spec)
 }
 
 /// The conventional name of a standard signal, as reports spell it.
@@ -185,7 +194,62 @@ pub fn parse_signal(spec: &str) -> Option<i32> {
 /// assert_eq!(faulthandler::signal_name(1000), None);
 /// ```
 pub fn signal_name(sig: i32) -> Option<&'static str> {
-    signals::name(sig)
+    runtime::signals::name(sig)
 }
 pub use register::{register, unregister, Register};
 pub use watchdog::{cancel_dump_traceback_later, dump_traceback_later, Watchdog};
+
+/// For faulthandler's own packages (`faulthandler-c`, `faulthandler-cli`):
+/// not part of the API, may change at any time.
+#[doc(hidden)]
+#[allow(unsafe_code)]
+pub mod __private {
+    use core::sync::atomic::Ordering;
+    use std::ffi::CStr;
+
+    /// What the preload objects' ELF constructors run: enable faulthandler
+    /// from the environment when `FAULTHANDLER` asks for it, once however
+    /// often it is called. Only in a shared object (see
+    /// [`in_shared_library`]).
+    pub fn preload_init() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // Inside dlopen the loader lock is held: never wait for a new
+            // thread here.
+            crate::settings::IN_CONSTRUCTOR.store(true, Ordering::Release);
+            let _ = std::panic::catch_unwind(|| {
+                let env = crate::env::Env::read();
+                if !env.wanted || !in_shared_library() {
+                    return;
+                }
+                for w in env.apply() {
+                    let line = format!("{w}\n");
+                    // SAFETY: writing our own buffer to stderr.
+                    unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
+                }
+            });
+            crate::settings::IN_CONSTRUCTOR.store(false, Ordering::Release);
+        });
+    }
+
+    /// Whether this code runs from one of the preload objects
+    /// (`libfaulthandler*.so*`, `faulthandler-preload`), not from a
+    /// program that links the crate.
+    fn in_shared_library() -> bool {
+        // SAFETY: an all-zero Dl_info is a valid value to fill in.
+        let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+        // SAFETY: the address is our own function; `info` is writable.
+        let ok = unsafe { libc::dladdr(preload_init as *const () as *const _, &mut info) };
+        if ok == 0 || info.dli_fname.is_null() {
+            return false;
+        }
+        // SAFETY: dladdr returned a NUL-terminated path.
+        let path = unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes();
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        (name.starts_with(b"libfaulthandler") && name.windows(3).any(|w| w == b".so")
+            || name.starts_with(b"faulthandler-preload"))
+            && std::fs::read_link("/proc/self/exe")
+                .map(|exe| exe.as_os_str().as_encoded_bytes() != path)
+                .unwrap_or(true)
+    }
+}

@@ -1,8 +1,9 @@
 //! Dumps on request: [`register`], [`unregister`] and the [`Register`]
 //! builder.
 //!
-//! The signal handler does almost nothing: it notes the request (and the
-//! sender's pid) in atomics and writes to an eventfd. A dumper thread,
+//! Normal context. The signal handler (`signal::request`) does almost
+//! nothing: it notes the request (and the sender's pid) in atomics and
+//! writes to an eventfd. A dumper thread,
 //! started at the first `register()` with every signal blocked (but the
 //! crash signals, so that a fault in it is reported), reads the eventfd
 //! and writes the report in normal context, where it may take its time,
@@ -23,54 +24,19 @@
 //! called from our handler; a previous `SIG_DFL` is carried out after the
 //! dump (for `SIGQUIT` that means the process then dumps core, as it would
 //! have without us).
-//!
-//! # Safety
-//!
-//! [`request_handler`] runs in signal context: it only touches atomics, the
-//! saved previous action (written before the handler is installed) and
-//! `write(2)` on the eventfd.
 #![allow(unsafe_code)]
 
+use crate::dump;
 use crate::error::Error;
-use crate::racy::RacyCell;
 use crate::report::DumpHeader;
-use crate::signals::{self, FATAL_SIGNALS};
-use crate::sys::{self, ErrnoGuard};
-use crate::{dump, threads};
-use core::ffi::{c_int, c_void};
-use core::mem::MaybeUninit;
+use crate::runtime::sys::{self, Action};
+use crate::setup::helpers::{self, Helper};
+use crate::signal::collector as threads;
+use crate::signal::request;
+use core::ffi::c_int;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// Signals 1..=64 have a state each.
-const NSIG: usize = 65;
-
-/// What the handler needs for one signal.
-struct SigState {
-    active: AtomicBool,
-    chain: AtomicBool,
-    pending: AtomicU32,
-    pid: AtomicI32,
-    run_default: AtomicBool,
-    prev_valid: AtomicBool,
-    prev: RacyCell<MaybeUninit<libc::sigaction>>,
-}
-
-static SIGS: [SigState; NSIG] = [const {
-    SigState {
-        active: AtomicBool::new(false),
-        chain: AtomicBool::new(false),
-        pending: AtomicU32::new(0),
-        pid: AtomicI32::new(0),
-        run_default: AtomicBool::new(false),
-        prev_valid: AtomicBool::new(false),
-        prev: RacyCell::new(MaybeUninit::uninit()),
-    }
-}; NSIG];
-
-/// The eventfd that wakes the dumper thread, -1 until it runs.
-static EVENT_FD: AtomicI32 = AtomicI32::new(-1);
 
 enum Via {
     Direct,
@@ -207,22 +173,25 @@ impl Register {
             start_dumper()?;
             st.dumper_started = true;
         }
-        let state = sig_state(sig)?;
+        let state = request::state(sig)
+            .ok_or_else(|| Error::invalid(format!("{sig} is not a signal number")))?;
         if let Some(e) = st.entries.iter_mut().find(|e| e.sig == sig) {
             e.fd = self.fd.map(Arc::new);
             e.all_threads = self.all_threads;
             state.chain.store(self.chain, Ordering::Release);
             return Ok(());
         }
-        let prev = query(sig);
+        let prev = sys::query_action(sig);
         let registry = threads::registry_handler();
-        let via = if registry != 0 && prev.sa_sigaction == registry {
+        let via = if registry != 0 && prev.handler_addr() == registry {
             state.chain.store(self.chain, Ordering::Release);
             state.active.store(true, Ordering::Release);
             // SAFETY: the action only touches atomics and writes to the
             // eventfd, which is async-signal-safe.
             let id = unsafe {
-                signal_hook_registry::register_sigaction(sig, move |info| note_request(sig, info))
+                signal_hook_registry::register_sigaction(sig, move |info| {
+                    request::note_request(sig, info)
+                })
             }
             .map_err(|e| {
                 state.active.store(false, Ordering::Release);
@@ -230,23 +199,14 @@ impl Register {
             })?;
             Via::Registry(id)
         } else {
-            // SAFETY: our handler is not installed for `sig` (checked
-            // above: the current action is `prev`), so nobody reads the
-            // slot while we write it.
-            unsafe { state.prev.get_unsynchronized().write(prev) };
-            state.prev_valid.store(true, Ordering::Release);
+            // Our handler is not installed for `sig` (the current action
+            // is `prev`), so nobody reads the slot while it changes.
+            state.save_previous(prev);
             state.chain.store(self.chain, Ordering::Release);
             state.active.store(true, Ordering::Release);
-            // SAFETY: an all-zero sigaction is a valid value to fill in.
-            let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
-            act.sa_sigaction = request_handler as *const () as usize;
-            act.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-            // SAFETY: emptying a sigset we own.
-            unsafe { libc::sigemptyset(&mut act.sa_mask) };
-            // SAFETY: `act` is fully initialised.
-            if unsafe { libc::sigaction(sig, &act, core::ptr::null_mut()) } != 0 {
+            if let Err(e) = sys::set_action(sig, &request::action()) {
                 state.active.store(false, Ordering::Release);
-                return Err(Error::os("sigaction"));
+                return Err(Error::from_raw_os("sigaction", e));
             }
             Via::Direct
         };
@@ -299,7 +259,8 @@ pub fn register(signum: i32) -> Result<(), Error> {
 /// # Ok::<(), faulthandler::Error>(())
 /// ```
 pub fn unregister(signum: i32) -> Result<bool, Error> {
-    let state = sig_state(signum)?;
+    let state = request::state(signum)
+        .ok_or_else(|| Error::invalid(format!("{signum} is not a signal number")))?;
     let mut st = lock();
     let Some(pos) = st.entries.iter().position(|e| e.sig == signum) else {
         return Ok(false);
@@ -311,13 +272,10 @@ pub fn unregister(signum: i32) -> Result<bool, Error> {
             signal_hook_registry::unregister(id);
         }
         Via::Direct => {
-            let cur = query(signum);
-            if cur.sa_sigaction == request_handler as *const () as usize {
-                // SAFETY: written before our handler was installed.
-                let prev = unsafe { *state.prev.get_unsynchronized().assume_init_ref() };
-                // SAFETY: `prev` is an action the kernel gave us.
-                if unsafe { libc::sigaction(signum, &prev, core::ptr::null_mut()) } != 0 {
-                    return Err(Error::os("sigaction"));
+            if request::is_ours(&sys::query_action(signum)) {
+                if let Some(prev) = state.previous() {
+                    sys::set_action(signum, &prev)
+                        .map_err(|e| Error::from_raw_os("sigaction", e))?;
                 }
             }
         }
@@ -326,109 +284,19 @@ pub fn unregister(signum: i32) -> Result<bool, Error> {
 }
 
 fn name(sig: c_int) -> String {
-    let mut b = crate::fmt::Buf::<32>::new();
-    signals::write_name(&mut b, sig);
+    let mut b = crate::runtime::fmt::Buf::<32>::new();
+    crate::runtime::signals::write_name(&mut b, sig);
     String::from_utf8_lossy(b.as_bytes()).into_owned()
 }
 
 fn check_signal(sig: c_int) -> Result<(), Error> {
-    if sig < 1 || sig > libc::SIGRTMAX() || sig as usize >= NSIG {
-        return Err(Error::invalid(format!("{sig} is not a signal number")));
-    }
-    if FATAL_SIGNALS.contains(&sig) {
-        return Err(Error::invalid(format!(
-            "signal {sig} ({}) is a crash signal; faulthandler::enable() reports those",
-            name(sig)
-        )));
-    }
-    if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-        return Err(Error::invalid(format!(
-            "signal {sig} ({}) cannot be caught",
-            name(sig)
-        )));
-    }
-    Ok(())
-}
-
-fn sig_state(sig: c_int) -> Result<&'static SigState, Error> {
-    usize::try_from(sig)
-        .ok()
-        .filter(|&s| s >= 1)
-        .and_then(|s| SIGS.get(s))
-        .ok_or_else(|| Error::invalid(format!("{sig} is not a signal number")))
-}
-
-fn query(sig: c_int) -> libc::sigaction {
-    // SAFETY: an all-zero sigaction is a valid value to overwrite.
-    let mut cur: libc::sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: a null new action only queries.
-    unsafe { libc::sigaction(sig, core::ptr::null(), &mut cur) };
-    cur
-}
-
-/// Async-signal-safe. Note a request and wake the dumper.
-fn note_request(sig: c_int, info: &libc::siginfo_t) {
-    let Some(st) = usize::try_from(sig).ok().and_then(|s| SIGS.get(s)) else {
-        return;
-    };
-    if !st.active.load(Ordering::Acquire) {
-        return;
-    }
-    // si_pid is meaningful for sent signals (si_code <= 0); for
-    // kernel-generated ones we report 0.
-    let pid = if info.si_code <= 0 {
-        // SAFETY: a sent signal's siginfo carries the sender's pid.
-        unsafe { info.si_pid() }
-    } else {
-        0
-    };
-    st.pid.store(pid, Ordering::Relaxed);
-    st.pending.fetch_add(1, Ordering::AcqRel);
-    wake_dumper();
-}
-
-fn wake_dumper() {
-    let fd = EVENT_FD.load(Ordering::Acquire);
-    if fd < 0 {
-        return;
-    }
-    let one: u64 = 1;
-    // SAFETY: writing 8 bytes from a local to the eventfd; write(2) is
-    // async-signal-safe and an eventfd write does not block in practice.
-    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-}
-
-/// The handler for registered signals (when not through the registry).
-extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
-    let _errno = ErrnoGuard::new();
-    let Some(st) = usize::try_from(sig).ok().and_then(|s| SIGS.get(s)) else {
-        return;
-    };
-    let active = st.active.load(Ordering::Acquire);
-    if active && !info.is_null() {
-        // SAFETY: the kernel passes a valid siginfo.
-        note_request(sig, unsafe { &*info });
-    }
-    if active && !st.chain.load(Ordering::Acquire) {
-        return;
-    }
-    // Chain, or (unregistered, but somebody installed over us and chains
-    // here) behave as the previous action would have.
-    if !st.prev_valid.load(Ordering::Acquire) {
-        return;
-    }
-    // SAFETY: written before our handler was installed (flag checked).
-    let prev = unsafe { *st.prev.get_unsynchronized().assume_init_ref() };
-    let h = prev.sa_sigaction;
-    if h == libc::SIG_IGN {
-    } else if h == libc::SIG_DFL {
-        if active {
-            st.run_default.store(true, Ordering::Release);
-            wake_dumper();
+    crate::signal::check_dump_signal(sig).map_err(|why| {
+        if sig < 1 || sig > libc::SIGRTMAX() {
+            Error::invalid(format!("{sig} {why}"))
+        } else {
+            Error::invalid(format!("signal {sig} ({}) {why}", name(sig)))
         }
-    } else {
-        sys::call_handler(&prev, sig, info, uc);
-    }
+    })
 }
 
 fn start_dumper() -> Result<(), Error> {
@@ -437,8 +305,8 @@ fn start_dumper() -> Result<(), Error> {
     if efd < 0 {
         return Err(Error::os("eventfd"));
     }
-    EVENT_FD.store(efd, Ordering::Release);
-    threads::spawn_internal("fh-dumper", 0, move || {
+    request::EVENT_FD.store(efd, Ordering::Release);
+    helpers::spawn_internal(Helper::Dumper, move || {
         loop {
             let mut v: u64 = 0;
             // SAFETY: reading 8 bytes into a local.
@@ -455,8 +323,7 @@ fn start_dumper() -> Result<(), Error> {
 }
 
 fn serve_requests() {
-    for (sig, st) in SIGS.iter().enumerate() {
-        let sig = sig as c_int;
+    for (sig, st) in request::states() {
         let n = st.pending.swap(0, Ordering::AcqRel);
         if n > 0 {
             let target = {
@@ -476,12 +343,10 @@ fn serve_requests() {
             // The previous action was SIG_DFL and `chain` asked for it:
             // carry it out now, as it would have happened without us.
             let _ = unregister(sig);
-            // SAFETY: plain calls with integer arguments. Every signal is
-            // blocked on this thread, so another thread takes it.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                libc::kill(sys::getpid(), sig);
-            }
+            let _ = sys::set_action(sig, &Action::default_action());
+            // SAFETY: kill takes plain integers. Every signal is blocked
+            // on this thread, so another thread takes it.
+            unsafe { libc::kill(sys::getpid(), sig) };
         }
     }
 }

@@ -12,7 +12,8 @@
 
 use crate::error::Error;
 use crate::report::DumpHeader;
-use crate::{dump, threads};
+use crate::dump;
+use crate::setup::helpers::{self, Helper};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -136,7 +137,7 @@ impl Watchdog {
         dump::prepare()?;
         let mut st = lock();
         if !st.started {
-            threads::spawn_internal("fh-watchdog", 1, watchdog_thread)?;
+            helpers::spawn_internal(Helper::Watchdog, watchdog_thread)?;
             st.started = true;
         }
         let deadline = Instant::now()

@@ -31,6 +31,7 @@
 //! [--exact] [--list] [--nocapture]`; `--nocapture` also prints every
 //! child's output. Other libtest flags are accepted and ignored.
 
+use faulthandler_fixtures as _;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Read;
@@ -65,8 +66,6 @@ mod child {
         fn fh_c_install_malloc_handler() -> c_int;
         fn fh_c_install_plain_handler() -> c_int;
         fn fh_c_install_abrt_handler() -> c_int;
-        // The crate's C API (src/capi.rs).
-        fn faulthandler_enable(fd: c_int, all_threads: c_int, max_frames: usize) -> c_int;
     }
 
     /// The address the null-pointer crashes read.
@@ -455,24 +454,6 @@ mod child {
                 abort()
             }
             "fd-closed" => {
-                // The C API refuses an fd that is not open.
-                let bad: c_int = 1000;
-                // SAFETY: fcntl on an fd number; F_GETFD has no arguments.
-                check(
-                    unsafe { libc::fcntl(bad, libc::F_GETFD) } == -1,
-                    "fd 1000 is not open",
-                );
-                // SAFETY: a C API call with plain integers.
-                let r = unsafe { faulthandler_enable(bad, 0, 0) };
-                let errno = std::io::Error::last_os_error().raw_os_error();
-                check(
-                    r == -1 && errno == Some(libc::EBADF),
-                    "faulthandler_enable(closed fd) fails with EBADF",
-                );
-                check(
-                    !faulthandler::is_enabled(),
-                    "not enabled after a failed enable",
-                );
                 // Then an fd that the program closes behind our back.
                 let (r, w) = pipe(0);
                 let raw = w.as_raw_fd();
@@ -875,7 +856,7 @@ fn self_exe() -> PathBuf {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("FH_FIXTURE_DIR")).join(name)
+    faulthandler_fixtures::fixture(name)
 }
 
 /// A command that runs this executable as child `scenario`.

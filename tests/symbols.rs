@@ -6,6 +6,7 @@
 //! `FH_SYMBOLS_CHILD` naming the scenario. The parent checks the exact
 //! terminating signal and the report on the child's stderr.
 
+use faulthandler_fixtures as _;
 use std::hint::black_box;
 use std::marker::PhantomData;
 use std::os::unix::process::ExitStatusExt;
@@ -145,7 +146,7 @@ fn child() {
             .join()
             .unwrap(),
         "dlopen" => {
-            let path = format!("{}/so_symbols_late.so\0", env!("FH_FIXTURE_DIR"));
+            let path = format!("{}/so_symbols_late.so\0", faulthandler_fixtures::DIR);
             // SAFETY: loading our own fixture library, which has no
             // constructors, and calling its entry point with its C type.
             unsafe {
@@ -228,8 +229,16 @@ fn build_id_hex(path: &Path) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The `faulthandler` command, built into the workspace's target dir by
+/// the same `cargo test` (it is the `faulthandler-cli` package's).
+fn cli_exe() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    dir.join("faulthandler")
+}
+
 fn symbolize(report: &str, debug_dirs: &[&Path]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faulthandler"));
+    let mut cmd = Command::new(cli_exe());
     cmd.arg("symbolize").arg("--no-system-debug-dir");
     for d in debug_dirs {
         cmd.arg("--debug-dir").arg(d);
@@ -366,7 +375,7 @@ fn name_over_the_cap_is_cut_and_the_report_goes_on() {
 fn library_loaded_after_enable_is_named() {
     let (status, report) = run_child(&test_exe(), "dlopen");
     assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
-    let so = format!("{}/so_symbols_late.so", env!("FH_FIXTURE_DIR"));
+    let so = format!("{}/so_symbols_late.so", faulthandler_fixtures::DIR);
     let f = frames(&report);
     assert_eq!(f[0].1, "fh_late_crash", "{report}");
     assert_eq!(f[0].2, so, "{report}");
@@ -459,7 +468,7 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
     // frame, and never used.
     std::fs::remove_file(&stripped).unwrap();
     std::fs::copy(
-        format!("{}/so_symbols_late.so", env!("FH_FIXTURE_DIR")),
+        format!("{}/so_symbols_late.so", faulthandler_fixtures::DIR),
         &stripped,
     )
     .unwrap();
@@ -477,7 +486,8 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
 
 #[test]
 fn cli_help_and_usage_errors() {
-    let exe = env!("CARGO_BIN_EXE_faulthandler");
+    let exe = cli_exe();
+    let exe = exe.as_path();
     let out = Command::new(exe)
         .args(["symbolize", "--help"])
         .output()
@@ -656,7 +666,7 @@ fn symbolizer_allocates_nothing() {
         frames.push(f.ip() as usize);
         true
     });
-    let path = format!("{}/so_symbols_late.so\0", env!("FH_FIXTURE_DIR"));
+    let path = format!("{}/so_symbols_late.so\0", faulthandler_fixtures::DIR);
     // SAFETY: our own fixture library, without constructors.
     let entry = unsafe {
         let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);

@@ -6,6 +6,7 @@
 //! test then plays that scenario. The parent checks the exit status (or
 //! signal) and parses the report from the child's stderr.
 
+use faulthandler_fixtures as _;
 use std::hint::black_box;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};

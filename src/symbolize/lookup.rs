@@ -30,10 +30,10 @@
 #![allow(unsafe_code)]
 
 use super::demangle::{self, NAME_CAP};
-use super::elf::{self, SymTable, SYM_SIZE};
+use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use super::{index, stack};
-use crate::modules::{Module, PATH_MAX};
-use crate::racy::RacyCell;
+use crate::runtime::modules::{Module, PATH_MAX};
+use crate::runtime::racy::RacyCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Longest one scan may take.
@@ -41,12 +41,12 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// A full scan of a 110k-symbol binary takes about 1 ms; the margin is for
 /// a loaded machine (the process may be descheduled mid-scan), where a
 /// name is still worth a few more milliseconds of a dying process.
-pub(crate) const SCAN_LOOKUP_MS: u64 = 50;
+pub(crate) use crate::settings::SCAN_LOOKUP_MS;
 /// Longest all the scans of one report may take together.
-pub(crate) const SCAN_REPORT_MS: u64 = 200;
+pub(crate) use crate::settings::SCAN_REPORT_MS;
 /// A budget not renewed for this long renews itself (for dumps whose
 /// callers do not call [`begin_report`]).
-const BUDGET_RENEW_MS: u64 = 2_000;
+use crate::settings::SCAN_BUDGET_RENEW_MS as BUDGET_RENEW_MS;
 /// Symbols per scan read.
 const SCAN_CHUNK: usize = 512;
 /// Longest readable name produced.
@@ -219,7 +219,7 @@ pub(crate) unsafe fn begin_report(max_scan_reads: u64) {
     // SAFETY: the caller is the reporting thread.
     let s = unsafe { SCRATCH.get_unsynchronized() };
     s.spent_ms = 0;
-    s.since_ms = crate::sys::monotonic_ms();
+    s.since_ms = crate::runtime::sys::monotonic_ms();
     s.reads_left = max_scan_reads;
     // Names from an earlier report may be stale (a library unloaded, and
     // another loaded at its address): start the cache afresh.
@@ -253,7 +253,7 @@ impl<'f> Session<'f> {
     pub(crate) unsafe fn new() -> Session<'f> {
         // SAFETY: the caller is the reporting thread with no other session.
         let s = unsafe { SCRATCH.get_unsynchronized() };
-        let now = crate::sys::monotonic_ms();
+        let now = crate::runtime::sys::monotonic_ms();
         if now.saturating_sub(s.since_ms) > BUDGET_RENEW_MS {
             s.spent_ms = 0;
             s.since_ms = now;
@@ -503,7 +503,7 @@ fn scan_batch(
         return false;
     }
     SCANS.fetch_add(1, Ordering::Relaxed);
-    let start = crate::sys::monotonic_ms();
+    let start = crate::runtime::sys::monotonic_ms();
     let limit = SCAN_LOOKUP_MS.min(SCAN_REPORT_MS - *spent_ms);
     let mut first = 0u64;
     let complete = loop {
@@ -541,11 +541,11 @@ fn scan_batch(
             }
         }
         first += n as u64;
-        if crate::sys::monotonic_ms().saturating_sub(start) > limit {
+        if crate::runtime::sys::monotonic_ms().saturating_sub(start) > limit {
             break false;
         }
     };
-    *spent_ms = spent_ms.saturating_add(crate::sys::monotonic_ms().saturating_sub(start));
+    *spent_ms = spent_ms.saturating_add(crate::runtime::sys::monotonic_ms().saturating_sub(start));
     complete
 }
 
@@ -621,7 +621,6 @@ fn demangle_on_symbolizer_stack(raw: &[u8], complete: bool, out: &mut [u8]) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modules;
     use crate::symbolize::TEST_LOCK;
 
     /// Look up our own functions the way a report does: with the index and
@@ -629,11 +628,11 @@ mod tests {
     #[test]
     fn session_names_our_functions_with_and_without_the_index() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        modules::snapshot();
+        crate::setup::modules::snapshot();
         stack::prepare();
         let here = session_names_our_functions_with_and_without_the_index as *const () as usize;
         // SAFETY: the test lock stands in for the reporter CAS.
-        let m = unsafe { modules::lookup_unsynchronized(here) }.unwrap();
+        let m = crate::runtime::modules::lookup_in_snapshot(here).unwrap();
         let want = "faulthandler::symbolize::lookup::tests::session_names_our_functions_with_and_without_the_index";
 
         // Without an index (a fresh process has none until the builder
@@ -647,7 +646,7 @@ mod tests {
             assert_eq!(f.start, here);
             assert!(SCANS.load(core::sync::atomic::Ordering::Relaxed) > before);
         }
-        index::build_missing();
+        crate::setup::index::build_missing();
         assert!(index::find(m).is_some());
         // SAFETY: as above.
         let mut s = unsafe { Session::new() };
@@ -657,7 +656,7 @@ mod tests {
         // libc is named from its .dynsym at least.
         let getpid = libc::getpid as *const () as usize;
         // SAFETY: as above.
-        let lm = unsafe { modules::lookup_unsynchronized(getpid) }.unwrap();
+        let lm = crate::runtime::modules::lookup_in_snapshot(getpid).unwrap();
         let f = s.lookup(lm, getpid).expect("libc exports getpid");
         assert!(std::str::from_utf8(f.name).unwrap().contains("getpid"));
     }
@@ -696,7 +695,6 @@ mod stack_tests {
 #[cfg(test)]
 mod batch_tests {
     use super::*;
-    use crate::modules;
     use crate::symbolize::TEST_LOCK;
 
     #[inline(never)]
@@ -713,17 +711,17 @@ mod batch_tests {
     #[test]
     fn one_scan_names_every_frame_of_a_module() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        modules::snapshot();
+        crate::setup::modules::snapshot();
         stack::prepare();
         // Return-address-like frames inside three functions, one twice.
         let frames = [
             first() + 2,
             second() + 2,
             first() + 3,
-            crate::fmt::parse_hex as *const () as usize + 2,
+            crate::runtime::fmt::parse_hex as *const () as usize + 2,
         ];
         // SAFETY: the test lock stands in for the reporter CAS.
-        let m = unsafe { modules::lookup_unsynchronized(frames[0]) }.unwrap();
+        let m = crate::runtime::modules::lookup_in_snapshot(frames[0]).unwrap();
         // SAFETY: as above.
         let mut s = unsafe { Session::for_frames(&frames, false) };
         s.set_use_index(false);
@@ -741,7 +739,7 @@ mod batch_tests {
                 format!("{p}first"),
                 format!("{p}second"),
                 format!("{p}first"),
-                "faulthandler::fmt::parse_hex".to_string()
+                "faulthandler::runtime::fmt::parse_hex".to_string()
             ]
         );
         // An address with no symbol after the batch: no second scan.
@@ -754,11 +752,11 @@ mod batch_tests {
     #[test]
     fn a_scan_out_of_budget_gives_up() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        modules::snapshot();
+        crate::setup::modules::snapshot();
         stack::prepare();
         let frames = [second() + 2];
         // SAFETY: the test lock stands in for the reporter CAS.
-        let m = unsafe { modules::lookup_unsynchronized(frames[0]) }.unwrap();
+        let m = crate::runtime::modules::lookup_in_snapshot(frames[0]).unwrap();
         // SAFETY: as above. One scan read in all: our binary has far more
         // than 512 symbols, so the scan cannot finish.
         unsafe { begin_report(1) };

@@ -1,9 +1,9 @@
-//! Function names for the report, in the handler and offline.
+//! Async-signal-safe. Function names for the report, in the handler.
 //!
 //! # In the handler
 //!
-//! The submodules `elf`, `demangle`, `stack`, `index` and `lookup` are
-//! async-signal-safe (each says so): a crash report names every frame whose
+//! The submodules `demangle`, `stack`, `index` and `lookup` (with
+//! `runtime::elf`) are async-signal-safe (each says so): a crash report names every frame whose
 //! module has a symbol table, `.symtab` or else `.dynsym`, with no heap and
 //! no lock, as `NAME+0xOFF`. Rust names are demangled (legacy and v0,
 //! without the hash).
@@ -36,29 +36,19 @@
 //!
 //! # Offline
 //!
-//! [`symbolize_report`] (and the `faulthandler symbolize` command built on
-//! it) adds what a handler cannot: ` at FILE:LINE` on each frame, and the
+//! `faulthandler::offline::symbolize_report` (and the `faulthandler
+//! symbolize` command built on it) adds what a handler cannot: ` at FILE:LINE` on each frame, and the
 //! inlined calls, from the DWARF debug info of each module (found by path
 //! and checked against the report's build-id, or found by build-id in debug
 //! directories). This half is ordinary code: it allocates and reads files
 //! freely, and is never reached from a handler.
 
+#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+
 pub(crate) mod demangle;
-pub(crate) mod elf;
 pub(crate) mod index;
 pub(crate) mod lookup;
-mod offline;
 pub(crate) mod stack;
-
-pub use offline::{symbolize_report, SymbolizeOptions};
-
-/// Install-time preparation, called by `enable()`: map the symbolizer stack
-/// and start the background index builder. Normal context; cheap (no work
-/// that grows with the binary's size).
-pub(crate) fn prepare() {
-    stack::prepare();
-    index::start_building();
-}
 
 #[cfg(test)]
 pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -38,40 +38,20 @@ pub(crate) fn prepare() -> bool {
     if TOP.load(Ordering::Acquire) != 0 {
         return true;
     }
-    let page = 4096usize.max(
-        // SAFETY: sysconf has no preconditions.
-        unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize,
-    );
-    let len = SIZE + page;
-    // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
+    let Ok(map) = crate::runtime::sys::GuardedMap::new(SIZE) else {
+        return false;
     };
-    if p == libc::MAP_FAILED {
-        return false;
-    }
-    // SAFETY: the lowest page of our own mapping becomes the guard page.
-    if unsafe { libc::mprotect(p, page, libc::PROT_NONE) } != 0 {
-        // SAFETY: unmapping what we just mapped.
-        unsafe { libc::munmap(p, len) };
-        return false;
-    }
-    let top = (p as usize + len) & !15;
+    let (base, len) = map.usable();
+    let top = (base + len) & !15;
     if TOP
         .compare_exchange(0, top, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
+        .is_ok()
     {
-        // Another install made one first (installs are serialised, but be safe).
-        // SAFETY: unmapping what we just mapped, never published.
-        unsafe { libc::munmap(p, len) };
+        // Kept for the life of the process; a report may run on it.
+        let _ = map.leak();
     }
+    // Otherwise another install made one first: `map` is unmapped here,
+    // never published.
     true
 }
 

@@ -1,0 +1,204 @@
+//! The C API, exported from `libfaulthandler.so` and `libfaulthandler.a`.
+//!
+//! Every function returns 0 on success, or -1 with `errno` set; none lets a
+//! Rust panic cross into C.
+//!
+//! # Safety
+//!
+//! The functions are `extern "C"` entry points with unmangled names; they
+//! take only integers, so there are no pointers to validate.
+#![allow(unsafe_code)]
+
+use fh as crate_;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+use std::panic::catch_unwind;
+use std::time::Duration;
+
+fn fail(errno: i32) -> i32 {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = errno };
+    -1
+}
+
+fn errno() -> i32 {
+    // SAFETY: as in `fail`.
+    unsafe { *libc::__errno_location() }
+}
+
+fn errno_of(e: &crate_::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EINVAL)
+}
+
+/// Map a Rust result to the C convention: `ok` on success, else -1 with
+/// errno set.
+fn status<T>(r: std::thread::Result<Result<T, crate_::Error>>, ok: impl FnOnce(T) -> i32) -> i32 {
+    match r {
+        Ok(Ok(v)) => ok(v),
+        Ok(Err(e)) => fail(errno_of(&e)),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
+/// Duplicate a caller's fd (close-on-exec), so the caller keeps its own.
+fn dup_fd(fd: i32) -> Result<OwnedFd, i32> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an fd and a minimum number.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if dup < 0 {
+        return Err(errno());
+    }
+    // SAFETY: `dup` is a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
+}
+
+/// `const char *faulthandler_version(void)`: the library's version, as
+/// `FAULTHANDLER_VERSION` in the header spells it (`"0.2.0"`).
+#[no_mangle]
+pub extern "C" fn faulthandler_version() -> *const core::ffi::c_char {
+    crate::VERSION.as_ptr()
+}
+
+/// `int faulthandler_enable(int fd, int all_threads, size_t max_frames)`:
+/// install the crash handlers. `fd < 0` means stderr; any other fd is
+/// duplicated, so the caller keeps its own. `max_frames` 0 means the
+/// default (100).
+#[no_mangle]
+pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usize) -> i32 {
+    let r = catch_unwind(|| {
+        let mut c = crate_::Config::new().all_threads(all_threads != 0);
+        if max_frames != 0 {
+            c = c.max_frames(max_frames);
+        }
+        if fd >= 0 {
+            c = c.fd(dup_fd(fd)?);
+        }
+        c.enable().map_err(|e| errno_of(&e))
+    });
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => fail(e),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
+/// `int faulthandler_disable(void)`: remove the crash handlers. Returns 1
+/// if they were enabled, 0 if not.
+#[no_mangle]
+pub extern "C" fn faulthandler_disable() -> i32 {
+    catch_unwind(crate_::disable).map_or_else(|_| fail(libc::EIO), i32::from)
+}
+
+/// `int faulthandler_is_enabled(void)`: 1 if the crash handlers are
+/// installed, else 0.
+#[no_mangle]
+pub extern "C" fn faulthandler_is_enabled() -> i32 {
+    i32::from(crate_::is_enabled())
+}
+
+/// `int faulthandler_install_thread_altstack(void)`: give the calling
+/// thread a 64 KiB alternate signal stack.
+#[no_mangle]
+pub extern "C" fn faulthandler_install_thread_altstack() -> i32 {
+    match catch_unwind(crate_::install_thread_altstack) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => fail(errno_of(&e)),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
+/// `int faulthandler_register(int signum, int fd, int all_threads, int chain)`:
+/// dump every thread's stack when `signum` arrives, and carry on. `fd < 0`
+/// means stderr; any other fd is duplicated. With `chain`, the action
+/// installed before also runs. Crash signals, SIGKILL and SIGSTOP are
+/// refused (EINVAL).
+#[no_mangle]
+pub extern "C" fn faulthandler_register(signum: i32, fd: i32, all_threads: i32, chain: i32) -> i32 {
+    let r = catch_unwind(|| {
+        let mut reg = crate_::Register::new(signum)
+            .all_threads(all_threads != 0)
+            .chain(chain != 0);
+        if fd >= 0 {
+            match dup_fd(fd) {
+                Ok(d) => reg = reg.fd(d),
+                Err(e) => {
+                    return Err(crate_::Error::from_io(
+                        "fd",
+                        std::io::Error::from_raw_os_error(e),
+                    ))
+                }
+            }
+        }
+        reg.install()
+    });
+    status(r, |()| 0)
+}
+
+/// `int faulthandler_unregister(int signum)`: put back the action that was
+/// there before `faulthandler_register`. Returns 1 if `signum` was
+/// registered, 0 if not.
+#[no_mangle]
+pub extern "C" fn faulthandler_unregister(signum: i32) -> i32 {
+    status(catch_unwind(|| crate_::unregister(signum)), i32::from)
+}
+
+/// `int faulthandler_dump_traceback(int fd, int all_threads)`: write a
+/// `Stack dump requested` report of the calling thread (and, with
+/// `all_threads`, every other thread) to `fd` now.
+#[no_mangle]
+pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 {
+    if fd < 0 {
+        return fail(libc::EBADF);
+    }
+    let r = catch_unwind(|| {
+        // SAFETY: the caller guarantees `fd` stays open during the call.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        crate_::dump_traceback(fd, all_threads != 0)
+            .map_err(|e| crate_::Error::from_io("dump_traceback", e))
+    });
+    status(r, |()| 0)
+}
+
+/// `int faulthandler_dump_traceback_later(double timeout, int repeat, int
+/// exit, int fd)`: arm the watchdog. After `timeout` seconds, write
+/// `Timeout (H:MM:SS.mmm)!` and every thread's stack to `fd` (stderr when
+/// negative; any other fd is duplicated); with `repeat`, again every
+/// `timeout` until cancelled; with `exit`, then `_exit(1)`. Arming again
+/// replaces the previous timer.
+#[no_mangle]
+pub extern "C" fn faulthandler_dump_traceback_later(
+    timeout: f64,
+    repeat: i32,
+    exit: i32,
+    fd: i32,
+) -> i32 {
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 31_536_000.0) {
+        return fail(libc::EINVAL);
+    }
+    let r = catch_unwind(|| {
+        let mut w = crate_::Watchdog::new(Duration::from_secs_f64(timeout))
+            .repeat(repeat != 0)
+            .exit(exit != 0);
+        if fd >= 0 {
+            match dup_fd(fd) {
+                Ok(d) => w = w.fd(d),
+                Err(e) => {
+                    return Err(crate_::Error::from_io(
+                        "fd",
+                        std::io::Error::from_raw_os_error(e),
+                    ))
+                }
+            }
+        }
+        w.arm()
+    });
+    status(r, |()| 0)
+}
+
+/// `int faulthandler_cancel_dump_traceback_later(void)`: disarm the
+/// watchdog; fine when nothing is armed.
+#[no_mangle]
+pub extern "C" fn faulthandler_cancel_dump_traceback_later() -> i32 {
+    match catch_unwind(crate_::cancel_dump_traceback_later) {
+        Ok(()) => 0,
+        Err(_) => fail(libc::EIO),
+    }
+}

@@ -1,0 +1,321 @@
+//! Settings from the environment: the `FAULTHANDLER*` variables that the
+//! LD_PRELOAD library (`faulthandler-c`), `faulthandler run` and any
+//! program that calls [`Env::read`] honour.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `FAULTHANDLER` | anything but `0` (or empty) turns it on |
+//! | `FAULTHANDLER_FILE` | a report file template (`%p`, `%t`, `%e`, `%%`); stderr too |
+//! | `FAULTHANDLER_ALL_THREADS` | `0` or `1` |
+//! | `FAULTHANDLER_MAX_FRAMES` | frame limit, 1 to 4096 |
+//! | `FAULTHANDLER_SIGNAL` | a dump-on-request signal: `QUIT`, `USR1`, `SIGUSR2`, a number |
+//! | `FAULTHANDLER_TIMEOUT` | seconds before a watchdog dump of every thread |
+//! | `FAULTHANDLER_READY_FD` | an fd that gets `ready\n` once the handlers are in, then is closed |
+//!
+//! A bad value gives one warning line and is ignored: the host runs on,
+//! never crashed and never silently unprotected. The values are checked by
+//! the same validators as [`Config`](crate::Config)'s.
+//!
+//! Normal context; nothing here is reachable from a handler.
+//!
+//! ```
+//! // What `FAULTHANDLER=1 FAULTHANDLER_MAX_FRAMES=64` asks for:
+//! let env = faulthandler::env::Env::read_from(|k| match k {
+//!     "FAULTHANDLER" => Some("1".into()),
+//!     "FAULTHANDLER_MAX_FRAMES" => Some("64".into()),
+//!     _ => None,
+//! });
+//! assert!(env.wanted);
+//! assert_eq!(env.max_frames, Some(64));
+//! assert!(env.warnings.is_empty());
+//! ```
+#![allow(unsafe_code)]
+
+use crate::settings;
+use crate::Error;
+use std::ffi::OsString;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// What the `FAULTHANDLER*` variables ask for, read by [`Env::read`].
+///
+/// Every field is `None` where the variable is unset or its value was
+/// refused; each refusal is one line in [`Env::warnings`].
+#[derive(Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Env {
+    /// `FAULTHANDLER` is set to anything but `0` or empty.
+    pub wanted: bool,
+    /// `FAULTHANDLER_FILE`: a report file template.
+    pub file: Option<OsString>,
+    /// `FAULTHANDLER_ALL_THREADS`.
+    pub all_threads: Option<bool>,
+    /// `FAULTHANDLER_MAX_FRAMES`.
+    pub max_frames: Option<usize>,
+    /// `FAULTHANDLER_SIGNAL`: dump every thread on this signal.
+    pub signal: Option<i32>,
+    /// `FAULTHANDLER_TIMEOUT`: a watchdog dump after this long.
+    pub timeout: Option<Duration>,
+    /// `FAULTHANDLER_READY_FD`: an open fd to write `ready\n` to.
+    pub ready_fd: Option<i32>,
+    /// One line per refused value: `faulthandler: ignoring VAR="VALUE":
+    /// expected ...`.
+    pub warnings: Vec<String>,
+}
+
+impl Env {
+    /// Read the process's environment.
+    ///
+    /// ```
+    /// let env = faulthandler::env::Env::read();
+    /// if env.wanted {
+    ///     for w in env.apply() {
+    ///         eprintln!("{w}");
+    ///     }
+    /// }
+    /// # faulthandler::disable();
+    /// ```
+    pub fn read() -> Env {
+        Env::read_from(|k| std::env::var_os(k))
+    }
+
+    /// Read the variables through `get` (for tests, or another source).
+    ///
+    /// ```
+    /// let env = faulthandler::env::Env::read_from(|k| {
+    ///     (k == "FAULTHANDLER_MAX_FRAMES").then(|| "0".into())
+    /// });
+    /// assert_eq!(env.max_frames, None);
+    /// assert_eq!(env.warnings.len(), 1);
+    /// ```
+    pub fn read_from(get: impl Fn(&str) -> Option<OsString>) -> Env {
+        let mut s = Env {
+            wanted: get("FAULTHANDLER").is_some_and(|v| !(v.is_empty() || v == "0")),
+            ..Env::default()
+        };
+        let mut warnings = Vec::new();
+        let mut bad = |var: &str, val: &OsString, expected: &str| {
+            warnings.push(format!(
+                "faulthandler: ignoring {var}={:?}: expected {expected}",
+                val.to_string_lossy()
+            ));
+        };
+        if let Some(v) = get("FAULTHANDLER_FILE") {
+            if v.is_empty() {
+                bad("FAULTHANDLER_FILE", &v, "a file path template");
+            } else {
+                s.file = Some(v);
+            }
+        }
+        if let Some(v) = get("FAULTHANDLER_ALL_THREADS") {
+            match v.to_str() {
+                Some("0") => s.all_threads = Some(false),
+                Some("1") => s.all_threads = Some(true),
+                _ => bad("FAULTHANDLER_ALL_THREADS", &v, "0 or 1"),
+            }
+        }
+        if let Some(v) = get("FAULTHANDLER_MAX_FRAMES") {
+            match v.to_str().and_then(|t| t.trim().parse::<usize>().ok()) {
+                Some(n) if settings::validate_max_frames(n).is_ok() => s.max_frames = Some(n),
+                _ => bad(
+                    "FAULTHANDLER_MAX_FRAMES",
+                    &v,
+                    "a whole number from 1 to 4096",
+                ),
+            }
+        }
+        if let Some(v) = get("FAULTHANDLER_SIGNAL") {
+            match v
+                .to_str()
+                .and_then(crate::parse_signal)
+                .filter(|&sig| crate::signal::check_dump_signal(sig).is_ok())
+            {
+                Some(sig) => s.signal = Some(sig),
+                None => bad(
+                    "FAULTHANDLER_SIGNAL",
+                    &v,
+                    "a signal name or number such as QUIT, USR1 or SIGUSR2 \
+                     (not a crash signal, KILL or STOP)",
+                ),
+            }
+        }
+        if let Some(v) = get("FAULTHANDLER_TIMEOUT") {
+            match v
+                .to_str()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .and_then(|t| settings::validate_watchdog_seconds(t).ok())
+            {
+                Some(t) => s.timeout = Some(t),
+                None => bad(
+                    "FAULTHANDLER_TIMEOUT",
+                    &v,
+                    "a number of seconds greater than 0",
+                ),
+            }
+        }
+        if let Some(v) = get("FAULTHANDLER_READY_FD") {
+            match v.to_str().and_then(|t| t.trim().parse::<i32>().ok()) {
+                // SAFETY: F_GETFD only inspects the fd table.
+                Some(fd) if fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 => {
+                    s.ready_fd = Some(fd)
+                }
+                _ => bad(
+                    "FAULTHANDLER_READY_FD",
+                    &v,
+                    "the number of an open file descriptor",
+                ),
+            }
+        }
+        s.warnings = warnings;
+        s
+    }
+
+    /// The crash-handler part as a [`Config`](crate::Config): the file,
+    /// `all_threads` and `max_frames`.
+    ///
+    /// ```
+    /// let env = faulthandler::env::Env::read_from(|k| {
+    ///     (k == "FAULTHANDLER_ALL_THREADS").then(|| "0".into())
+    /// });
+    /// env.config().enable()?;
+    /// # faulthandler::disable();
+    /// # Ok::<(), faulthandler::Error>(())
+    /// ```
+    pub fn config(&self) -> crate::Config {
+        let mut config = crate::Config::new();
+        if let Some(t) = &self.file {
+            config = config.file(t);
+        }
+        if let Some(a) = self.all_threads {
+            config = config.all_threads(a);
+        }
+        if let Some(n) = self.max_frames {
+            config = config.max_frames(n);
+        }
+        config
+    }
+
+    /// Do what the variables ask, whether or not `FAULTHANDLER` is set:
+    /// enable (falling back to stderr when the report file cannot be
+    /// created), then the dump signal and the watchdog (whose dumps go to
+    /// stderr), then readiness. Returns the warnings: those of
+    /// [`Env::read`], and one line for each step that failed.
+    ///
+    /// ```
+    /// let warnings = faulthandler::env::Env::read_from(|_| None).apply();
+    /// assert!(warnings.is_empty());
+    /// assert!(faulthandler::is_enabled());
+    /// # faulthandler::disable();
+    /// ```
+    pub fn apply(self) -> Vec<String> {
+        let mut warnings = self.warnings.clone();
+        if let Err(e) = self.config().enable() {
+            warnings.push(format!("{e}; reports go to stderr instead"));
+            let mut fallback = self.config();
+            fallback = fallback.no_file();
+            if let Err(e) = fallback.enable() {
+                warnings.push(e.to_string());
+                return warnings;
+            }
+        }
+        if let Some(sig) = self.signal {
+            let r = crate::Register::new(sig).all_threads(self.all_threads.unwrap_or(true));
+            if let Err(e) = r.install() {
+                warnings.push(format!("{e}; FAULTHANDLER_SIGNAL is ignored"));
+            }
+        }
+        if let Some(t) = self.timeout {
+            if let Err(e) = crate::dump_traceback_later(t, false, false) {
+                warnings.push(format!("{e}; FAULTHANDLER_TIMEOUT is ignored"));
+            }
+        }
+        if let Some(fd) = self.ready_fd {
+            // SAFETY: the fd was checked to be open; the variable hands it
+            // to us.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            if let Err(e) = crate::config::signal_ready(fd) {
+                warnings.push(e.to_string());
+            }
+        }
+        warnings
+    }
+}
+
+/// `Error` for a value an [`Invalid`](settings::Invalid) refused.
+pub(crate) fn invalid<V: std::fmt::Debug>(e: settings::Invalid, value: V) -> Error {
+    Error::invalid(format!("{} must be {}, not {value:?}", e.setting, e.expected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let m: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Env::read_from(move |k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn switch() {
+        assert!(!env(&[]).wanted);
+        assert!(!env(&[("FAULTHANDLER", "0")]).wanted);
+        assert!(!env(&[("FAULTHANDLER", "")]).wanted);
+        assert!(env(&[("FAULTHANDLER", "1")]).wanted);
+        assert!(env(&[("FAULTHANDLER", "yes")]).wanted);
+    }
+
+    #[test]
+    fn good_values() {
+        let s = env(&[
+            ("FAULTHANDLER_FILE", "/tmp/c-%p"),
+            ("FAULTHANDLER_ALL_THREADS", "0"),
+            ("FAULTHANDLER_MAX_FRAMES", "64"),
+            ("FAULTHANDLER_SIGNAL", "SIGUSR2"),
+            ("FAULTHANDLER_TIMEOUT", "2.5"),
+            ("FAULTHANDLER_READY_FD", "1"),
+        ]);
+        assert_eq!(
+            s,
+            Env {
+                wanted: false,
+                file: Some("/tmp/c-%p".into()),
+                all_threads: Some(false),
+                max_frames: Some(64),
+                signal: Some(libc::SIGUSR2),
+                timeout: Some(Duration::from_millis(2500)),
+                ready_fd: Some(1),
+                warnings: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn bad_values_warn_once_each() {
+        let s = env(&[
+            ("FAULTHANDLER_ALL_THREADS", "maybe"),
+            ("FAULTHANDLER_MAX_FRAMES", "abc"),
+            ("FAULTHANDLER_SIGNAL", "BOGUS"),
+            ("FAULTHANDLER_TIMEOUT", "-1"),
+            ("FAULTHANDLER_READY_FD", "99999"),
+        ]);
+        let w = &s.warnings;
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert!(w[1].contains("FAULTHANDLER_MAX_FRAMES=\"abc\""), "{}", w[1]);
+        assert!(w.iter().all(|l| l.starts_with("faulthandler: ignoring ")));
+        assert_eq!(
+            Env {
+                warnings: Vec::new(),
+                ..s
+            },
+            Env::default()
+        );
+        let s = env(&[("FAULTHANDLER_SIGNAL", "SEGV")]);
+        assert_eq!(s.warnings.len(), 1, "a crash signal is refused");
+        let s = env(&[("FAULTHANDLER_MAX_FRAMES", "4097")]);
+        assert_eq!(s.warnings.len(), 1, "the shared validator's range");
+    }
+}

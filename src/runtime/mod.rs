@@ -1,0 +1,21 @@
+//! Async-signal-safe. The runtime layer every handler stands on: raw
+//! system calls and the errno guard ([`sys`]), stack formatting
+//! ([`fmt`]), the deadline-bounded writer ([`writer`]), `/proc` reads
+//! ([`procfs`]), the heapless ELF reader ([`elf`]), the module map
+//! ([`modules`]), the stack walk ([`unwind`]) and exclusive static storage
+//! ([`racy`]).
+//!
+//! Nothing in here allocates, locks or touches `std::io`; clippy checks
+//! that as far as it can (`clippy.toml`'s disallowed types, methods and
+//! macros are denied in this folder).
+#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+
+pub(crate) mod elf;
+pub(crate) mod fmt;
+pub(crate) mod modules;
+pub(crate) mod procfs;
+pub(crate) mod racy;
+pub(crate) mod signals;
+pub(crate) mod sys;
+pub(crate) mod unwind;
+pub(crate) mod writer;

@@ -1,0 +1,516 @@
+//! Async-signal-safe. Thin wrappers over the raw system calls that the
+//! handlers use, each of which is on the POSIX async-signal-safe list or is
+//! a plain Linux system call with no user-space state.
+//!
+//! # Safety
+//!
+//! The wrappers hand pointers to the kernel; each `unsafe` block says why the
+//! pointer is valid for the call.
+#![allow(unsafe_code)]
+
+use core::ffi::c_int;
+
+/// Saves `errno` when created and puts it back when dropped, so that a
+/// handler never changes the `errno` the interrupted code will read.
+pub(crate) struct ErrnoGuard(c_int);
+
+impl ErrnoGuard {
+    /// Save the current `errno`.
+    pub(crate) fn new() -> Self {
+        ErrnoGuard(errno())
+    }
+}
+
+impl Drop for ErrnoGuard {
+    fn drop(&mut self) {
+        set_errno(self.0);
+    }
+}
+
+/// The calling thread's `errno`.
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location returns the calling thread's errno slot,
+    // which is always valid to read.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Set the calling thread's `errno`.
+pub(crate) fn set_errno(v: c_int) {
+    // SAFETY: as in `errno`, the slot is valid and thread-local.
+    unsafe { *libc::__errno_location() = v }
+}
+
+/// The kernel thread id of the caller.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The process id.
+pub(crate) fn getpid() -> i32 {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Monotonic clock in nanoseconds.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Monotonic clock in milliseconds.
+pub(crate) fn monotonic_ms() -> u64 {
+    monotonic_ns() / 1_000_000
+}
+
+/// Sleep for `ms` milliseconds (restarting after signals until the time is up).
+pub(crate) fn sleep_ms(ms: u64) {
+    let mut req = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    loop {
+        let mut rem = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: both pointers are valid timespecs on our stack.
+        let r = unsafe { libc::nanosleep(&req, &mut rem) };
+        if r == 0 || errno() != libc::EINTR {
+            return;
+        }
+        req = rem;
+    }
+}
+
+/// Queue `info` as signal `sig` to thread `tid` of this process, keeping the
+/// original siginfo (sender pid, uid, code) for whoever handles it next.
+/// Falls back to a plain `tgkill` if the kernel refuses.
+pub(crate) fn requeue_to_self(sig: c_int, info: *const libc::siginfo_t) {
+    let pid = getpid();
+    let tid = gettid();
+    if !info.is_null() {
+        // SAFETY: `info` points at the siginfo the kernel gave the handler;
+        // rt_tgsigqueueinfo only reads it. Queuing to our own thread is
+        // allowed with any si_code.
+        let r = unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, pid, tid, sig, info) };
+        if r == 0 {
+            return;
+        }
+    }
+    tgkill(tid, sig);
+}
+
+/// Our own 128-byte siginfo image for `rt_tgsigqueueinfo`: signo, errno,
+/// code, then the fields of an `SI_QUEUE` signal.
+#[repr(C)]
+struct QueueInfo {
+    signo: c_int,
+    errno: c_int,
+    code: c_int,
+    _pad: c_int,
+    pid: libc::pid_t,
+    uid: libc::uid_t,
+    value: usize,
+    _rest: [u64; 12],
+}
+const _: () = assert!(core::mem::size_of::<QueueInfo>() == 128);
+
+/// Queue signal `sig` to thread `tid` of this process as `SI_QUEUE`,
+/// carrying `value` (`si_value`); the handler can tell it from any other
+/// sender by `si_code` and `si_pid`. Returns 0, or the errno (`ESRCH`: the
+/// thread is gone).
+pub(crate) fn queue_to_thread(tid: i32, sig: c_int, value: usize) -> c_int {
+    let pid = getpid();
+    let info = QueueInfo {
+        signo: sig,
+        errno: 0,
+        code: libc::SI_QUEUE,
+        _pad: 0,
+        pid,
+        // SAFETY: getuid cannot fail.
+        uid: unsafe { libc::getuid() },
+        value,
+        _rest: [0; 12],
+    };
+    // SAFETY: `info` is a 128-byte siginfo image; queuing SI_QUEUE to a
+    // thread of our own process is permitted.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            pid,
+            tid,
+            sig,
+            &info as *const QueueInfo,
+        )
+    };
+    if r == 0 {
+        0
+    } else {
+        errno()
+    }
+}
+
+/// A signal action: a typed `sigaction`, queried or built here and
+/// installed with [`set_action`].
+#[derive(Clone, Copy)]
+pub(crate) struct Action(libc::sigaction);
+
+/// A three-argument (`SA_SIGINFO`) signal handler.
+pub(crate) type SigHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut core::ffi::c_void);
+
+impl Action {
+    /// An all-zero action (`SIG_DFL`), for static storage.
+    // SAFETY: an all-zero sigaction is a valid value (SIG_DFL, no flags,
+    // an empty mask).
+    pub(crate) const ZERO: Action = Action(unsafe { core::mem::zeroed() });
+
+    /// `handler` with `flags` (`SA_SIGINFO` is added), blocking `mask`
+    /// while it runs.
+    pub(crate) fn handler(handler: SigHandler, flags: c_int, mask: &[c_int]) -> Action {
+        // SAFETY: an all-zero sigaction is a valid value to fill in.
+        let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
+        act.sa_sigaction = handler as usize;
+        act.sa_flags = flags | libc::SA_SIGINFO;
+        act.sa_mask = sigset_of(mask);
+        Action(act)
+    }
+
+    /// `SIG_DFL`.
+    pub(crate) fn default_action() -> Action {
+        // SAFETY: an all-zero sigaction is SIG_DFL with no flags.
+        Action(unsafe { core::mem::zeroed() })
+    }
+
+    /// Block `sig` too while the handler runs.
+    pub(crate) fn also_block(&mut self, sig: c_int) {
+        // SAFETY: adding a signal number to a set we own.
+        unsafe { libc::sigaddset(&mut self.0.sa_mask, sig) };
+    }
+
+    /// The handler's address (or `SIG_DFL`, `SIG_IGN`).
+    pub(crate) fn handler_addr(&self) -> usize {
+        self.0.sa_sigaction
+    }
+
+    /// Whether the action is `handler`.
+    pub(crate) fn is(&self, handler: SigHandler) -> bool {
+        self.0.sa_sigaction == handler as usize
+    }
+
+    /// Whether the action is `SIG_DFL`.
+    pub(crate) fn is_default(&self) -> bool {
+        self.0.sa_sigaction == libc::SIG_DFL
+    }
+
+    /// Whether the action is `SIG_IGN`.
+    pub(crate) fn is_ignore(&self) -> bool {
+        self.0.sa_sigaction == libc::SIG_IGN
+    }
+
+    /// Whether it is a handler (neither `SIG_DFL` nor `SIG_IGN`).
+    pub(crate) fn is_handler(&self) -> bool {
+        !self.is_default() && !self.is_ignore()
+    }
+}
+
+/// The action installed for `sig`.
+pub(crate) fn query_action(sig: c_int) -> Action {
+    let mut cur = Action::default_action();
+    // SAFETY: a null new action only queries; `cur` is writable.
+    unsafe { libc::sigaction(sig, core::ptr::null(), &mut cur.0) };
+    cur
+}
+
+/// Install `act` for `sig`; the errno on failure.
+pub(crate) fn set_action(sig: c_int, act: &Action) -> Result<(), c_int> {
+    // SAFETY: `act` is a fully initialised action.
+    if unsafe { libc::sigaction(sig, &act.0, core::ptr::null_mut()) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// What [`call_handler`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Called {
+    /// The handler ran and returned.
+    Handler,
+    /// The action is `SIG_DFL`: nothing was called.
+    Default,
+    /// The action is `SIG_IGN`: nothing was called.
+    Ignore,
+}
+
+/// Run the action `prev` for `sig` the way the kernel would have: a
+/// handler is called with the signature its flags say it has; `SIG_DFL`
+/// and `SIG_IGN` are not functions and are only reported back.
+///
+/// # Safety
+///
+/// `info` and `uc` must be what the kernel passed to the handler that
+/// calls this (or null), and `prev` an action the kernel gave us or one we
+/// built: its handler address is called as a function.
+pub(crate) unsafe fn call_handler(
+    prev: &Action,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut core::ffi::c_void,
+) -> Called {
+    if prev.is_default() {
+        return Called::Default;
+    }
+    if prev.is_ignore() {
+        return Called::Ignore;
+    }
+    let h = prev.0.sa_sigaction;
+    if prev.0.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the handler was installed with this signature (the
+        // caller's contract).
+        let f: SigHandler = unsafe { core::mem::transmute::<usize, SigHandler>(h) };
+        f(sig, info, uc);
+    } else {
+        // SAFETY: as above, the one-argument form.
+        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute::<usize, extern "C" fn(c_int)>(h) };
+        f(sig);
+    }
+    Called::Handler
+}
+
+/// Send `sig` to thread `tid` of this process; 0 or the errno.
+pub(crate) fn tgkill(tid: i32, sig: c_int) -> c_int {
+    // SAFETY: tgkill takes plain integers.
+    if unsafe { libc::syscall(libc::SYS_tgkill, getpid(), tid, sig) } == 0 {
+        0
+    } else {
+        errno()
+    }
+}
+
+/// Whether thread `tid` of this process still exists.
+pub(crate) fn thread_exists(tid: i32) -> bool {
+    tgkill(tid, 0) == 0
+}
+
+/// Wake every waiter on `word`.
+pub(crate) fn futex_wake(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
+
+/// Wait until `word` is no longer `seen`, or `ns` nanoseconds pass.
+pub(crate) fn futex_wait(word: &core::sync::atomic::AtomicU32, seen: u32, ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: `word` is a valid, aligned u32 and `ts` a valid timespec.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            seen,
+            &ts as *const libc::timespec,
+        )
+    };
+}
+
+/// An fd we opened and close when dropped.
+pub(crate) struct Fd(c_int);
+
+impl Fd {
+    /// Open a NUL-terminated path read-only, close-on-exec, with extra
+    /// `flags` (`O_DIRECTORY`).
+    pub(crate) fn open(path: &core::ffi::CStr, flags: c_int) -> Option<Fd> {
+        // SAFETY: `path` is NUL-terminated.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | flags) };
+        (fd >= 0).then_some(Fd(fd))
+    }
+
+    /// Read directory entries (`getdents64`) into `buf`; the bytes read,
+    /// 0 at the end or on error. Retries on `EINTR`.
+    pub(crate) fn getdents(&self, buf: &mut [u64]) -> usize {
+        loop {
+            // SAFETY: `buf` is writable for its size in bytes.
+            let n = unsafe {
+                libc::syscall(
+                    libc::SYS_getdents64,
+                    self.0,
+                    buf.as_mut_ptr().cast::<u8>(),
+                    core::mem::size_of_val(buf),
+                )
+            };
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return usize::try_from(n).unwrap_or(0);
+        }
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: closing the fd we opened, once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// A private anonymous mapping of `size` bytes (a multiple of the page
+/// size) with an inaccessible guard page below it.
+pub(crate) struct GuardedMap {
+    base: usize,
+    len: usize,
+}
+
+impl GuardedMap {
+    /// Map it; the errno on failure.
+    pub(crate) fn new(size: usize) -> Result<GuardedMap, c_int> {
+        let page = page_size();
+        let len = size.checked_add(page).ok_or(libc::ENOMEM)?;
+        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(errno());
+        }
+        // SAFETY: the first page of the mapping we just made.
+        if unsafe { libc::mprotect(p, page, libc::PROT_NONE) } != 0 {
+            let e = errno();
+            // SAFETY: unmapping what we mapped.
+            unsafe { libc::munmap(p, len) };
+            return Err(e);
+        }
+        Ok(GuardedMap {
+            base: p as usize,
+            len,
+        })
+    }
+
+    /// The usable memory: above the guard page.
+    pub(crate) fn usable(&self) -> (usize, usize) {
+        if self.len == 0 {
+            return (0, 0);
+        }
+        let page = page_size();
+        (self.base + page, self.len - page)
+    }
+
+    /// A placeholder that owns nothing (dropping it unmaps nothing).
+    pub(crate) fn dangling() -> GuardedMap {
+        GuardedMap { base: 0, len: 0 }
+    }
+
+    /// Keep the mapping for the life of the process.
+    pub(crate) fn leak(self) -> (usize, usize) {
+        let r = self.usable();
+        core::mem::forget(self);
+        r
+    }
+}
+
+impl Drop for GuardedMap {
+    fn drop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        // SAFETY: unmapping exactly what `new` mapped, once.
+        unsafe { libc::munmap(self.base as *mut core::ffi::c_void, self.len) };
+    }
+}
+
+/// The page size.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf takes a plain integer.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096)
+}
+
+/// Block (`how = SIG_BLOCK`), unblock or set the signals in `set` for the
+/// calling thread; returns the previous mask.
+pub(crate) fn thread_sigmask(how: c_int, set: &libc::sigset_t) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is a valid (empty) set.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `set` and `old` are valid sigset_t values.
+    unsafe { libc::pthread_sigmask(how, set, &mut old) };
+    old
+}
+
+/// Build a signal set from a list of signal numbers.
+pub(crate) fn sigset_of(signals: &[c_int]) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is valid, and sigemptyset/sigaddset only
+    // write into it.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Whether `sig` is in `set`.
+pub(crate) fn sigset_has(set: &libc::sigset_t, sig: c_int) -> bool {
+    // SAFETY: `set` is a valid sigset_t.
+    unsafe { libc::sigismember(set, sig) == 1 }
+}
+
+/// Read the calling process's memory at `addr` into `buf` without any risk
+/// of faulting: the kernel checks the addresses and answers EFAULT instead.
+/// Returns the number of bytes read.
+pub(crate) fn read_memory(addr: usize, buf: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes our own writable buffer; the remote range is
+    // only read by the kernel, which validates it.
+    let n = unsafe { libc::process_vm_readv(getpid(), &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        0
+    } else {
+        n as usize
+    }
+}
+
+/// Every signal but those in `except`.
+pub(crate) fn sigset_all_but(except: &[c_int]) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset is valid; sigfillset/sigdelset only write
+    // into it.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for &s in except {
+            libc::sigdelset(&mut set, s);
+        }
+        set
+    }
+}

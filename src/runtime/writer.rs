@@ -1,0 +1,307 @@
+//! Async-signal-safe. Writes report text to a file descriptor.
+//!
+//! The writer is built for the worst moment: the reader may be gone (a pipe
+//! whose reader exited), stuck (a full pipe nobody drains), the fd may be
+//! non-blocking, closed, or interrupted by signals. So it:
+//! - buffers into a fixed array and writes with `write(2)` in chunks of at
+//!   most `PIPE_BUF`, looping on `EINTR` and short writes;
+//! - waits with `poll(POLLOUT)` before every chunk, against one monotonic
+//!   deadline for the whole report, so a stuck reader cannot hang a dying
+//!   process and `EAGAIN` on a non-blocking fd is answered without touching
+//!   the shared `O_NONBLOCK` flag;
+//! - gives up for good at the first hard error or at the deadline;
+//! - never lets `SIGPIPE` kill the process ([`SigpipeGuard`]).
+#![allow(unsafe_code)]
+
+use crate::runtime::sys;
+
+/// Writes no more than this at once: a pipe that polled writable takes this
+/// much without blocking.
+const CHUNK: usize = 4096;
+
+/// A buffered, deadline-bounded writer to one fd, and optionally a copy to
+/// a second one (a report file and stderr).
+pub(crate) struct Writer {
+    fds: [i32; 2],
+    failed: [bool; 2],
+    deadline_ms: u64,
+    buf: [u8; 1024],
+    len: usize,
+    written: usize,
+}
+
+impl Writer {
+    /// A writer to `fd` that stops writing `timeout_ms` from now.
+    /// A negative fd discards everything (used to warm the code path up).
+    pub(crate) fn new(fd: i32, timeout_ms: u64) -> Self {
+        Self::with_copy(fd, -1, timeout_ms)
+    }
+
+    /// A writer to `fd` and to `copy` (when `copy` is not negative), which
+    /// share one deadline. A failure on one does not stop the other.
+    pub(crate) fn with_copy(fd: i32, copy: i32, timeout_ms: u64) -> Self {
+        let mut w = Writer::IDLE;
+        w.reset(fd, copy, timeout_ms);
+        w
+    }
+
+    /// A writer that writes nothing, for static storage; [`Writer::reset`]
+    /// points it at an fd.
+    pub(crate) const IDLE: Writer = Writer {
+        fds: [-1, -1],
+        failed: [true, true],
+        deadline_ms: 0,
+        buf: [0; 1024],
+        len: 0,
+        written: 0,
+    };
+
+    /// Start over, writing to `fd` and `copy` (as [`Writer::with_copy`]),
+    /// in place: a writer in static storage never passes through the
+    /// (small, alternate) stack.
+    pub(crate) fn reset(&mut self, fd: i32, copy: i32, timeout_ms: u64) {
+        self.fds = [fd, copy];
+        self.failed = [fd < 0, copy < 0 || copy == fd];
+        self.deadline_ms = sys::monotonic_ms().saturating_add(timeout_ms);
+        self.len = 0;
+        self.written = 0;
+    }
+
+    /// Allow `ms` more from now (for a last line after the deadline).
+    pub(crate) fn extend_deadline(&mut self, ms: u64) {
+        self.deadline_ms = self.deadline_ms.max(sys::monotonic_ms().saturating_add(ms));
+    }
+
+    /// Queue bytes, flushing as the buffer fills.
+    pub(crate) fn write(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let room = self.buf.len() - self.len;
+            let n = room.min(data.len());
+            if let (Some(dst), Some(src)) =
+                (self.buf.get_mut(self.len..self.len + n), data.get(..n))
+            {
+                dst.copy_from_slice(src);
+            }
+            self.len += n;
+            data = data.get(n..).unwrap_or(&[]);
+        }
+    }
+
+    /// Write everything queued so far.
+    pub(crate) fn flush(&mut self) {
+        let len = self.len;
+        self.len = 0;
+        let data = self.buf.get(..len).unwrap_or(&[]);
+        for i in 0..2 {
+            if self.failed[i] {
+                continue;
+            }
+            match write_all(self.fds[i], data, self.deadline_ms) {
+                Ok(()) if i == 0 => self.written += len,
+                Ok(()) => {}
+                Err(()) => self.failed[i] = true,
+            }
+        }
+    }
+
+    /// Whether every byte so far reached the fd.
+    pub(crate) fn ok(&self) -> bool {
+        !self.failed[0]
+    }
+
+    /// Bytes that reached the first fd.
+    #[cfg(test)]
+    pub(crate) fn written(&self) -> usize {
+        self.written
+    }
+}
+
+/// Write all of `data` to `fd` before `deadline_ms` (monotonic), or fail.
+pub(crate) fn write_all(fd: i32, mut data: &[u8], deadline_ms: u64) -> Result<(), ()> {
+    while !data.is_empty() {
+        wait_writable(fd, deadline_ms)?;
+        let chunk = data.len().min(CHUNK);
+        // SAFETY: `data` is valid for `chunk` bytes.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), chunk) };
+        if n > 0 {
+            data = data.get(n as usize..).unwrap_or(&[]);
+            continue;
+        }
+        if n == 0 {
+            return Err(());
+        }
+        match sys::errno() {
+            libc::EINTR | libc::EAGAIN => continue,
+            _ => return Err(()),
+        }
+    }
+    Ok(())
+}
+
+/// Poll `fd` for writability until the deadline.
+fn wait_writable(fd: i32, deadline_ms: u64) -> Result<(), ()> {
+    loop {
+        let now = sys::monotonic_ms();
+        if now >= deadline_ms {
+            return Err(());
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let wait = (deadline_ms - now).min(i32::MAX as u64) as i32;
+        // SAFETY: `pfd` is one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, wait) };
+        if r < 0 {
+            if sys::errno() == libc::EINTR {
+                continue;
+            }
+            return Err(());
+        }
+        if r == 0 {
+            return Err(());
+        }
+        if pfd.revents & (libc::POLLNVAL | libc::POLLERR) != 0 {
+            return Err(());
+        }
+        // POLLHUP: the reader is gone. The write will fail with EPIPE, which
+        // the SigpipeGuard keeps from killing us.
+        return Ok(());
+    }
+}
+
+/// Keeps `SIGPIPE` from killing the process while the report is written.
+///
+/// Blocks `SIGPIPE` on the calling thread; when dropped, consumes a
+/// `SIGPIPE` that our writes made pending (but not one that was already
+/// pending before) and restores the thread's mask. Adding `SIGPIPE` to
+/// `sa_mask` alone is not enough: the signal would be delivered as soon as
+/// the handler returns.
+pub(crate) struct SigpipeGuard {
+    old_mask: libc::sigset_t,
+    was_pending: bool,
+}
+
+impl SigpipeGuard {
+    /// Block `SIGPIPE` for the calling thread.
+    pub(crate) fn new() -> Self {
+        let set = sys::sigset_of(&[libc::SIGPIPE]);
+        let old_mask = sys::thread_sigmask(libc::SIG_BLOCK, &set);
+        SigpipeGuard {
+            old_mask,
+            was_pending: sigpipe_pending(),
+        }
+    }
+}
+
+impl Drop for SigpipeGuard {
+    fn drop(&mut self) {
+        if !self.was_pending && sigpipe_pending() {
+            let set = sys::sigset_of(&[libc::SIGPIPE]);
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `set` and `zero` are valid; a null siginfo pointer is
+            // allowed. sigtimedwait is async-signal-safe.
+            unsafe { libc::sigtimedwait(&set, core::ptr::null_mut(), &zero) };
+        }
+        sys::thread_sigmask(libc::SIG_SETMASK, &self.old_mask);
+    }
+}
+
+fn sigpipe_pending() -> bool {
+    // SAFETY: an all-zero sigset_t is valid, and sigpending writes into it.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t.
+    unsafe { libc::sigpending(&mut set) };
+    sys::sigset_has(&set, libc::SIGPIPE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> (i32, i32) {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for two fds.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        (fds[0], fds[1])
+    }
+
+    #[test]
+    fn writes_everything_in_order() {
+        let (r, w) = pipe();
+        let mut wr = Writer::new(w, 1000);
+        for i in 0..100u8 {
+            wr.write(&[b'a' + i % 26; 10]);
+        }
+        wr.flush();
+        assert!(wr.ok());
+        assert_eq!(wr.written(), 1000);
+        let mut buf = [0u8; 2000];
+        // SAFETY: `buf` is writable.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(n, 1000);
+        assert_eq!(&buf[..10], b"aaaaaaaaaa");
+        assert_eq!(&buf[990..1000], &[b'a' + 99 % 26; 10]);
+        // SAFETY: closing fds we own.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+    }
+
+    #[test]
+    fn full_pipe_gives_up_at_the_deadline() {
+        let (r, w) = pipe();
+        // SAFETY: plain fcntl on our own fd.
+        unsafe { libc::fcntl(w, libc::F_SETFL, libc::O_NONBLOCK) };
+        let big = [b'x'; 8192];
+        let start = sys::monotonic_ms();
+        let mut wr = Writer::new(w, 200);
+        for _ in 0..64 {
+            wr.write(&big);
+        }
+        wr.flush();
+        let took = sys::monotonic_ms() - start;
+        assert!(!wr.ok());
+        assert!(wr.written() >= 4096, "wrote {}", wr.written());
+        assert!(took >= 150, "gave up after {took} ms");
+        // SAFETY: closing fds we own.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+    }
+
+    #[test]
+    fn copies_to_a_second_fd_even_when_the_first_fails() {
+        let (r, w) = pipe();
+        let mut wr = Writer::with_copy(987_654, w, 1000);
+        wr.write(b"report\n");
+        wr.flush();
+        assert!(!wr.ok());
+        let mut buf = [0u8; 16];
+        // SAFETY: `buf` is writable.
+        let n = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(&buf[..n as usize], b"report\n");
+        // SAFETY: closing fds we own.
+        unsafe {
+            libc::close(r);
+            libc::close(w);
+        }
+    }
+
+    #[test]
+    fn closed_fd_fails_without_hanging() {
+        let mut wr = Writer::new(987_654, 1000);
+        wr.write(b"hello");
+        wr.flush();
+        assert!(!wr.ok());
+    }
+}

@@ -1,0 +1,701 @@
+//! Async-signal-safe. Collects the stacks of every other thread of the
+//! process: at crash time from inside the fatal-signal handler, and in
+//! normal context for dump requests, the watchdog and `dump_traceback()`.
+//!
+//! How a collection works:
+//! - the threads are listed from `/proc/self/task` with raw `getdents64`
+//!   (no `opendir`, which allocates);
+//! - each listed thread gets a slot of the [`Pool`], which was allocated at
+//!   `enable()` (or at the first dump) and is never freed, and is sent the
+//!   *collector signal* with `rt_tgsigqueueinfo`, `si_code = SI_QUEUE` and
+//!   the slot index and a generation number in `si_value`. Every thread is
+//!   signalled before any answer is waited for;
+//! - the collector handler, on the target thread, checks that the signal
+//!   came from our own process with `SI_QUEUE`, claims its slot with a
+//!   compare-and-swap on (generation, REQUESTED), walks its own stack into
+//!   the slot, publishes it (DONE, Release), bumps [`ACKS`] and wakes the
+//!   collector with `FUTEX_WAKE`;
+//! - the collecting thread waits with `FUTEX_WAIT` against ONE deadline for
+//!   the whole collection (`thread_timeout`, 100 ms by default). After a
+//!   first short wait, it reads `SigBlk` from `/proc/self/task/TID/status`
+//!   for the threads that have not answered: a thread that blocks the
+//!   signal is not waited on;
+//! - at the deadline every slot still REQUESTED is taken back with a
+//!   compare-and-swap, so an answer that arrives later finds the generation
+//!   changed and is dropped. A slot whose thread is in the middle of writing
+//!   (WRITING) is never reused until it is done.
+//!
+//! The collector signal is a real-time signal picked at install time: the
+//! first of `SIGRTMIN+n` whose disposition is `SIG_DFL` (glibc keeps 32 and
+//! 33 for itself; `SIGRTMIN()` already skips them). Its handler is
+//! installed with `SA_SIGINFO | SA_RESTART`, so an application thread
+//! blocked in `read()` never sees `EINTR`. It is deliberately *not*
+//! `SA_ONSTACK`: Rust std gives its threads 8 KiB alternate stacks, and an
+//! unwind needs 5 to 7.5 KiB of stack, kernel frame included; the thread's
+//! own stack is the safer place. The handler stays installed for the life
+//! of the process (it ignores anything that is not our own request).
+//!
+//! Only one collection runs at a time: the caller holds the reporter slot
+//! of [`crate::signal::fatal`] (a crash report, or a normal-context dump).
+//!
+//! # Safety
+//!
+//! The collector handler gets raw `siginfo_t`/`ucontext_t` pointers from
+//! the kernel. It writes frames into a slot through a raw slice made from
+//! the slot's `AtomicUsize` storage; that is exclusive because only the
+//! thread that won the slot's (generation, REQUESTED) -> WRITING
+//! compare-and-swap writes, and readers read only DONE slots (Acquire).
+//! Pools are leaked, never freed, so a late answer never writes into freed
+//! memory.
+#![allow(unsafe_code)]
+
+use crate::report::{self, Parts};
+use crate::runtime::fmt::{parse_hex, Buf};
+use crate::runtime::sys::{self, ErrnoGuard};
+use crate::runtime::unwind;
+use crate::settings;
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{
+    AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
+
+/// Extra slots, so that slots still being written by a late thread never
+/// leave a collection short.
+pub(crate) const SPARE_SLOTS: usize = 16;
+
+/// The collector signal, 0 until installed.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The current pool, null until the first install.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(core::ptr::null_mut());
+/// Generation of the collection in progress (or the last one).
+static GENERATION: AtomicU32 = AtomicU32::new(0);
+/// Bumped by every answer; the collector waits on it with `FUTEX_WAIT`.
+static ACKS: AtomicU32 = AtomicU32::new(0);
+/// Our own helper threads (dumper, watchdog, symbol indexer), left out of
+/// every report.
+static INTERNAL_TIDS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
+/// The sigaction handler address of `signal-hook-registry`, found once by a
+/// probe (0 when unknown).
+static REGISTRY_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+const FREE: u64 = 0;
+const REQUESTED: u64 = 1;
+const WRITING: u64 = 2;
+const DONE: u64 = 3;
+
+fn pack(gen: u32, state: u64) -> u64 {
+    (u64::from(gen) << 8) | state
+}
+
+/// What the collecting thread knows about one listed thread.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Outcome {
+    Pending = 0,
+    Blocked = 1,
+    Gone = 2,
+    NotSent = 3,
+}
+
+/// One thread's answer.
+pub(crate) struct Slot {
+    state: AtomicU64,
+    tid: AtomicI32,
+    stored: AtomicUsize,
+    total: AtomicUsize,
+    /// Bit 0: the walk reached the interrupted pc; bit 1: cut short.
+    flags: AtomicU8,
+    /// Written and read by the collecting thread only.
+    outcome: AtomicU8,
+}
+
+/// Storage for one collection, allocated by `setup::collector` and never
+/// freed.
+pub(crate) struct Pool {
+    /// `max_threads` plus [`SPARE_SLOTS`] slots.
+    pub slots: &'static [Slot],
+    /// `per_slot` frames for each slot.
+    pub frames: &'static [AtomicUsize],
+    /// Frames per slot.
+    pub per_slot: usize,
+    /// The listed threads' slots, in listing order (collector only); a
+    /// thread that found no free slot is [`NO_SLOT`] | its tid. One per
+    /// thread that may be shown (`max_threads`).
+    pub order: &'static [AtomicU64],
+}
+
+impl Pool {
+
+    fn frames_of(&self, idx: usize) -> &[AtomicUsize] {
+        let start = idx.saturating_mul(self.per_slot);
+        self.frames
+            .get(start..start.saturating_add(self.per_slot))
+            .unwrap_or(&[])
+    }
+}
+
+/// The collector signal, once installed.
+pub(crate) fn signal() -> Option<c_int> {
+    match SIGNAL.load(Ordering::Acquire) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+fn is_internal(tid: i32) -> bool {
+    INTERNAL_TIDS
+        .iter()
+        .any(|t| t.load(Ordering::Acquire) == tid)
+}
+
+/// The handler address `signal-hook-registry` installs, when known.
+pub(crate) fn registry_handler() -> usize {
+    REGISTRY_HANDLER.load(Ordering::Acquire)
+}
+
+impl Slot {
+    /// A free slot.
+    pub(crate) const fn new() -> Slot {
+        Slot {
+            state: AtomicU64::new(FREE),
+            tid: AtomicI32::new(0),
+            stored: AtomicUsize::new(0),
+            total: AtomicUsize::new(0),
+            flags: AtomicU8::new(0),
+            outcome: AtomicU8::new(0),
+        }
+    }
+}
+
+/// The pool in use, if any.
+pub(crate) fn pool() -> Option<&'static Pool> {
+    let p = POOL.load(Ordering::Acquire);
+    // SAFETY: pools are leaked by `setup::collector`, never freed.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Make `pool` the one collections use. The old one stays valid: a late
+/// answer may still write into it.
+pub(crate) fn publish_pool(pool: &'static Pool) {
+    POOL.store(pool as *const Pool as *mut Pool, Ordering::Release);
+}
+
+/// Install `collector` as the handler of `sig` and publish the signal.
+pub(crate) fn install_signal(sig: c_int) -> Result<(), c_int> {
+    let act = sys::Action::handler(collector, libc::SA_SIGINFO | libc::SA_RESTART, &[]);
+    sys::set_action(sig, &act)?;
+    SIGNAL.store(sig, Ordering::Release);
+    Ok(())
+}
+
+/// Leave thread `tid` out of every report: helper thread number `slot`.
+pub(crate) fn mark_internal(slot: usize, tid: i32) {
+    if let Some(t) = INTERNAL_TIDS.get(slot) {
+        t.store(tid, Ordering::Release);
+    }
+}
+
+/// Remember `signal-hook-registry`'s handler address.
+pub(crate) fn set_registry_handler(h: usize) {
+    REGISTRY_HANDLER.store(h, Ordering::Release);
+}
+
+/// The interrupted pc from a ucontext.
+fn context_pc(uc: *mut c_void) -> usize {
+    if uc.is_null() {
+        return 0;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above.
+        unsafe { (*uc).uc_mcontext.pc as usize }
+    }
+}
+
+/// The collector handler: runs on the thread being asked for its stack.
+extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+    let _errno = ErrnoGuard::new();
+    if info.is_null() {
+        return;
+    }
+    // SAFETY: the kernel passes a valid siginfo; SI_QUEUE siginfo carries
+    // the sender's pid and the value (checked before they are used).
+    let (code, pid, value) = unsafe {
+        let i = &*info;
+        (i.si_code, i.si_pid(), i.si_value().sival_ptr as usize)
+    };
+    if code != libc::SI_QUEUE || pid != sys::getpid() {
+        return;
+    }
+    let p = POOL.load(Ordering::Acquire);
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: pools are never freed.
+    let pool = unsafe { &*p };
+    let idx = value & 0xffff_ffff;
+    let gen = (value >> 32) as u32;
+    let Some(slot) = pool.slots.get(idx) else {
+        return;
+    };
+    if slot
+        .state
+        .compare_exchange(
+            pack(gen, REQUESTED),
+            pack(gen, WRITING),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_err()
+    {
+        // Late (the collection gave up on us), or not ours.
+        return;
+    }
+    if slot.tid.load(Ordering::Relaxed) != sys::gettid() {
+        slot.state.store(pack(gen, REQUESTED), Ordering::Release);
+        return;
+    }
+    let cells = pool.frames_of(idx);
+    // SAFETY: AtomicUsize has the layout of usize, and we own the slot
+    // exclusively until we publish DONE (see the module's Safety section).
+    let frames: &mut [usize] =
+        unsafe { core::slice::from_raw_parts_mut(cells.as_ptr() as *mut usize, cells.len()) };
+    let pc = context_pc(uc);
+    // SAFETY: walking our own stack from the handler (see `unwind`).
+    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+    let (stored, total, flags) = if walk.found_start {
+        (walk.stored, walk.total, 1 | if walk.cut { 2 } else { 0 })
+    } else {
+        if let Some(f) = frames.first_mut() {
+            *f = pc;
+        }
+        (frames.len().min(1), 1, 0)
+    };
+    slot.stored.store(stored, Ordering::Relaxed);
+    slot.total.store(total, Ordering::Relaxed);
+    slot.flags.store(flags, Ordering::Relaxed);
+    slot.state.store(pack(gen, DONE), Ordering::Release);
+    ACKS.fetch_add(1, Ordering::Release);
+    sys::futex_wake(&ACKS);
+}
+
+/// Call `f` with every thread id of the process, from `/proc/self/task`,
+/// read with raw `getdents64` into `buf`.
+fn for_each_tid(buf: &mut [u64], mut f: impl FnMut(i32)) {
+    let Some(dir) = sys::Fd::open(c"/proc/self/task", libc::O_DIRECTORY) else {
+        return;
+    };
+    loop {
+        let n = dir.getdents(buf);
+        if n == 0 {
+            break;
+        }
+        // SAFETY: viewing our own u64 array as bytes.
+        let bytes: &[u8] = unsafe {
+            core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), core::mem::size_of_val(buf))
+        };
+        let bytes = bytes.get(..n).unwrap_or(&[]);
+        let mut off = 0usize;
+        // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
+        while let Some(rec) = bytes.get(off..) {
+            let Some(len) = rec
+                .get(16..18)
+                .map(|b| u16::from_ne_bytes([b[0], b[1]]) as usize)
+            else {
+                break;
+            };
+            if len == 0 {
+                break;
+            }
+            let name = rec.get(19..len.min(rec.len())).unwrap_or(&[]);
+            let name = match name.iter().position(|&b| b == 0) {
+                Some(i) => name.get(..i).unwrap_or(&[]),
+                None => name,
+            };
+            if let Some(tid) = parse_dec(name) {
+                f(tid);
+            }
+            off += len;
+        }
+    }
+}
+
+fn parse_dec(s: &[u8]) -> Option<i32> {
+    if s.is_empty() || s.len() > 9 {
+        return None;
+    }
+    let mut v: i32 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// Whether thread `tid` blocks `sig`, from `SigBlk` in its status file.
+fn blocks_signal(tid: i32, sig: c_int, text: &mut [u8]) -> bool {
+    let mut path = Buf::<64>::new();
+    path.str("/proc/self/task/").dec(tid as u64).str("/status");
+    let n = crate::runtime::procfs::read_file(path.as_bytes(), text);
+    let text = text.get(..n).unwrap_or(&[]);
+    let mask = sigblk_of(text);
+    sig > 0 && sig <= 64 && mask.is_some_and(|m| m & (1u64 << (sig - 1)) != 0)
+}
+
+fn sigblk_of(text: &[u8]) -> Option<u64> {
+    let key = b"SigBlk:";
+    let at = text.windows(key.len()).position(|w| w == key)?;
+    let rest = text.get(at + key.len()..)?;
+    let start = rest.iter().position(|&b| b != b'\t' && b != b' ')?;
+    let rest = rest.get(start..)?;
+    let end = rest
+        .iter()
+        .position(|&b| !b.is_ascii_hexdigit())
+        .unwrap_or(rest.len());
+    parse_hex(rest.get(..end)?)
+}
+
+fn send(sig: c_int, tid: i32, value: usize) -> c_int {
+    sys::queue_to_thread(tid, sig, value)
+}
+
+/// Collect and write a block for every thread of the process except the
+/// caller and our helper threads, then the thread-limit line if the limit
+/// cut the list. Module references are noted in `seen`.
+///
+/// Async-signal-safe.
+///
+/// # Safety
+///
+/// The caller must hold the reporter slot of [`crate::signal::fatal`]: the pool
+/// and the module cache are used without further locking.
+pub(crate) unsafe fn write_other_threads(
+    p: &mut Parts<'_>,
+    scratch: &mut Scratch,
+    max_frames: usize,
+) {
+    let w = &mut *p.w;
+    let sig = SIGNAL.load(Ordering::Acquire);
+    let Some(pool) = pool().filter(|_| sig != 0) else {
+        w.write(b"\n(other threads not shown: the stack collector is not installed)\n");
+        return;
+    };
+    let timeout_ms = settings::thread_timeout_ms();
+    let max_threads = settings::MAX_THREADS
+        .load(Ordering::Relaxed)
+        .min(pool.order.len());
+    let max_frames = max_frames.clamp(1, pool.per_slot.max(1));
+    let gen = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+    let start = sys::monotonic_ns();
+    let deadline = start.saturating_add(timeout_ms.saturating_mul(1_000_000));
+    let me = sys::gettid();
+
+    // List the threads and signal each one.
+    let mut listed = 0usize;
+    let mut more = 0usize;
+    let mut cursor = 0usize;
+    let mut sent = 0usize;
+    for_each_tid(&mut scratch.dirents, |tid| {
+        if tid == me || is_internal(tid) {
+            return;
+        }
+        if listed >= max_threads {
+            more += 1;
+            return;
+        }
+        // A free slot: anything not being written by a late thread.
+        let mut found = None;
+        while let Some(s) = pool.slots.get(cursor) {
+            let st = s.state.load(Ordering::Acquire) & 0xff;
+            cursor += 1;
+            if st != WRITING {
+                found = Some((cursor - 1, s));
+                break;
+            }
+        }
+        let Some(order) = pool.order.get(listed) else {
+            return;
+        };
+        listed += 1;
+        let Some((idx, slot)) = found else {
+            order.store(NO_SLOT | tid as u32 as u64, Ordering::Relaxed);
+            return;
+        };
+        order.store(idx as u64, Ordering::Relaxed);
+        slot.tid.store(tid, Ordering::Relaxed);
+        slot.outcome
+            .store(Outcome::Pending as u8, Ordering::Relaxed);
+        slot.state.store(pack(gen, REQUESTED), Ordering::Release);
+        let value = ((gen as usize) << 32) | idx;
+        match send(sig, tid, value) {
+            0 => sent += 1,
+            libc::ESRCH => slot.outcome.store(Outcome::Gone as u8, Ordering::Relaxed),
+            _ => slot
+                .outcome
+                .store(Outcome::NotSent as u8, Ordering::Relaxed),
+        }
+    });
+
+    let in_order = || listed_slots(pool, listed);
+    let pending = || {
+        in_order()
+            .filter(|s| {
+                s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
+                    && s.state.load(Ordering::Acquire) != pack(gen, DONE)
+            })
+            .count()
+    };
+
+    // Wait for the answers: a short first wait, then leave out the threads
+    // that block the signal, then wait for the rest until the deadline.
+    let first_stop = start
+        .saturating_add(settings::BLOCKED_CHECK_AFTER_NS)
+        .min(deadline);
+    let mut checked_blocked = false;
+    loop {
+        let seen_acks = ACKS.load(Ordering::Acquire);
+        if pending() == 0 {
+            break;
+        }
+        let now = sys::monotonic_ns();
+        if !checked_blocked && now >= first_stop {
+            checked_blocked = true;
+            for s in in_order() {
+                if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
+                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+                    && blocks_signal(s.tid.load(Ordering::Relaxed), sig, &mut scratch.status)
+                {
+                    s.outcome.store(Outcome::Blocked as u8, Ordering::Relaxed);
+                }
+            }
+            continue;
+        }
+        if now >= deadline {
+            break;
+        }
+        let stop = if checked_blocked {
+            deadline
+        } else {
+            first_stop
+        };
+        sys::futex_wait(&ACKS, seen_acks, stop.saturating_sub(now).max(1));
+    }
+    // Take back every slot that did not answer: a late answer then finds
+    // the state changed and is dropped.
+    for s in in_order() {
+        let _ = s.state.compare_exchange(
+            pack(gen, REQUESTED),
+            FREE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    // Write the blocks in listing order.
+    let mut after_block = true;
+    for o in pool.order.get(..listed).unwrap_or(&[]) {
+        let entry = o.load(Ordering::Relaxed);
+        let idx = entry as usize;
+        let slot = if entry & NO_SLOT == 0 {
+            pool.slots.get(idx)
+        } else {
+            None
+        };
+        let Some(s) = slot else {
+            let tid = entry as u32 as i32;
+            report::write_no_stack_line(w, tid, after_block, b"no free slot", 0);
+            after_block = false;
+            continue;
+        };
+        let tid = s.tid.load(Ordering::Relaxed);
+        let outcome = s.outcome.load(Ordering::Relaxed);
+        let done = s.state.load(Ordering::Acquire) == pack(gen, DONE);
+        if done && !thread_exists(tid) {
+            // It answered, then exited (a thread ending just now): its
+            // stack no longer exists, and it is left out like any thread
+            // that exited.
+            s.state.store(FREE, Ordering::Release);
+            continue;
+        }
+        if done {
+            report::write_thread_heading(w, tid, false);
+            let stored = s.stored.load(Ordering::Relaxed);
+            let total = s.total.load(Ordering::Relaxed);
+            let flags = s.flags.load(Ordering::Relaxed);
+            let cells = pool.frames_of(idx);
+            let n = stored.min(max_frames).min(cells.len());
+            // SAFETY: the slot is DONE: its writer has finished (Acquire
+            // above), and nobody can claim it again until we free it.
+            let frames: &[usize] =
+                unsafe { core::slice::from_raw_parts(cells.as_ptr() as *const usize, n) };
+            // SAFETY: the caller holds the reporter claim.
+            unsafe {
+                report::write_frames_unsynchronized(
+                    w,
+                    &mut *p.late,
+                    frames,
+                    true,
+                    total,
+                    flags & 2 != 0,
+                    max_frames,
+                    &mut *p.seen,
+                )
+            };
+            if flags & 1 == 0 {
+                w.write(
+                    b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
+                );
+            }
+            s.state.store(FREE, Ordering::Release);
+            after_block = true;
+        } else if outcome == Outcome::Gone as u8 {
+            // It exited before it could be asked: left out.
+        } else if outcome == Outcome::Blocked as u8 {
+            report::write_no_stack_line(
+                w,
+                tid,
+                after_block,
+                b"the thread blocks the dump signal",
+                0,
+            );
+            after_block = false;
+        } else if outcome == Outcome::NotSent as u8 {
+            report::write_no_stack_line(
+                w,
+                tid,
+                after_block,
+                b"the dump signal could not be sent",
+                0,
+            );
+            after_block = false;
+        } else if thread_exists(tid) {
+            report::write_no_stack_line(w, tid, after_block, b"no answer within ", timeout_ms);
+            after_block = false;
+        }
+    }
+    if more > 0 {
+        report::write_threads_cut_line(w, more, after_block, max_threads);
+    }
+}
+
+/// The slots of the first `listed` listed threads, in listing order.
+fn listed_slots(pool: &Pool, listed: usize) -> impl Iterator<Item = &Slot> {
+    pool.order
+        .get(..listed)
+        .unwrap_or(&[])
+        .iter()
+        .map(|o| o.load(Ordering::Relaxed))
+        .filter(|&e| e & NO_SLOT == 0)
+        .filter_map(|e| pool.slots.get(e as usize))
+}
+
+/// Buffers for the collecting thread, part of the claim's scratch (not on
+/// the stack: a crash on a thread with Rust std's 8 KiB alternate stack
+/// leaves little room beyond the unwinder's needs).
+pub(crate) struct Scratch {
+    /// `getdents64` records (8-byte aligned).
+    dirents: [u64; 256],
+    /// One `/proc/self/task/TID/status` file.
+    status: [u8; 2048],
+}
+
+impl Scratch {
+    /// Zeroed buffers.
+    pub(crate) const fn new() -> Scratch {
+        Scratch {
+            dirents: [0; 256],
+            status: [0; 2048],
+        }
+    }
+}
+
+/// Marks an `order` entry whose thread found no free slot.
+const NO_SLOT: u64 = 1 << 63;
+
+fn thread_exists(tid: i32) -> bool {
+    sys::thread_exists(tid)
+}
+
+/// Normal context. Walk the calling thread's stack, keeping only frames
+/// whose stack address lies above `sp_floor` (the frames of our callers);
+/// the first `skip` of those are dropped too.
+pub(crate) fn walk_current(sp_floor: usize, skip: usize, out: &mut [usize]) -> unwind::Walk {
+    // SAFETY: a walk of our own stack, in normal context.
+    unsafe { unwind::walk(unwind::Start::AboveSp(sp_floor), skip, out) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sigblk() {
+        let text = b"Name:\tx\nSigPnd:\t0000000000000000\nSigBlk:\t0000000000000201\nSigIgn:\t0\n";
+        assert_eq!(sigblk_of(text), Some(0x201));
+        assert_eq!(sigblk_of(b"Name: x\n"), None);
+    }
+
+    #[test]
+    fn answers_only_current_requests_from_our_own_process() {
+        crate::setup::collector::ensure_installed(4, 16).unwrap();
+        let sig = signal().unwrap();
+        // SAFETY: pools are never freed.
+        let pool = pool().unwrap();
+        let me = sys::gettid();
+        // Use the last spare slot: no collection runs in this test binary.
+        let idx = pool.slots.len() - 1;
+        let slot = &pool.slots[idx];
+        slot.tid.store(me, Ordering::Relaxed);
+        let value = |gen: u32| ((gen as usize) << 32) | idx;
+
+        // A current request is answered: the stack lands in the slot.
+        let gen = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        slot.state.store(pack(gen, REQUESTED), Ordering::Release);
+        let acks = ACKS.load(Ordering::Acquire);
+        assert_eq!(send(sig, me, value(gen)), 0);
+        assert_eq!(slot.state.load(Ordering::Acquire), pack(gen, DONE));
+        assert!(slot.stored.load(Ordering::Relaxed) >= 2);
+        assert_eq!(
+            slot.flags.load(Ordering::Relaxed) & 1,
+            1,
+            "walk reached the pc"
+        );
+        assert_eq!(ACKS.load(Ordering::Acquire), acks.wrapping_add(1));
+
+        // A late answer (the collection took the slot back) is dropped,
+        // and so is one for an older generation.
+        slot.state.store(FREE, Ordering::Release);
+        assert_eq!(send(sig, me, value(gen)), 0);
+        assert_eq!(slot.state.load(Ordering::Acquire), FREE);
+        let next = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        slot.state.store(pack(next, REQUESTED), Ordering::Release);
+        assert_eq!(send(sig, me, value(gen)), 0);
+        assert_eq!(slot.state.load(Ordering::Acquire), pack(next, REQUESTED));
+
+        // A plain signal (SI_TKILL, not SI_QUEUE) is ignored too.
+        // SAFETY: tgkill to our own thread.
+        unsafe { libc::syscall(libc::SYS_tgkill, sys::getpid(), me, sig) };
+        assert_eq!(slot.state.load(Ordering::Acquire), pack(next, REQUESTED));
+        assert_eq!(ACKS.load(Ordering::Acquire), acks.wrapping_add(1));
+        slot.state.store(FREE, Ordering::Release);
+    }
+
+    #[test]
+    fn lists_our_own_threads() {
+        let mut tids = Vec::new();
+        let mut buf = [0u64; 16]; // small: several getdents64 calls
+        for_each_tid(&mut buf, |t| tids.push(t));
+        assert!(tids.contains(&sys::getpid()));
+        assert!(tids.contains(&sys::gettid()));
+        assert_eq!(parse_dec(b"4242"), Some(4242));
+        assert_eq!(parse_dec(b"."), None);
+    }
+}
