@@ -135,7 +135,7 @@ fn biggest_system_binary() -> Option<PathBuf> {
                     continue;
                 }
                 if let Some((count, true)) = b::symbol_count(p.to_str().unwrap_or("")) {
-                    if best.as_ref().map_or(true, |(c, _)| count > *c) {
+                    if best.as_ref().is_none_or(|(c, _)| count > *c) {
                         best = Some((count, p));
                     }
                 }

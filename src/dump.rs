@@ -90,11 +90,8 @@ pub(crate) fn write_dump(
         // SAFETY: we hold the claim.
         unsafe { threads::write_other_threads(p, collect, max) }
     };
-    let others: Option<&mut dyn FnMut(&mut Parts<'_>)> = if all_threads {
-        Some(&mut others)
-    } else {
-        None
-    };
+    let others: Option<&mut dyn FnMut(&mut Parts<'_>)> =
+        if all_threads { Some(&mut others) } else { None };
     // SAFETY: we hold the claim.
     unsafe {
         report::begin_naming(u64::MAX);

@@ -243,7 +243,10 @@ impl Env {
 
 /// `Error` for a value an [`Invalid`](settings::Invalid) refused.
 pub(crate) fn invalid<V: std::fmt::Debug>(e: settings::Invalid, value: V) -> Error {
-    Error::invalid(format!("{} must be {}, not {value:?}", e.setting, e.expected))
+    Error::invalid(format!(
+        "{} must be {}, not {value:?}",
+        e.setting, e.expected
+    ))
 }
 
 #[cfg(test)]

@@ -126,9 +126,6 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-// `clippy.toml` lists what a handler must never use (heap types, locks,
-// std::io, formatting macros); only the async-signal-safe folders deny it.
-#![allow(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("faulthandler supports Linux only, for now");
@@ -164,6 +161,10 @@ mod runtime;
 pub mod settings;
 mod signal;
 mod symbolize;
+
+/// Serialises the unit tests that use the report's shared storage.
+#[cfg(test)]
+static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[doc(hidden)]
 #[path = "bench_support.rs"]

@@ -10,9 +10,9 @@
 //! to repeat, or disarms. Arming again replaces the timer; cancelling when
 //! nothing is armed does nothing.
 
+use crate::dump;
 use crate::error::Error;
 use crate::report::DumpHeader;
-use crate::dump;
 use crate::setup::helpers::{self, Helper};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

@@ -53,9 +53,18 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
                 cmd = it.collect();
                 break;
             }
-            "--file" => env.push(("FAULTHANDLER_FILE", checked("FAULTHANDLER_FILE", value(flag)?)?)),
-            "--signal" => env.push(("FAULTHANDLER_SIGNAL", checked("FAULTHANDLER_SIGNAL", value(flag)?)?)),
-            "--timeout" => env.push(("FAULTHANDLER_TIMEOUT", checked("FAULTHANDLER_TIMEOUT", value(flag)?)?)),
+            "--file" => env.push((
+                "FAULTHANDLER_FILE",
+                checked("FAULTHANDLER_FILE", value(flag)?)?,
+            )),
+            "--signal" => env.push((
+                "FAULTHANDLER_SIGNAL",
+                checked("FAULTHANDLER_SIGNAL", value(flag)?)?,
+            )),
+            "--timeout" => env.push((
+                "FAULTHANDLER_TIMEOUT",
+                checked("FAULTHANDLER_TIMEOUT", value(flag)?)?,
+            )),
             "--all-threads" => env.push((
                 "FAULTHANDLER_ALL_THREADS",
                 checked("FAULTHANDLER_ALL_THREADS", value(flag)?)?,

@@ -26,7 +26,7 @@ static TEXT: [AtomicU8; CAP] = [const { AtomicU8::new(0) }; CAP];
 fn read_into<const N: usize>(out: &mut Buf<N>) -> bool {
     for _ in 0..4 {
         let before = SEQ.load(Ordering::Acquire);
-        if before % 2 == 1 {
+        if !before.is_multiple_of(2) {
             continue;
         }
         out.clear();
@@ -56,9 +56,14 @@ pub(crate) fn store(text: &[u8], follow_up: bool) {
     }
     new.ascii(text);
     let seq = SEQ.load(Ordering::Relaxed);
-    if seq % 2 == 1
+    if !seq.is_multiple_of(2)
         || SEQ
-            .compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                seq,
+                seq.wrapping_add(1),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_err()
     {
         return;
@@ -77,9 +82,14 @@ pub(crate) fn store(text: &[u8], follow_up: bool) {
 #[cfg(test)]
 pub(crate) fn clear() {
     let seq = SEQ.load(Ordering::Relaxed);
-    if seq % 2 == 0
+    if seq.is_multiple_of(2)
         && SEQ
-            .compare_exchange(seq, seq.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                seq,
+                seq.wrapping_add(1),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_ok()
     {
         LEN.store(0, Ordering::Relaxed);
@@ -99,6 +109,12 @@ pub(crate) fn write_last_panic<const N: usize>(out: &mut Buf<N>) -> bool {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 
@@ -135,11 +151,7 @@ mod tests {
             out.clear();
             if write_last_panic(&mut out) {
                 let t = out.as_bytes();
-                assert!(
-                    t == &a[..] || t == &b[..],
-                    "a torn read: {} bytes",
-                    t.len()
-                );
+                assert!(t == &a[..] || t == &b[..], "a torn read: {} bytes", t.len());
             }
         }
         writer.join().unwrap();

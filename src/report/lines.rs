@@ -12,9 +12,9 @@ use crate::runtime::fmt::Buf;
 use crate::runtime::modules::{self, Late, Module};
 use crate::runtime::procfs;
 use crate::runtime::signals::{self, Origin};
-use crate::symbolize::lookup;
 use crate::runtime::sys;
 use crate::runtime::writer::Writer;
+use crate::symbolize::lookup;
 
 /// Everything the header of a fatal report needs.
 pub(crate) struct FatalHeader {
@@ -350,6 +350,12 @@ fn three(v: u64) -> [u8; 3] {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 

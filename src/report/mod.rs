@@ -8,7 +8,11 @@
 //! The `unsafe fn`s here use the symbolizer's storage, which the reporter
 //! claim guards: only its holder calls them.
 #![allow(unsafe_code)]
-#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+#![deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 pub(crate) mod last_panic;
 pub(crate) mod lines;

@@ -417,6 +417,12 @@ pub(crate) fn read_name(
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
     use object::{Object, ObjectSection, ObjectSymbol};

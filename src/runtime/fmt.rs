@@ -195,6 +195,12 @@ pub(crate) fn parse_hex(s: &[u8]) -> Option<u64> {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 

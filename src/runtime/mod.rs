@@ -8,7 +8,11 @@
 //! Nothing in here allocates, locks or touches `std::io`; clippy checks
 //! that as far as it can (`clippy.toml`'s disallowed types, methods and
 //! macros are denied in this folder).
-#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+#![deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 pub(crate) mod elf;
 pub(crate) mod fmt;

@@ -211,6 +211,12 @@ pub(crate) fn parse_maps_line(line: &[u8]) -> Option<Mapping<'_>> {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 

@@ -91,8 +91,8 @@ impl Fatal {
     /// so that their handler calling ours ends there instead of looping
     /// between the two.
     pub(crate) fn save_previous(&self, prev: Action) {
-        let keep_base = self.prev_valid.load(Ordering::Acquire)
-            && self.displaced.swap(false, Ordering::AcqRel);
+        let keep_base =
+            self.prev_valid.load(Ordering::Acquire) && self.displaced.swap(false, Ordering::AcqRel);
         self.prev_valid.store(false, Ordering::Release);
         // SAFETY: the flag is clear, so no reader touches the slots, and
         // only the install-lock holder writes them.
@@ -332,6 +332,12 @@ pub(crate) fn origin(sig: c_int, code: c_int, pid: i32, uid: u32) -> Origin {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
     use crate::runtime::fmt::Buf;

@@ -279,7 +279,8 @@ pub(crate) unsafe fn call_handler(
         f(sig, info, uc);
     } else {
         // SAFETY: as above, the one-argument form.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute::<usize, extern "C" fn(c_int)>(h) };
+        let f: extern "C" fn(c_int) =
+            unsafe { core::mem::transmute::<usize, extern "C" fn(c_int)>(h) };
         f(sig);
     }
     Called::Handler

@@ -223,6 +223,12 @@ fn sigpipe_pending() -> bool {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 

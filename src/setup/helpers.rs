@@ -1,9 +1,9 @@
 //! Our helper threads: the dumper (dump requests by signal), the watchdog
 //! and the symbol indexer. Normal context.
 
+use crate::runtime::signals as table;
 use crate::runtime::sys;
 use crate::settings;
-use crate::runtime::signals as table;
 use crate::signal::collector;
 use crate::Error;
 use core::sync::atomic::Ordering;
@@ -38,7 +38,10 @@ impl Helper {
 /// It runs with every signal blocked but the crash signals: a dump
 /// request or the collection signal must never land on it, and a fault
 /// inside it is still reported.
-pub(crate) fn spawn_internal(which: Helper, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+pub(crate) fn spawn_internal(
+    which: Helper,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<(), Error> {
     let all_but_crashes = sys::sigset_all_but(&table::FATAL_SIGNALS);
     let (marked_tx, marked_rx) = std::sync::mpsc::sync_channel::<()>(1);
     // The new thread inherits this mask.

@@ -3,8 +3,8 @@
 //! allocates freely, and what it publishes is leaked, never freed.
 
 use super::helpers::Helper;
-use crate::runtime::modules::{self, Module};
 use crate::runtime::elf::{self, SYM_SIZE};
+use crate::runtime::modules::{self, Module};
 use crate::symbolize::index::{self, Entry, ModuleIndex, Set};
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -163,5 +163,4 @@ mod tests {
         assert!(ix.lookup(0).is_none());
         assert!(ix.lookup(u64::MAX).is_none());
     }
-
 }

@@ -41,4 +41,3 @@ pub(crate) fn snapshot() {
         modules: Box::leak(modules.into_boxed_slice()),
     })));
 }
-

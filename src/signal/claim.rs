@@ -232,12 +232,18 @@ pub(crate) fn reset() {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 
     #[test]
     fn one_holder_at_a_time() {
-        let _g = crate::symbolize::TEST_LOCK.lock().unwrap();
+        let _g = crate::TEST_LOCK.lock().unwrap();
         let me = sys::gettid();
         let mut d = Claim::dump(me, 0).expect("free");
         let _ = d.scratch().frames[0];

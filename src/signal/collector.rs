@@ -125,7 +125,6 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-
     fn frames_of(&self, idx: usize) -> &[AtomicUsize] {
         let start = idx.saturating_mul(self.per_slot);
         self.frames
@@ -633,6 +632,12 @@ pub(crate) fn walk_current(sp_floor: usize, skip: usize, out: &mut [usize]) -> u
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 

@@ -27,10 +27,10 @@
 #![allow(unsafe_code)]
 
 use super::claim::{self, Claim, Crash, Scratch};
-use crate::runtime::signals::{self as table, Origin, FATAL, FATAL_SIGNALS};
 use crate::report::{self, Current, FatalHeader, Header, Parts};
 use crate::runtime::fmt::Buf;
 use crate::runtime::modules;
+use crate::runtime::signals::{self as table, Origin, FATAL, FATAL_SIGNALS};
 use crate::runtime::sys::{self, Action, Called, ErrnoGuard};
 use crate::runtime::unwind;
 use crate::runtime::writer::SigpipeGuard;

@@ -8,12 +8,15 @@
 //! only with async-signal-safe calls, so these modules hold no heap, lock
 //! or `std::io` code at all. What must allocate (the collector's pool, the
 //! helper threads) lives in `crate::setup`.
-#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+#![deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 pub(crate) mod claim;
 pub(crate) mod collector;
 pub(crate) mod fatal;
 pub(crate) mod request;
-
 
 pub(crate) use crate::runtime::signals::check_dump_signal;

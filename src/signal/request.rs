@@ -160,4 +160,3 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
         wake_dumper();
     }
 }
-

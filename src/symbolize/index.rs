@@ -16,8 +16,8 @@
 //! changed: a handler on another thread may be reading them at any time.
 #![allow(unsafe_code)]
 
-use crate::runtime::elf::BUILD_ID_MAX;
 use crate::runtime::elf::SymTable as Table;
+use crate::runtime::elf::BUILD_ID_MAX;
 use crate::runtime::modules::{self, Module};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -138,6 +138,12 @@ pub(crate) fn indexable(m: &Module) -> bool {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 

@@ -30,12 +30,15 @@
 #![allow(unsafe_code)]
 
 use super::demangle::{self, NAME_CAP};
-use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use super::{index, stack};
+use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use crate::runtime::modules::{Module, PATH_MAX};
 use crate::runtime::racy::RacyCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// A budget not renewed for this long renews itself (for dumps whose
+/// callers do not call [`begin_report`]).
+use crate::settings::SCAN_BUDGET_RENEW_MS as BUDGET_RENEW_MS;
 /// Longest one scan may take.
 ///
 /// A full scan of a 110k-symbol binary takes about 1 ms; the margin is for
@@ -44,9 +47,6 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub(crate) use crate::settings::SCAN_LOOKUP_MS;
 /// Longest all the scans of one report may take together.
 pub(crate) use crate::settings::SCAN_REPORT_MS;
-/// A budget not renewed for this long renews itself (for dumps whose
-/// callers do not call [`begin_report`]).
-use crate::settings::SCAN_BUDGET_RENEW_MS as BUDGET_RENEW_MS;
 /// Symbols per scan read.
 const SCAN_CHUNK: usize = 512;
 /// Longest readable name produced.
@@ -619,9 +619,15 @@ fn demangle_on_symbolizer_stack(raw: &[u8], complete: bool, out: &mut [u8]) -> u
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
-    use crate::symbolize::TEST_LOCK;
+    use crate::TEST_LOCK;
 
     /// Look up our own functions the way a report does: with the index and
     /// with the fallback scan.
@@ -663,9 +669,15 @@ mod tests {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod stack_tests {
     use super::*;
-    use crate::symbolize::TEST_LOCK;
+    use crate::TEST_LOCK;
 
     /// A v0 name nested 480 deep (just under rustc-demangle's limit of 500)
     /// needs far more stack than a small alternate stack has. Demangled
@@ -693,9 +705,15 @@ mod stack_tests {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod batch_tests {
     use super::*;
-    use crate::symbolize::TEST_LOCK;
+    use crate::TEST_LOCK;
 
     #[inline(never)]
     fn first() -> usize {

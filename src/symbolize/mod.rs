@@ -43,12 +43,13 @@
 //! directories). This half is ordinary code: it allocates and reads files
 //! freely, and is never reached from a handler.
 
-#![deny(clippy::disallowed_methods, clippy::disallowed_types, clippy::disallowed_macros)]
+#![deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 
 pub(crate) mod demangle;
 pub(crate) mod index;
 pub(crate) mod lookup;
 pub(crate) mod stack;
-
-#[cfg(test)]
-pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

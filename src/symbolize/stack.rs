@@ -122,6 +122,12 @@ pub(crate) unsafe fn run_on_symbolizer_stack(f: &mut dyn FnMut()) {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 
