@@ -19,6 +19,13 @@ fn main() {
     let pc = template.replace("@VERSION@", version);
     std::fs::write(out.join("faulthandler.pc"), pc).expect("writing faulthandler.pc");
     let include = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("include");
+    // The header's version macro must be the package's version.
+    let header = std::fs::read_to_string(include.join("faulthandler.h")).expect("the header");
+    assert!(
+        header.contains(&format!("#define FAULTHANDLER_VERSION \"{version}\"")),
+        "include/faulthandler.h: FAULTHANDLER_VERSION is not {version}"
+    );
+    println!("cargo:rerun-if-changed=include/faulthandler.h");
     // For dependents (the `links` key): where the header is.
     println!("cargo:include={}", include.display());
     println!("cargo:rerun-if-changed=faulthandler.pc.in");

@@ -229,7 +229,7 @@ impl Config {
     /// nothing initialises lazily during a crash. When loaded modules have
     /// no symbol index yet, it starts a short-lived background thread,
     /// `fh-symbols`, that builds one so that a report names its frames
-    /// quickly (see [`crate::symbolize`]); `enable()` does not
+    /// quickly (see [`crate::offline`] for how frames are named); `enable()` does not
     /// wait for it.
     ///
     /// # Errors

@@ -71,7 +71,7 @@
 //!   the hash), OFF the address's offset into it, and MODOFF the address
 //!   minus the module's load bias, which is what `addr2line -e MODULE`
 //!   takes. An unknown name is `??` (a stripped binary, or a lookup that
-//!   ran out of time), an unknown module `(??)`. See [`symbolize`] for how
+//!   ran out of time), an unknown module `(??)`. See [`offline`] for how
 //!   names are found, and for adding ` at FILE:LINE` offline with
 //!   `faulthandler symbolize`.
 //! - When `max_frames` cuts a stack: `  ... N more frames not shown
@@ -211,7 +211,7 @@ pub mod __private {
     /// What the preload objects' ELF constructors run: enable faulthandler
     /// from the environment when `FAULTHANDLER` asks for it, once however
     /// often it is called. Only in a shared object (see
-    /// [`in_shared_library`]).
+    /// `in_shared_library`).
     pub fn preload_init() {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {

@@ -2,8 +2,10 @@
  * faulthandler: crash and hang reports for native programs.
  *
  * Link with -lfaulthandler (libfaulthandler.so or libfaulthandler.a, built
- * by `cargo build --release`), or preload the shared library with
- * FAULTHANDLER=1 LD_PRELOAD=libfaulthandler.so to enable it without code.
+ * by `cargo build --release -p faulthandler-c`; `pkg-config --cflags --libs
+ * faulthandler` once faulthandler.pc is installed), or preload the shared
+ * library with FAULTHANDLER=1 LD_PRELOAD=libfaulthandler.so to enable it
+ * without code.
  *
  * Every function returns 0 on success, or -1 with errno set (EINVAL for a
  * bad argument); none of them can abort the process.
@@ -13,9 +15,21 @@
 
 #include <stddef.h>
 
+/* The version of this header, and of the library it came with. */
+#define FAULTHANDLER_VERSION_MAJOR 0
+#define FAULTHANDLER_VERSION_MINOR 2
+#define FAULTHANDLER_VERSION_PATCH 0
+#define FAULTHANDLER_VERSION "0.2.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The version of the library in use, as "MAJOR.MINOR.PATCH": compare it
+ * with FAULTHANDLER_VERSION to catch a header and a library that differ.
+ */
+const char *faulthandler_version(void);
 
 /*
  * Install the crash handlers for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT.

@@ -1,6 +1,29 @@
 //! Offline symbolization of a report: file:line and inlined calls, from
-//! DWARF. Normal-context code (it allocates and reads files); never reached
-//! from a handler.
+//! DWARF (the `faulthandler symbolize` command is built on it). Needs the
+//! default feature `symbolize`. Normal-context code (it allocates and reads
+//! files); never reached from a handler.
+//!
+//! # How the report names its frames, in the handler
+//!
+//! A crash report names every frame whose module has a symbol table,
+//! `.symtab` or else `.dynsym`, with no heap and no lock, as
+//! `NAME+0xOFF`; Rust names are demangled (legacy and v0, without the
+//! hash):
+//! - `enable()` does no symbol work itself. It starts a background thread
+//!   that reads each loaded module's symbol table into a sorted array (16
+//!   bytes a function; names stay in the file), published through an
+//!   atomic pointer. A lookup is a binary search and one `pread` for the
+//!   name.
+//! - Until that index is ready, and for libraries `dlopen`ed after
+//!   `enable()`, the handler scans the file's symbol table with `pread`,
+//!   once per module and stack, bounded in time (50 ms a scan, 200 ms a
+//!   report); past the bound a frame is `??`.
+//! - A file is used only if its build-id is the mapped module's.
+//! - Demangling runs on a stack of its own (1 MiB, mapped at `enable()`),
+//!   and names longer than 2048 bytes are cut rather than demangled.
+//!
+//! What a handler cannot add, this module adds afterwards: ` at FILE:LINE`
+//! on each frame, and the inlined calls.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

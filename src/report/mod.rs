@@ -1,6 +1,7 @@
 //! Async-signal-safe. The report's text, every line of the format in
-//! `report-format.md` and the crate docs: [`compose`] writes a whole report
-//! (any header kind, the current thread, the other threads, the modules),
+//! `report-format.md` and the crate docs: [`compose_header`] and
+//! [`compose_body`] write a whole report (any header kind, the current
+//! thread, the other threads, the modules),
 //! [`lines`] each kind of line, [`last_panic`] the `Last panic:` line.
 //!
 //! # Safety

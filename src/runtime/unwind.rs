@@ -1,12 +1,15 @@
 //! Async-signal-safe. Walks the current thread's stack from inside a signal
 //! handler.
 //!
-//! The walk uses `backtrace::trace_unsynchronized`, which calls libgcc's
-//! `_Unwind_Backtrace`. On glibc 2.35 and later that finds each frame's
+//! The walk calls libgcc's `_Unwind_Backtrace` directly (the unwinder Rust
+//! std itself links, `libgcc_s`), reading each frame's IP and canonical
+//! frame address; no allocation, and all of its state on our stack. (The
+//! backtrace crate makes the same calls; we need nothing else of it.) On
+//! glibc 2.35 and later libgcc finds each frame's
 //! unwind info through `_dl_find_object`, which is async-signal-safe; on
 //! older glibc it goes through `dl_iterate_phdr`, which takes the loader
 //! lock (see the README's limits). The first walk ever binds libgcc_s's
-//! symbols lazily, so `handler::warm_up` runs one walk through a real signal frame
+//! symbols lazily, so `signal::fatal::warm_up` runs one walk through a real signal frame
 //! at `enable()` time.
 //!
 //! The walk starts in the handler, crosses the kernel's signal trampoline
@@ -19,6 +22,26 @@
 //! after [`WALK_LIMIT`] frames and when the stack pointer stops growing
 //! (a loop).
 #![allow(unsafe_code)]
+
+use core::ffi::{c_int, c_void};
+
+/// libgcc's unwinder (`unwind.h`), as much as the walk needs.
+mod uw {
+    use core::ffi::{c_int, c_void};
+
+    /// `_Unwind_Reason_Code`: go on.
+    pub const URC_NO_REASON: c_int = 0;
+    /// `_Unwind_Reason_Code`: stop the walk here.
+    pub const URC_NORMAL_STOP: c_int = 4;
+
+    pub type TraceFn = extern "C" fn(ctx: *mut c_void, arg: *mut c_void) -> c_int;
+
+    extern "C" {
+        pub fn _Unwind_Backtrace(trace: TraceFn, arg: *mut c_void) -> c_int;
+        pub fn _Unwind_GetIP(ctx: *mut c_void) -> usize;
+        pub fn _Unwind_GetCFA(ctx: *mut c_void) -> usize;
+    }
+}
 
 /// Never walk more frames than this, even to count them.
 pub(crate) const WALK_LIMIT: usize = 100_000;
@@ -57,55 +80,87 @@ pub(crate) enum Start {
 /// allowed to walk its own stack (any thread, in practice); the unwinder is
 /// not reentrant with itself on the same thread.
 pub(crate) unsafe fn walk(start: Start, skip: usize, out: &mut [usize]) -> Walk {
-    let mut w = Walk::default();
-    let mut skipped = 0usize;
-    let mut last_sp = 0usize;
-    let mut steps = 0usize;
-    let mut on = false;
-    // SAFETY: trace_unsynchronized only requires that no other thread is
-    // using the *same* unwinder state; the libgcc walk keeps all of its
-    // state on our stack.
-    unsafe {
-        backtrace::trace_unsynchronized(|frame| {
-            steps += 1;
-            if steps > WALK_LIMIT {
-                w.cut = true;
-                return false;
-            }
-            let ip = frame.ip() as usize;
-            let sp = frame.sp() as usize;
-            if !on {
-                let here = match start {
-                    Start::Pc(pc) => ip == pc,
-                    Start::AboveSp(floor) => sp > floor,
-                };
-                if !here {
-                    return true;
-                }
-                on = true;
-                w.found_start = true;
-            }
-            if skipped < skip {
-                skipped += 1;
-                return true;
-            }
-            if w.total > 0 && sp != 0 && sp <= last_sp {
-                // The canonical frame address must grow toward the stack's
-                // base; anything else is a corrupt or looping stack.
-                w.cut = true;
-                return false;
-            }
-            if ip == 0 {
-                return false;
-            }
-            last_sp = sp;
-            if let Some(slot) = out.get_mut(w.stored) {
-                *slot = ip;
-                w.stored += 1;
-            }
-            w.total += 1;
-            true
-        });
+    let mut state = State {
+        start,
+        skip,
+        out,
+        walk: Walk::default(),
+        skipped: 0,
+        last_sp: 0,
+        steps: 0,
+        on: false,
+    };
+    // SAFETY: `_Unwind_Backtrace` calls `step` once per frame, on this
+    // thread, before it returns, with `arg` as given: a pointer to `state`,
+    // which outlives the call.
+    unsafe { uw::_Unwind_Backtrace(step, (&mut state as *mut State<'_>).cast()) };
+    state.walk
+}
+
+/// What a walk carries from frame to frame.
+struct State<'a> {
+    start: Start,
+    skip: usize,
+    out: &'a mut [usize],
+    walk: Walk,
+    skipped: usize,
+    last_sp: usize,
+    steps: usize,
+    on: bool,
+}
+
+/// One frame of the walk; returns whether to go on.
+extern "C" fn step(ctx: *mut c_void, arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `State` that `walk` passed, alive and used by
+    // nothing else during the walk.
+    let s = unsafe { &mut *arg.cast::<State<'_>>() };
+    // SAFETY: `ctx` is the unwinder's context for the current frame.
+    let (ip, sp) = unsafe { (uw::_Unwind_GetIP(ctx), uw::_Unwind_GetCFA(ctx)) };
+    if frame(s, ip, sp) {
+        uw::URC_NO_REASON
+    } else {
+        uw::URC_NORMAL_STOP
     }
-    w
+}
+
+/// Take one frame (its IP and canonical frame address); returns whether
+/// to go on.
+fn frame(s: &mut State<'_>, ip: usize, sp: usize) -> bool {
+    let w = &mut s.walk;
+    s.steps += 1;
+    if s.steps > WALK_LIMIT {
+        w.cut = true;
+        return false;
+    }
+    if !s.on {
+        let here = match s.start {
+            Start::Pc(pc) => ip == pc,
+            Start::AboveSp(floor) => sp > floor,
+        };
+        if !here {
+            return true;
+        }
+        s.on = true;
+        w.found_start = true;
+    }
+    if s.skipped < s.skip {
+        s.skipped += 1;
+        return true;
+    }
+    if w.total > 0 && sp != 0 && sp <= s.last_sp {
+        // The canonical frame address must grow toward the stack's base;
+        // anything else is a corrupt or looping stack.
+        w.cut = true;
+        return false;
+    }
+    if ip == 0 {
+        return false;
+    }
+    s.last_sp = sp;
+    if let Some(slot) = s.out.get_mut(w.stored) {
+        *slot = ip;
+        w.stored += 1;
+    }
+    w.total += 1;
+    true
 }

@@ -1,6 +1,6 @@
-//! Async-signal-safe. The signal handlers and what they share: the table
-//! of fatal signals and their previous actions ([`table`]), the one
-//! reporter claim ([`claim`]), the fatal handler and its chaining
+//! Async-signal-safe. The signal handlers and what they share (with the
+//! table of fatal signals and their previous actions in
+//! `runtime::signals`): the one reporter claim ([`claim`]), the fatal handler and its chaining
 //! ([`fatal`]), the stack collector that every other thread answers
 //! ([`collector`]), and the dump-request handler ([`request`]).
 //!
