@@ -245,14 +245,14 @@ impl Config {
     /// # Ok::<(), faulthandler::Error>(())
     /// ```
     pub fn enable(self) -> Result<(), Error> {
-        use crate::env::invalid;
-        settings::validate_max_frames(self.max_frames).map_err(|e| invalid(e, self.max_frames))?;
+        settings::validate_max_frames(self.max_frames)
+            .map_err(|e| Error::refused(e, self.max_frames))?;
         settings::validate_write_timeout(self.write_timeout)
-            .map_err(|e| invalid(e, self.write_timeout))?;
+            .map_err(|e| Error::refused(e, self.write_timeout))?;
         settings::validate_max_threads(self.max_threads)
-            .map_err(|e| invalid(e, self.max_threads))?;
+            .map_err(|e| Error::refused(e, self.max_threads))?;
         settings::validate_thread_timeout(self.thread_timeout)
-            .map_err(|e| invalid(e, self.thread_timeout))?;
+            .map_err(|e| Error::refused(e, self.thread_timeout))?;
         let timeout_ms = self.write_timeout.as_millis() as u64;
         let thread_ms = self.thread_timeout.as_millis() as u64;
         if self.fd.is_some() && self.file.is_some() {

@@ -86,12 +86,11 @@ pub(crate) fn write_dump(
         cut: walk.cut,
         found_start: true,
     });
-    let mut others = |p: &mut Parts<'_>| {
+    let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
-        unsafe { threads::write_other_threads(p, collect, max) }
+        unsafe { threads::collect_other_threads(collect, max, emit) }
     };
-    let others: Option<&mut dyn FnMut(&mut Parts<'_>)> =
-        if all_threads { Some(&mut others) } else { None };
+    let others: Option<report::Others<'_>> = if all_threads { Some(&mut others) } else { None };
     // SAFETY: we hold the claim.
     unsafe {
         report::begin_naming(u64::MAX);

@@ -32,7 +32,6 @@
 #![allow(unsafe_code)]
 
 use crate::settings;
-use crate::Error;
 use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -239,14 +238,6 @@ impl Env {
         }
         warnings
     }
-}
-
-/// `Error` for a value an [`Invalid`](settings::Invalid) refused.
-pub(crate) fn invalid<V: std::fmt::Debug>(e: settings::Invalid, value: V) -> Error {
-    Error::invalid(format!(
-        "{} must be {}, not {value:?}",
-        e.setting, e.expected
-    ))
 }
 
 #[cfg(test)]

@@ -66,6 +66,14 @@ impl Error {
         }
     }
 
+    /// A value that a validator of [`crate::settings`] refused.
+    pub(crate) fn refused<V: fmt::Debug>(e: crate::settings::Invalid, value: V) -> Self {
+        Error::invalid(format!(
+            "{} must be {}, not {value:?}",
+            e.setting, e.expected
+        ))
+    }
+
     /// A failed system call whose errno is `errno`.
     pub(crate) fn from_raw_os(context: impl Into<String>, errno: i32) -> Self {
         Error {

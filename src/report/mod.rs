@@ -54,6 +54,48 @@ pub(crate) struct Current<'a> {
     pub found_start: bool,
 }
 
+/// What the collection found for one other thread.
+pub(crate) enum Thread<'a> {
+    /// Its stack.
+    Stack(Current<'a>),
+    /// No stack, and why.
+    NoStack {
+        /// The thread.
+        tid: i32,
+        /// Why.
+        why: NoStack,
+    },
+    /// The thread limit cut the list: `more` threads were left out.
+    Cut {
+        /// Threads not shown.
+        more: usize,
+        /// The limit.
+        max_threads: usize,
+    },
+    /// The stack collector was never installed.
+    NoCollector,
+}
+
+/// The stack collector, as the composer calls it: it hands each other
+/// thread's outcome to the function it is given.
+pub(crate) type Others<'a> = &'a mut dyn FnMut(&mut dyn FnMut(Thread<'_>));
+
+/// Why a thread gave no stack.
+#[derive(Clone, Copy)]
+pub(crate) enum NoStack {
+    /// It blocks the collection signal.
+    Blocked,
+    /// The collection signal could not be sent to it.
+    NotSent,
+    /// It did not answer before the deadline.
+    NoAnswer {
+        /// The deadline, in milliseconds.
+        ms: u64,
+    },
+    /// Every slot was taken (by late answers).
+    NoFreeSlot,
+}
+
 /// What the composer writes with: lent from the reporter claim's scratch.
 pub(crate) struct Parts<'a> {
     /// The writer.
@@ -87,10 +129,55 @@ pub(crate) unsafe fn compose_body(
     p: &mut Parts<'_>,
     current: Option<&Current<'_>>,
     max_frames: usize,
-    others: Option<&mut dyn FnMut(&mut Parts<'_>)>,
+    others: Option<Others<'_>>,
 ) {
     if let Some(c) = current {
         write_thread_heading(p.w, c.tid, true);
+        // SAFETY: the caller holds the claim.
+        unsafe { write_stack(p, c, max_frames) };
+    }
+    if let Some(others) = others {
+        p.w.flush();
+        // Whether the line before is a stack block's (a blank line then
+        // separates a "no stack" line from it).
+        let mut after_block = true;
+        others(&mut |t| match t {
+            Thread::Stack(c) => {
+                write_thread_heading(p.w, c.tid, false);
+                // SAFETY: the caller holds the claim.
+                unsafe { write_stack(p, &c, max_frames) };
+                after_block = true;
+            }
+            Thread::NoStack { tid, why } => {
+                let (reason, ms): (&[u8], u64) = match why {
+                    NoStack::Blocked => (b"the thread blocks the dump signal", 0),
+                    NoStack::NotSent => (b"the dump signal could not be sent", 0),
+                    NoStack::NoAnswer { ms } => (b"no answer within ", ms),
+                    NoStack::NoFreeSlot => (b"no free slot", 0),
+                };
+                write_no_stack_line(p.w, tid, after_block, reason, ms);
+                after_block = false;
+            }
+            Thread::Cut { more, max_threads } => {
+                write_threads_cut_line(p.w, more, after_block, max_threads);
+            }
+            Thread::NoCollector => {
+                p.w.write(b"\n(other threads not shown: the stack collector is not installed)\n");
+            }
+        });
+    }
+    write_modules(p.w, p.late, p.seen);
+    p.w.flush();
+}
+
+/// The frame lines of one stack: all of them, or the pc alone with a line
+/// saying why when the walk could not cross the signal frame.
+///
+/// # Safety
+///
+/// Only the holder of the reporter claim may call this.
+unsafe fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
+    {
         // SAFETY: the caller holds the claim.
         unsafe {
             if c.found_start {
@@ -113,12 +200,6 @@ pub(crate) unsafe fn compose_body(
             }
         }
     }
-    if let Some(others) = others {
-        p.w.flush();
-        others(p);
-    }
-    write_modules(p.w, p.late, p.seen);
-    p.w.flush();
 }
 
 /// Start a report's naming: every report gets the full symbol budget.

@@ -179,6 +179,19 @@ pub(crate) static FATAL: [Fatal; 5] = [
     Fatal::new(libc::SIGABRT, "SIGABRT", false, &[]),
 ];
 
+/// Whether the crash handlers are installed and should report.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the crash handlers are installed and should report.
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+/// Mark the crash handlers installed (or not).
+pub(crate) fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Release);
+}
+
 /// The entry for `sig`, if it is fatal.
 pub(crate) fn fatal(sig: c_int) -> Option<&'static Fatal> {
     FATAL.iter().find(|f| f.sig == sig)

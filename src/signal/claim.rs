@@ -164,7 +164,7 @@ impl Claim {
                 Err(owner)
                     if owner > 0
                         && CRASH_DONE.load(Ordering::Acquire)
-                        && !crate::signal::fatal::is_enabled()
+                        && !crate::runtime::signals::enabled()
                         && OWNER
                             .compare_exchange(owner, -tid, Ordering::AcqRel, Ordering::Acquire)
                             .is_ok() =>

@@ -49,7 +49,7 @@
 //! memory.
 #![allow(unsafe_code)]
 
-use crate::report::{self, Parts};
+use crate::report::{Current, NoStack, Thread};
 use crate::runtime::fmt::{parse_hex, Buf};
 use crate::runtime::sys::{self, ErrnoGuard};
 use crate::runtime::unwind;
@@ -366,9 +366,10 @@ fn send(sig: c_int, tid: i32, value: usize) -> c_int {
     sys::queue_to_thread(tid, sig, value)
 }
 
-/// Collect and write a block for every thread of the process except the
-/// caller and our helper threads, then the thread-limit line if the limit
-/// cut the list. Module references are noted in `seen`.
+/// Collect the stack of every thread of the process except the caller and
+/// our helper threads, and hand each outcome to `emit` in listing order
+/// (the report composer writes them), then the thread-limit cut if the
+/// limit cut the list.
 ///
 /// Async-signal-safe.
 ///
@@ -376,15 +377,14 @@ fn send(sig: c_int, tid: i32, value: usize) -> c_int {
 ///
 /// The caller must hold the reporter slot of [`crate::signal::fatal`]: the pool
 /// and the module cache are used without further locking.
-pub(crate) unsafe fn write_other_threads(
-    p: &mut Parts<'_>,
+pub(crate) unsafe fn collect_other_threads(
     scratch: &mut Scratch,
     max_frames: usize,
+    emit: &mut dyn FnMut(Thread<'_>),
 ) {
-    let w = &mut *p.w;
     let sig = SIGNAL.load(Ordering::Acquire);
     let Some(pool) = pool().filter(|_| sig != 0) else {
-        w.write(b"\n(other threads not shown: the stack collector is not installed)\n");
+        emit(Thread::NoCollector);
         return;
     };
     let timeout_ms = settings::thread_timeout_ms();
@@ -498,8 +498,7 @@ pub(crate) unsafe fn write_other_threads(
         );
     }
 
-    // Write the blocks in listing order.
-    let mut after_block = true;
+    // Hand over the outcomes in listing order.
     for o in pool.order.get(..listed).unwrap_or(&[]) {
         let entry = o.load(Ordering::Relaxed);
         let idx = entry as usize;
@@ -509,9 +508,10 @@ pub(crate) unsafe fn write_other_threads(
             None
         };
         let Some(s) = slot else {
-            let tid = entry as u32 as i32;
-            report::write_no_stack_line(w, tid, after_block, b"no free slot", 0);
-            after_block = false;
+            emit(Thread::NoStack {
+                tid: entry as u32 as i32,
+                why: NoStack::NoFreeSlot,
+            });
             continue;
         };
         let tid = s.tid.load(Ordering::Relaxed);
@@ -525,63 +525,44 @@ pub(crate) unsafe fn write_other_threads(
             continue;
         }
         if done {
-            report::write_thread_heading(w, tid, false);
             let stored = s.stored.load(Ordering::Relaxed);
-            let total = s.total.load(Ordering::Relaxed);
             let flags = s.flags.load(Ordering::Relaxed);
             let cells = pool.frames_of(idx);
             let n = stored.min(max_frames).min(cells.len());
             // SAFETY: the slot is DONE: its writer has finished (Acquire
-            // above), and nobody can claim it again until we free it.
+            // above), and nobody can claim it again until we free it below.
             let frames: &[usize] =
                 unsafe { core::slice::from_raw_parts(cells.as_ptr() as *const usize, n) };
-            // SAFETY: the caller holds the reporter claim.
-            unsafe {
-                report::write_frames_unsynchronized(
-                    w,
-                    &mut *p.late,
-                    frames,
-                    true,
-                    total,
-                    flags & 2 != 0,
-                    max_frames,
-                    &mut *p.seen,
-                )
-            };
-            if flags & 1 == 0 {
-                w.write(
-                    b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
-                );
-            }
+            emit(Thread::Stack(Current {
+                tid,
+                frames,
+                first_is_pc: true,
+                total: s.total.load(Ordering::Relaxed),
+                cut: flags & 2 != 0,
+                found_start: flags & 1 != 0,
+            }));
             s.state.store(FREE, Ordering::Release);
-            after_block = true;
         } else if outcome == Outcome::Gone as u8 {
             // It exited before it could be asked: left out.
         } else if outcome == Outcome::Blocked as u8 {
-            report::write_no_stack_line(
-                w,
+            emit(Thread::NoStack {
                 tid,
-                after_block,
-                b"the thread blocks the dump signal",
-                0,
-            );
-            after_block = false;
+                why: NoStack::Blocked,
+            });
         } else if outcome == Outcome::NotSent as u8 {
-            report::write_no_stack_line(
-                w,
+            emit(Thread::NoStack {
                 tid,
-                after_block,
-                b"the dump signal could not be sent",
-                0,
-            );
-            after_block = false;
+                why: NoStack::NotSent,
+            });
         } else if thread_exists(tid) {
-            report::write_no_stack_line(w, tid, after_block, b"no answer within ", timeout_ms);
-            after_block = false;
+            emit(Thread::NoStack {
+                tid,
+                why: NoStack::NoAnswer { ms: timeout_ms },
+            });
         }
     }
     if more > 0 {
-        report::write_threads_cut_line(w, more, after_block, max_threads);
+        emit(Thread::Cut { more, max_threads });
     }
 }
 

@@ -36,10 +36,8 @@ use crate::runtime::unwind;
 use crate::runtime::writer::SigpipeGuard;
 use crate::settings;
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
-/// Whether the handlers are installed and should report.
-static ENABLED: AtomicBool = AtomicBool::new(false);
 /// The signal being reported.
 static ORIGINAL_SIG: AtomicI32 = AtomicI32::new(0);
 /// Tid of the thread warming up the handler, 0 when none.
@@ -53,7 +51,7 @@ static WALKING_PC: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether the crash handlers are installed.
 pub(crate) fn is_enabled() -> bool {
-    ENABLED.load(Ordering::Acquire)
+    table::enabled()
 }
 
 fn our_action() -> Action {
@@ -102,7 +100,7 @@ pub(crate) fn install() -> Result<(), crate::Error> {
     }
     if result.is_ok() {
         claim::reset();
-        ENABLED.store(true, Ordering::Release);
+        table::set_enabled(true);
     }
     sys::thread_sigmask(libc::SIG_SETMASK, &old_mask);
     if result.is_err() {
@@ -116,7 +114,7 @@ pub(crate) fn install() -> Result<(), crate::Error> {
 pub(crate) fn uninstall() {
     let block = sys::sigset_of(&FATAL_SIGNALS);
     let old_mask = sys::thread_sigmask(libc::SIG_BLOCK, &block);
-    ENABLED.store(false, Ordering::Release);
+    table::set_enabled(false);
     restore_previous_actions();
     sys::thread_sigmask(libc::SIG_SETMASK, &old_mask);
 }
@@ -225,7 +223,7 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
             return;
         }
     }
-    if !ENABLED.load(Ordering::Acquire) {
+    if !table::enabled() {
         chain(sig, info, uc);
         return;
     }
@@ -262,7 +260,7 @@ fn chain(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let prev = f.previous();
     if is_ours(&cur) {
         restore_previous_actions();
-        ENABLED.store(false, Ordering::Release);
+        table::set_enabled(false);
     } else if let Some(prev) = prev {
         // Someone installed a handler after us and called ours: run the
         // action from before us directly, never re-raising into them. When
@@ -326,7 +324,7 @@ fn call_previous(prev: Action, sig: c_int, info: *mut libc::siginfo_t, uc: *mut 
 fn nested_fault(sig: c_int) {
     note_nested_fault(sig);
     restore_previous_actions();
-    ENABLED.store(false, Ordering::Release);
+    table::set_enabled(false);
     let orig = ORIGINAL_SIG.load(Ordering::Acquire);
     let Some(prev) = table::fatal(orig).and_then(|f| f.previous()) else {
         return;
@@ -441,16 +439,15 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
         cut: walk.cut,
         found_start: walk.found_start,
     };
-    let mut others = |p: &mut Parts<'_>| {
+    let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
-        unsafe { super::collector::write_other_threads(p, collect, max) }
+        unsafe { super::collector::collect_other_threads(collect, max, emit) }
     };
-    let others: Option<&mut dyn FnMut(&mut Parts<'_>)> =
-        if settings::ALL_THREADS.load(Ordering::Relaxed) {
-            Some(&mut others)
-        } else {
-            None
-        };
+    let others: Option<report::Others<'_>> = if settings::ALL_THREADS.load(Ordering::Relaxed) {
+        Some(&mut others)
+    } else {
+        None
+    };
     // SAFETY: we hold the claim.
     unsafe {
         report::begin_naming(u64::MAX);
