@@ -12,9 +12,10 @@
 use crate::report::{self, Parts};
 use crate::runtime::elf;
 use crate::runtime::modules::{self, Module};
+use crate::runtime::stack;
 use crate::setup;
 use crate::signal::claim::{Claim, Scratch};
-use crate::symbolize::{demangle, index, lookup, stack};
+use crate::symbolize::{demangle, index, lookup};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 

@@ -20,6 +20,7 @@ pub(crate) mod modules;
 pub(crate) mod procfs;
 pub(crate) mod racy;
 pub(crate) mod signals;
+pub(crate) mod stack;
 pub(crate) mod sys;
 pub(crate) mod unwind;
 pub(crate) mod writer;

@@ -15,7 +15,7 @@ static BUILDING: AtomicBool = AtomicBool::new(false);
 /// stack and start the background index builder. Cheap: no work that
 /// grows with the binary's size.
 pub(crate) fn prepare() {
-    crate::symbolize::stack::prepare();
+    crate::runtime::stack::prepare();
     start_building();
 }
 

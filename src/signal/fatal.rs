@@ -31,6 +31,7 @@ use crate::report::{self, Current, FatalHeader, Header, Parts};
 use crate::runtime::fmt::Buf;
 use crate::runtime::modules;
 use crate::runtime::signals::{self as table, Origin, FATAL, FATAL_SIGNALS};
+use crate::runtime::stack;
 use crate::runtime::sys::{self, Action, Called, ErrnoGuard};
 use crate::runtime::unwind;
 use crate::runtime::writer::SigpipeGuard;
@@ -377,25 +378,59 @@ fn note_nested_fault(sig: c_int) {
     w.flush();
 }
 
-/// Never inlined, so that the frame of `fatal_handler` stays small for the
-/// paths that do not report.
+/// Write the crash report. Never inlined, so that the frame of
+/// `fatal_handler` stays small for the paths that do not report.
+///
+/// Three steps, so that as little as possible runs on the stack the signal
+/// arrived on (an 8 KiB alternate stack, or what is left of a thread's
+/// stack): the first lines (on the report's own stack), the walk of the
+/// crashing thread (on the arrival stack: the unwinder must start from
+/// there to cross the signal frame), then everything else (on the report's
+/// own stack again).
 #[inline(never)]
 fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+    let _pipe = SigpipeGuard::new();
+    let (pc, sp) = context_pc_sp(uc);
+    {
+        let scratch = claim.scratch();
+        let mut header = || write_header(scratch, sig, info, sp);
+        // SAFETY: we hold the claim, which the report stack belongs to.
+        unsafe { stack::run_on_report_stack(&mut header) };
+    }
+    let max = settings::max_frames();
+    let scratch = claim.scratch();
+    let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
+    WALKING_PC.store(pc, Ordering::Release);
+    // SAFETY: walking our own stack from the handler (see `unwind`).
+    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+    WALKING_PC.store(0, Ordering::Release);
+    if !walk.found_start {
+        if let Some(f) = frames.first_mut() {
+            *f = pc;
+        }
+    }
+    let mut body = || write_body(scratch, walk, max);
+    // SAFETY: as above.
+    unsafe { stack::run_on_report_stack(&mut body) };
+}
+
+/// The report's first lines, flushed: they are out before the walk, the
+/// riskiest step.
+#[inline(never)]
+fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, sp: usize) {
     let Scratch {
-        frames: all_frames,
         maps,
         writer: w,
         seen,
         late,
-        collect,
-    } = claim.scratch();
+        ..
+    } = scratch;
     // SAFETY: `info` is the kernel's siginfo (checked non-null by caller).
     let (code, addr, pid, uid) = unsafe {
         let i = &*info;
         (i.si_code, i.si_addr() as usize, i.si_pid(), i.si_uid())
     };
     let origin = table::origin(sig, code, pid, uid);
-    let (pc, sp) = context_pc_sp(uc);
     let has_address = table::fatal(sig).is_some_and(|f| f.has_address);
     let fault_addr = match origin {
         Origin::Fault { .. } if has_address => Some(addr),
@@ -409,31 +444,32 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
         fault_addr,
         stack_overflow,
     };
-    let _pipe = SigpipeGuard::new();
     w.reset(
         settings::FD.load(Ordering::Relaxed),
         settings::COPY_FD.load(Ordering::Relaxed),
         settings::write_timeout_ms(),
     );
-    let tid = sys::gettid();
     let mut parts = Parts { w, seen, late };
     report::compose_header(&mut parts, &Header::Fatal(&header));
-    // The header is out before the walk, which is the riskiest step.
     parts.w.flush();
-    let max = settings::max_frames();
-    let frames = all_frames.get_mut(..max).unwrap_or(&mut []);
-    WALKING_PC.store(pc, Ordering::Release);
-    // SAFETY: walking our own stack from the handler (see `unwind`).
-    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
-    WALKING_PC.store(0, Ordering::Release);
-    if !walk.found_start {
-        if let Some(f) = frames.first_mut() {
-            *f = pc;
-        }
-    }
+}
+
+/// Everything after the first lines: the crashing thread's frames (walked
+/// already), the other threads, the modules.
+#[inline(never)]
+fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
+    let Scratch {
+        frames,
+        writer: w,
+        seen,
+        late,
+        collect,
+        ..
+    } = scratch;
+    let mut parts = Parts { w, seen, late };
     let current = Current {
-        tid,
-        frames: frames.get(..walk.stored.max(1)).unwrap_or(&[]),
+        tid: sys::gettid(),
+        frames: frames.get(..walk.stored.max(1).min(max)).unwrap_or(&[]),
         first_is_pc: true,
         total: walk.total,
         cut: walk.cut,
@@ -455,45 +491,51 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
     }
 }
 
-/// Run the report path once, discarding the text.
+/// Run the report path once, discarding the text: the same steps as a
+/// crash report, stack switches included.
 #[inline(never)]
 fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     let Some(mut claim) = Claim::warm_up(tid) else {
         return;
     };
-    let Scratch {
-        frames,
-        maps,
-        writer: w,
-        seen,
-        late,
-        ..
-    } = claim.scratch();
     let (pc, sp) = context_pc_sp(uc);
-    let _ = is_stack_overflow(pc, sp, maps);
-    let frames = frames.get_mut(..64).unwrap_or(&mut []);
+    let scratch = claim.scratch();
+    let frames = scratch.frames.get_mut(..64).unwrap_or(&mut []);
     // SAFETY: walking our own stack from the handler.
     let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
-    // A writer with no fd: everything is formatted, nothing written.
-    w.reset(-1, -1, 0);
-    let mut parts = Parts { w, seen, late };
-    report::compose_header(&mut parts, &Header::WarmUp);
-    let current = Current {
-        tid,
-        frames: frames.get(..walk.stored).unwrap_or(&[]),
-        first_is_pc: true,
-        total: walk.total,
-        cut: walk.cut,
-        found_start: true,
+    let mut rest = || {
+        let Scratch {
+            frames,
+            maps,
+            writer: w,
+            seen,
+            late,
+            ..
+        } = &mut *scratch;
+        let _ = is_stack_overflow(pc, sp, maps);
+        // A writer with no fd: everything is formatted, nothing written.
+        w.reset(-1, -1, 0);
+        let mut parts = Parts { w, seen, late };
+        report::compose_header(&mut parts, &Header::WarmUp);
+        let current = Current {
+            tid,
+            frames: frames.get(..walk.stored.min(64)).unwrap_or(&[]),
+            first_is_pc: true,
+            total: walk.total,
+            cut: walk.cut,
+            found_start: true,
+        };
+        // SAFETY: we hold the claim.
+        unsafe {
+            // The symbolizer runs too (open, pread, close, the demangler),
+            // but makes one scan read in all: the index is not built yet,
+            // and enable() must stay fast.
+            report::begin_naming(1);
+            report::warm_up_naming();
+            report::compose_body(&mut parts, Some(&current), 64, None);
+            report::begin_naming(u64::MAX);
+        }
     };
-    // SAFETY: we hold the claim.
-    unsafe {
-        // The symbolizer runs too (open, pread, close, the demangler on its
-        // own stack), but makes one scan read in all: the index is not
-        // built yet, and enable() must stay fast.
-        report::begin_naming(1);
-        report::warm_up_naming();
-        report::compose_body(&mut parts, Some(&current), 64, None);
-        report::begin_naming(u64::MAX);
-    }
+    // SAFETY: we hold the claim, which the report stack belongs to.
+    unsafe { stack::run_on_report_stack(&mut rest) };
 }

@@ -30,10 +30,11 @@
 #![allow(unsafe_code)]
 
 use super::demangle::{self, NAME_CAP};
-use super::{index, stack};
+use super::index;
 use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use crate::runtime::modules::{Module, PATH_MAX};
 use crate::runtime::racy::RacyCell;
+use crate::runtime::stack;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A budget not renewed for this long renews itself (for dumps whose
@@ -610,7 +611,7 @@ fn demangle_on_symbolizer_stack(raw: &[u8], complete: bool, out: &mut [u8]) -> u
     if stack::available() {
         let mut f = || len = demangle::demangle_into(raw, complete, out);
         // SAFETY: only the reporting thread creates sessions.
-        unsafe { stack::run_on_symbolizer_stack(&mut f) };
+        unsafe { stack::run_on_report_stack(&mut f) };
     } else {
         let short = complete && raw.len() <= NAME_CAP_ON_CURRENT_STACK;
         len = demangle::demangle_into(raw, short, out);

@@ -52,4 +52,3 @@
 pub(crate) mod demangle;
 pub(crate) mod index;
 pub(crate) mod lookup;
-pub(crate) mod stack;

@@ -1,16 +1,21 @@
-//! Async-signal-safe. The symbolizer's own stack: a 1 MiB mapping with a
+//! Async-signal-safe. The report's own stack: a 1 MiB mapping with a
 //! guard page below it, made once at `enable()` ([`prepare`]), on which the
-//! reporting thread runs the demangler ([`run_on_symbolizer_stack`]).
+//! holder of the reporter claim composes the report
+//! ([`run_on_report_stack`]).
 //!
-//! Why: v0 demangling recurses up to 500 levels, at a few hundred bytes
-//! (release) to 1.7 KB (debug) a level, while a crash report may run on
-//! an 8 KiB alternate stack (Rust std gives its threads those). Moving
-//! that recursion to a stack of its own keeps the handler's own stack use
-//! small and fixed, whatever the name. The pages are only touched when a
-//! deep name is demangled, so the mapping costs address space, not memory.
+//! Why: a crash arrives on whatever stack the kernel chose: Rust std's
+//! 8 KiB thread alternate stacks, a program's own 2 KiB one, or the few
+//! KB left on a thread without one. A report in a downstream debug build
+//! (faulthandler compiled at opt-level 0) needs more than that, and v0
+//! demangling recurses up to 500 levels, at a few hundred bytes (release)
+//! to 1.7 KB (debug) a level. On a stack of our own the report's stack use
+//! no longer depends on where the signal arrived. The pages are only
+//! touched as they are used, so the mapping costs address space, not
+//! memory.
 //!
-//! Only the thread that won the reporter compare-and-swap runs on it, so
-//! one stack serves the whole process. Where the stack could not be made,
+//! Only the thread that holds the reporter claim runs on it, so one stack
+//! serves the whole process. A call made while already on it (the
+//! demangler, inside a report) just runs there. Where the stack could not be made,
 //! or on an architecture without the switch, the closure runs on the
 //! current stack and the caller keeps the demangled names short.
 //!
@@ -24,9 +29,9 @@
 #![allow(unsafe_code)]
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Usable size of the symbolizer stack.
+/// Usable size of the report stack.
 const SIZE: usize = 1 << 20;
 
 /// Top of the stack (16-byte aligned), 0 until [`prepare`] made it.
@@ -55,30 +60,47 @@ pub(crate) fn prepare() -> bool {
     true
 }
 
-/// Whether [`run_on_symbolizer_stack`] really switches stacks.
+/// Set while a closure runs on the stack.
+static ON_IT: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`run_on_report_stack`] really switches stacks.
 pub(crate) fn available() -> bool {
     cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && TOP.load(Ordering::Acquire) != 0
 }
 
 extern "C" fn trampoline(arg: *mut c_void) {
     // SAFETY: `arg` is the `&mut &mut dyn FnMut()` built in
-    // `run_on_symbolizer_stack`, alive for the duration of the call.
+    // `run_on_report_stack`, alive for the duration of the call.
     let f = unsafe { &mut *arg.cast::<&mut dyn FnMut()>() };
     f();
 }
 
-/// Run `f` on the symbolizer stack (or on the current one, see the module
+/// Run `f` on the report stack (or on the current one, see the module
 /// docs).
 ///
 /// # Safety
 ///
 /// Only one thread at a time may call this: the reporting thread.
-pub(crate) unsafe fn run_on_symbolizer_stack(f: &mut dyn FnMut()) {
+pub(crate) unsafe fn run_on_report_stack(f: &mut dyn FnMut()) {
     let top = TOP.load(Ordering::Acquire);
-    if !available() {
+    if !available() || ON_IT.load(Ordering::Acquire) {
+        // No stack of our own, or on it already.
         f();
         return;
     }
+    ON_IT.store(true, Ordering::Release);
+    // SAFETY: the caller's contract, passed on.
+    unsafe { switch_to(top, f) };
+    ON_IT.store(false, Ordering::Release);
+}
+
+/// Run `f` with the stack pointer at `top`.
+///
+/// # Safety
+///
+/// `top` is the 16-byte aligned top of a mapping that nothing else uses.
+#[inline(never)]
+unsafe fn switch_to(top: usize, f: &mut dyn FnMut()) {
     let mut f = f;
     let arg = (&mut f as *mut &mut dyn FnMut()).cast::<c_void>();
     #[cfg(target_arch = "x86_64")]
@@ -159,7 +181,7 @@ mod tests {
                 };
                 // SAFETY: only this thread uses the stack during the test
                 // (tests that use it are in this module and run it once).
-                unsafe { run_on_symbolizer_stack(&mut f) };
+                unsafe { run_on_report_stack(&mut f) };
                 (out, sp_inside)
             })
             .unwrap()
@@ -167,6 +189,6 @@ mod tests {
             .unwrap();
         assert_eq!(r.0, 1000);
         let top = TOP.load(Ordering::Acquire);
-        assert!(r.1 < top && r.1 > top - SIZE, "ran on the symbolizer stack");
+        assert!(r.1 < top && r.1 > top - SIZE, "ran on the report stack");
     }
 }
