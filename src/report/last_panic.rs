@@ -120,6 +120,7 @@ mod tests {
 
     #[test]
     fn a_follow_up_keeps_the_first_text_in_front() {
+        let _g = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         store(b"disk full on /var at src/a.rs:1:2", false);
         store(b"panic in a function that cannot unwind at x.rs:3:4", true);
         let mut out = Buf::<CAP>::new();
@@ -139,6 +140,7 @@ mod tests {
 
     #[test]
     fn a_reader_never_sees_a_mixture() {
+        let _g = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let a = [b'a'; 300];
         let b = [b'b'; 500];
         let writer = std::thread::spawn(move || {

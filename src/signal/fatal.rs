@@ -30,6 +30,7 @@ use super::claim::{self, Claim, Crash, Scratch};
 use crate::report::{self, Current, FatalHeader, Header, Parts};
 use crate::runtime::fmt::Buf;
 use crate::runtime::modules;
+use crate::runtime::racy::RacyCell;
 use crate::runtime::signals::{self as table, Origin, FATAL, FATAL_SIGNALS};
 use crate::runtime::stack;
 use crate::runtime::sys::{self, Action, Called, ErrnoGuard};
@@ -136,20 +137,65 @@ fn restore_previous_actions() {
     }
 }
 
+/// The signal the warm-up sends itself: one whose default action is to
+/// ignore it and that debuggers pass on silently (gdb: "nostop noprint"),
+/// so that `enable()` neither stops a debugger nor shows a fault in
+/// strace.
+const WARMUP_SIG: c_int = libc::SIGURG;
+/// The warm-up signal's action from before, for any `WARMUP_SIG` that is
+/// not ours while our handler is briefly installed.
+static WARMUP_PREV: RacyCell<Action> = RacyCell::new(Action::ZERO);
+
 /// Send the warm-up signal to ourselves, so the whole report path (above
-/// all the unwinder's first walk, which binds libgcc_s's symbols lazily and
-/// may take loader locks) runs once in a real signal frame now, not during
-/// a crash. Normal context only, after [`install`].
+/// all the unwinder's first walk across a signal frame, which binds
+/// libgcc_s's symbols lazily) runs once in a real signal frame now, not
+/// during a crash. Normal context only, under the API's install lock.
+///
+/// `SIGURG`'s action is ours only for the duration, and any `SIGURG` that
+/// is not the warm-up (another thread's socket, Go's preemption) is handed
+/// to the action from before as the kernel would have.
 pub(crate) fn warm_up() {
-    let sig = libc::SIGSEGV;
-    WARMUP_TID.store(sys::gettid(), Ordering::Release);
-    // Let exactly SIGSEGV through for the duration.
-    let unblock = sys::sigset_of(&[sig]);
+    let me = sys::gettid();
+    let prev = sys::query_action(WARMUP_SIG);
+    // SAFETY: only the install-lock holder writes the slot, and our
+    // handler, which reads it, is not installed yet.
+    unsafe { *WARMUP_PREV.get_unsynchronized() = prev };
+    let ours = Action::handler(warm_up_handler, libc::SA_ONSTACK | libc::SA_RESTART, &[]);
+    if sys::set_action(WARMUP_SIG, &ours).is_err() {
+        return;
+    }
+    WARMUP_TID.store(me, Ordering::Release);
+    // Let exactly the warm-up signal through for the duration.
+    let unblock = sys::sigset_of(&[WARMUP_SIG]);
     let old = sys::thread_sigmask(libc::SIG_UNBLOCK, &unblock);
     // Delivered before the call returns: the signal is unblocked here.
-    sys::queue_to_thread(sys::gettid(), sig, WARMUP_MAGIC);
+    sys::queue_to_thread(me, WARMUP_SIG, WARMUP_MAGIC);
     sys::thread_sigmask(libc::SIG_SETMASK, &old);
     WARMUP_TID.store(0, Ordering::Release);
+    let _ = sys::set_action(WARMUP_SIG, &prev);
+}
+
+/// The warm-up signal's handler while `warm_up` runs.
+extern "C" fn warm_up_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+    let _errno = ErrnoGuard::new();
+    let tid = sys::gettid();
+    if !info.is_null() && WARMUP_TID.load(Ordering::Acquire) == tid {
+        // SAFETY: the kernel passes a valid siginfo; SI_QUEUE siginfo
+        // carries pid and value (checked before they are used).
+        let (code, pid, value) = unsafe {
+            let i = &*info;
+            (i.si_code, i.si_pid(), i.si_value().sival_ptr as usize)
+        };
+        if code == libc::SI_QUEUE && pid == sys::getpid() && value == WARMUP_MAGIC {
+            warm_up_in_handler(tid, uc);
+            return;
+        }
+    }
+    // SAFETY: written before this handler was installed.
+    let prev = unsafe { *WARMUP_PREV.get_unsynchronized() };
+    // SAFETY: `info` and `uc` are the kernel's; `prev` is an action the
+    // kernel gave us. SIG_DFL for SIGURG is to ignore it, as is SIG_IGN.
+    let _ = unsafe { sys::call_handler(&prev, sig, info, uc) };
 }
 
 /// The interrupted program counter and stack pointer.
@@ -213,16 +259,6 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
     if info.is_null() {
         chain(sig, info, uc);
         return;
-    }
-    // SAFETY: the kernel passes a valid siginfo to SA_SIGINFO handlers.
-    let code = unsafe { (*info).si_code };
-    if code == libc::SI_QUEUE && WARMUP_TID.load(Ordering::Acquire) == tid {
-        // SAFETY: SI_QUEUE siginfo carries pid and value.
-        let (pid, value) = unsafe { ((*info).si_pid(), (*info).si_value().sival_ptr as usize) };
-        if pid == sys::getpid() && value == WARMUP_MAGIC {
-            warm_up_in_handler(tid, uc);
-            return;
-        }
     }
     if !table::enabled() {
         chain(sig, info, uc);
