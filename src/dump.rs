@@ -28,7 +28,15 @@ static DUMP_LOCK: Mutex<()> = Mutex::new(());
 /// configured limits.
 pub(crate) fn prepare() -> Result<(), crate::Error> {
     static SNAPSHOT: Once = Once::new();
-    SNAPSHOT.call_once(crate::setup::modules::snapshot);
+    SNAPSHOT.call_once(|| {
+        crate::setup::modules::snapshot();
+        // Bind the unwinder's lazily resolved symbols now, in normal
+        // context: the first walk otherwise does it inside a collection
+        // handler, and a lazy binding saves the whole register file on
+        // whatever stack that handler runs on.
+        let mut frames = [0usize; 8];
+        let _ = threads::walk_current(0, 0, &mut frames);
+    });
     crate::setup::collector::ensure_installed(
         settings::MAX_THREADS.load(Ordering::Relaxed),
         settings::max_frames(),

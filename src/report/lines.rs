@@ -106,7 +106,8 @@ pub(crate) fn write_process_line(w: &mut Writer) {
 /// A thread's heading: `Current thread TID "NAME" (most recent call first):`
 /// or `Thread TID "NAME" (most recent call first):`.
 pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
-    let mut line = Buf::<96>::new();
+    // Room for a 15-byte name escaped to 60.
+    let mut line = Buf::<128>::new();
     line.str(if current {
         "\nCurrent thread "
     } else {
@@ -174,7 +175,8 @@ pub(crate) unsafe fn write_frames_unsynchronized(
                     }
                 }
                 line.str(" (");
-                for part in m.path().chunks(64) {
+                // 16 bytes a piece: escaped, a piece is at most 64.
+                for part in m.path().chunks(16) {
                     w.write(line.as_bytes());
                     line.clear();
                     line.ascii(part);
@@ -239,9 +241,10 @@ pub(crate) fn write_modules(w: &mut Writer, late: &mut Late, seen: &ModulesSeen)
     }
 }
 
-/// Write bytes with anything outside printable ASCII replaced by `?`.
+/// Write a name or path, escaped (see `Buf::ascii`).
 pub(crate) fn write_ascii(w: &mut Writer, text: &[u8]) {
-    for chunk in text.chunks(64) {
+    // 16 bytes a piece: escaped, a piece is at most 64.
+    for chunk in text.chunks(16) {
         let mut b = Buf::<64>::new();
         b.ascii(chunk);
         w.write(b.as_bytes());

@@ -94,6 +94,9 @@ pub(crate) enum NoStack {
     },
     /// Every slot was taken (by late answers).
     NoFreeSlot,
+    /// It was inside a signal handler on an alternate stack with too
+    /// little room left to walk its stack.
+    NoRoom,
 }
 
 /// What the composer writes with: lent from the reporter claim's scratch.
@@ -154,6 +157,7 @@ pub(crate) unsafe fn compose_body(
                     NoStack::NotSent => (b"the dump signal could not be sent", 0),
                     NoStack::NoAnswer { ms } => (b"no answer within ", ms),
                     NoStack::NoFreeSlot => (b"no free slot", 0),
+                    NoStack::NoRoom => (b"too little stack room", 0),
                 };
                 write_no_stack_line(p.w, tid, after_block, reason, ms);
                 after_block = false;

@@ -72,12 +72,25 @@ impl<const N: usize> Buf<N> {
         self.push(&[b])
     }
 
-    /// Append bytes with anything outside printable ASCII replaced by `?`,
-    /// so the report stays ASCII whatever a path or thread name holds.
+    /// Append bytes escaped as the report format wants names and paths:
+    /// `"` as `\"`, `\` as `\\`, and anything outside printable ASCII as
+    /// `\xNN`, so the report stays ASCII, one item a line, and a name
+    /// cannot end its quotes early. Up to 4 bytes out for each byte in.
     pub(crate) fn ascii(&mut self, src: &[u8]) -> &mut Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         for &b in src {
-            let b = if (0x20..0x7f).contains(&b) { b } else { b'?' };
-            self.byte(b);
+            match b {
+                b'"' | b'\\' => {
+                    self.byte(b'\\').byte(b);
+                }
+                0x20..=0x7e => {
+                    self.byte(b);
+                }
+                _ => {
+                    let digit = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'?');
+                    self.str("\\x").byte(digit(b >> 4)).byte(digit(b & 15));
+                }
+            }
         }
         self
     }
@@ -234,9 +247,9 @@ mod tests {
         assert_eq!(b.as_bytes(), b"abcd");
         assert!(b.truncated());
         assert!(!b.nul_terminate());
-        b.clear();
-        b.ascii(b"a\xffb\n");
-        assert_eq!(b.as_bytes(), b"a?b?");
+        let mut b = Buf::<32>::new();
+        b.ascii(b"a\xffb\n\"q\"\\");
+        assert_eq!(b.as_bytes(), br#"a\xffb\x0a\"q\"\\"#);
     }
 
     #[test]

@@ -502,6 +502,23 @@ pub(crate) fn read_memory(addr: usize, buf: &mut [u8]) -> usize {
     }
 }
 
+/// The room left below the stack pointer when the calling thread runs on
+/// its alternate signal stack, `None` when it does not.
+pub(crate) fn altstack_room() -> Option<usize> {
+    // SAFETY: an all-zero stack_t is a valid value to overwrite.
+    let mut cur: libc::stack_t = unsafe { core::mem::zeroed() };
+    // SAFETY: a null new stack only queries; `cur` is writable.
+    if unsafe { libc::sigaltstack(core::ptr::null(), &mut cur) } != 0 {
+        return None;
+    }
+    if cur.ss_flags & libc::SS_ONSTACK == 0 {
+        return None;
+    }
+    let here = 0u8;
+    let sp = core::hint::black_box(&here) as *const u8 as usize;
+    Some(sp.saturating_sub(cur.ss_sp as usize))
+}
+
 /// Every signal but those in `except`.
 pub(crate) fn sigset_all_but(except: &[c_int]) -> libc::sigset_t {
     // SAFETY: an all-zero sigset is valid; sigfillset/sigdelset only write

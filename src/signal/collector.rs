@@ -78,6 +78,14 @@ static INTERNAL_TIDS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
 /// probe (0 when unknown).
 static REGISTRY_HANDLER: AtomicUsize = AtomicUsize::new(0);
 
+/// A slot flag: the thread answered without a stack, having too little
+/// room for the walk.
+const NO_ROOM: u8 = 4;
+/// The least alternate-stack room a thread walks itself in: the unwinder,
+/// a lazy symbol binding (which saves the whole register file), and a
+/// margin.
+const MIN_WALK_ROOM: usize = 16 << 10;
+
 const FREE: u64 = 0;
 const REQUESTED: u64 = 1;
 const WRITING: u64 = 2;
@@ -266,15 +274,22 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
     let frames: &mut [usize] =
         unsafe { core::slice::from_raw_parts_mut(cells.as_ptr() as *mut usize, cells.len()) };
     let pc = context_pc(uc);
-    // SAFETY: walking our own stack from the handler (see `unwind`).
-    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
-    let (stored, total, flags) = if walk.found_start {
-        (walk.stored, walk.total, 1 | if walk.cut { 2 } else { 0 })
+    let (stored, total, flags) = if sys::altstack_room().is_some_and(|r| r < MIN_WALK_ROOM) {
+        // We run on an alternate stack that another handler is using
+        // already (the signal arrived inside it): a walk could run off its
+        // end, and a fault there would kill the process. Answer without one.
+        (0, 0, NO_ROOM)
     } else {
-        if let Some(f) = frames.first_mut() {
-            *f = pc;
+        // SAFETY: walking our own stack from the handler (see `unwind`).
+        let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+        if walk.found_start {
+            (walk.stored, walk.total, 1 | if walk.cut { 2 } else { 0 })
+        } else {
+            if let Some(f) = frames.first_mut() {
+                *f = pc;
+            }
+            (frames.len().min(1), 1, 0)
         }
-        (frames.len().min(1), 1, 0)
     };
     slot.stored.store(stored, Ordering::Relaxed);
     slot.total.store(total, Ordering::Relaxed);
@@ -524,7 +539,13 @@ pub(crate) unsafe fn collect_other_threads(
             s.state.store(FREE, Ordering::Release);
             continue;
         }
-        if done {
+        if done && s.flags.load(Ordering::Relaxed) & NO_ROOM != 0 {
+            s.state.store(FREE, Ordering::Release);
+            emit(Thread::NoStack {
+                tid,
+                why: NoStack::NoRoom,
+            });
+        } else if done {
             let stored = s.stored.load(Ordering::Relaxed);
             let flags = s.flags.load(Ordering::Relaxed);
             let cells = pool.frames_of(idx);

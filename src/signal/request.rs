@@ -90,9 +90,12 @@ pub(crate) fn states() -> impl Iterator<Item = (c_int, &'static SigState)> {
         .map(|(i, st)| (i as c_int, st))
 }
 
-/// Our handler, installed for `sig` with `SA_RESTART`.
+/// Our handler, installed for `sig` with `SA_RESTART`. Not `SA_ONSTACK`:
+/// the handler needs a few hundred bytes, and on the thread's own stack a
+/// collection signal that lands inside it can still walk that thread
+/// (on a small alternate stack it would run out of room).
 pub(crate) fn action() -> Action {
-    Action::handler(request_handler, libc::SA_RESTART | libc::SA_ONSTACK, &[])
+    Action::handler(request_handler, libc::SA_RESTART, &[])
 }
 
 /// Whether `act` is our handler.
