@@ -21,6 +21,27 @@ __attribute__((noinline)) static int capi_crash_here(volatile int *p) { return *
 
 int main(int argc, char **argv) {
     if (faulthandler_is_enabled() != 0) { fprintf(stderr, "enabled too early\n"); return 10; }
+    if (strcmp(faulthandler_version(), FAULTHANDLER_VERSION) != 0) {
+        fprintf(stderr, "library %s, header %s\n", faulthandler_version(), FAULTHANDLER_VERSION);
+        return 16;
+    }
+    /* An fd that is not open is EBADF, for every call that takes one. */
+    errno = 0;
+    if (faulthandler_enable(1000, 0, 0) != -1 || errno != EBADF) {
+        fprintf(stderr, "enable(closed fd): errno %d\n", errno);
+        return 17;
+    }
+    if (faulthandler_is_enabled() != 0) { fprintf(stderr, "enabled by a failed call\n"); return 18; }
+    errno = 0;
+    if (faulthandler_dump_traceback(9999, 1) != -1 || errno != EBADF) {
+        fprintf(stderr, "dump_traceback(9999): errno %d\n", errno);
+        return 19;
+    }
+    errno = 0;
+    if (faulthandler_dump_traceback(-5, 1) != -1 || errno != EBADF) {
+        fprintf(stderr, "dump_traceback(-5): errno %d\n", errno);
+        return 28;
+    }
     errno = 0;
     if (faulthandler_enable(-1, 1, 100000) != -1 || errno != EINVAL) {
         fprintf(stderr, "max_frames 100000 accepted (errno %d)\n", errno);

@@ -157,3 +157,50 @@ int fh_c_install_abrt_handler(void) {
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGABRT, &sa, NULL);
 }
+
+/* Install malloc_handler for SIGSEGV on the thread's own stack (no
+ * SA_ONSTACK), with the five crash signals in its sa_mask, as
+ * faulthandler's fatal handler has them. */
+int fh_c_install_malloc_mask_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = malloc_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGSEGV);
+    sigaddset(&sa.sa_mask, SIGBUS);
+    sigaddset(&sa.sa_mask, SIGILL);
+    sigaddset(&sa.sa_mask, SIGFPE);
+    sigaddset(&sa.sa_mask, SIGABRT);
+    return sigaction(SIGSEGV, &sa, NULL);
+}
+
+/* A "library" that installs its SIGSEGV handler over whatever is there and
+ * chains to it by calling it directly (as signal-hook and many runtimes
+ * do): it writes a marker line, then runs the saved action as the kernel
+ * would have (a handler with its signature; SIG_DFL: reset and return, so
+ * the fault fires again into the default). */
+static struct sigaction chained_prev;
+
+static void chaining_handler(int sig, siginfo_t *si, void *uc) {
+    put_str("chaining-handler: called\n");
+    if (chained_prev.sa_flags & SA_SIGINFO) {
+        if (chained_prev.sa_sigaction != NULL) {
+            chained_prev.sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (chained_prev.sa_handler != SIG_DFL && chained_prev.sa_handler != SIG_IGN) {
+        chained_prev.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+}
+
+int fh_c_install_chaining_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = chaining_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSEGV, &sa, &chained_prev);
+}

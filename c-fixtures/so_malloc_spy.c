@@ -3,16 +3,21 @@
  *
  * Interposes the allocator entry points and forwards them to glibc's
  * __libc_* implementations. A call made while the calling thread runs on
- * its alternate signal stack (sigaltstack reports SS_ONSTACK) is flagged
- * with a marker line on fd 2, written with write(2) only:
+ * its alternate signal stack (sigaltstack reports SS_ONSTACK), or while
+ * its signal mask blocks all five crash signals (as faulthandler's fatal
+ * handler's sa_mask does, on any stack) without blocking everything (as
+ * helper threads do), is flagged with a marker line on fd 2, written with
+ * write(2) only:
  *
  *   malloc-spy: VIOLATION malloc on the alternate signal stack
+ *   malloc-spy: VIOLATION malloc with the crash signals blocked
  *
  * The constructor prints "malloc-spy: active" so a test can prove the spy
  * was loaded at all.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -35,6 +40,21 @@ static void say(const char *s) {
     }
 }
 
+/* All five crash signals blocked, but not every signal. */
+static int in_crash_mask(void) {
+    sigset_t cur;
+    if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
+        return 0;
+    static const int crash[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+    for (unsigned i = 0; i < sizeof crash / sizeof crash[0]; i++)
+        if (sigismember(&cur, crash[i]) != 1)
+            return 0;
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP && sigismember(&cur, s) != 1)
+            return 1;
+    return 0;
+}
+
 static void check(const char *what) {
     int saved = errno;
     stack_t ss;
@@ -42,6 +62,10 @@ static void check(const char *what) {
         say("malloc-spy: VIOLATION ");
         say(what);
         say(" on the alternate signal stack\n");
+    } else if (in_crash_mask()) {
+        say("malloc-spy: VIOLATION ");
+        say(what);
+        say(" with the crash signals blocked\n");
     }
     errno = saved;
 }

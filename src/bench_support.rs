@@ -61,6 +61,7 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
         total: frames.len(),
         cut: false,
         found_start: true,
+        heading: true,
     };
     // SAFETY: we hold the claim.
     unsafe {

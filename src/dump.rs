@@ -93,6 +93,7 @@ pub(crate) fn write_dump(
         total: walk.total,
         cut: walk.cut,
         found_start: true,
+        heading: true,
     });
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.

@@ -1,19 +1,19 @@
 //! Symbols in crash reports: names from the handler, file:line from
 //! `faulthandler symbolize`.
 //!
-//! Each crash runs in a child process: this test binary re-executes itself
-//! (or a stripped copy of itself) running only the `child` test, with
-//! `FH_SYMBOLS_CHILD` naming the scenario. The parent checks the exact
-//! terminating signal and the report on the child's stderr.
+//! Each crash runs in a child process of this test binary (or of a
+//! stripped copy of it), through `tests/common`'s harness, with and
+//! without faulthandler: the same SIGSEGV, and the report on the child's
+//! stderr, read with the shared parser.
+
+mod common;
 
 use faulthandler_fixtures as _;
+
+use common::{Case, Check, Ctx, End, Report, Runner, CASE};
 use std::hint::black_box;
 use std::marker::PhantomData;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-
-const CHILD_ENV: &str = "FH_SYMBOLS_CHILD";
 
 /// Counts the heap calls of threads that ask for it (the no-allocation
 /// test); passes everything to the system allocator.
@@ -118,19 +118,29 @@ impl Crasher for Deep {
 }
 
 /// The child side: one crash per process.
-#[test]
-fn child() {
-    let Ok(scenario) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    faulthandler::enable().expect("enable");
-    let r = match scenario.as_str() {
-        "chain" => rust_outer(),
-        "long" => black_box(&Wrapper(PhantomData) as &LongType).crash(),
-        "deep" => black_box(&W(PhantomData) as &Deep).crash(),
-        // A std thread has std's own small alternate stack (8 KiB here),
-        // not the 64 KiB one enable() gave this thread.
-        "small_altstack" => std::thread::Builder::new()
+fn crash_with(f: fn() -> i32) {
+    common::child::enable_default();
+    let r = f();
+    panic!("the crash did not happen ({r})");
+}
+
+fn body_chain() {
+    crash_with(rust_outer)
+}
+
+fn body_long() {
+    crash_with(|| black_box(&Wrapper(PhantomData) as &LongType).crash())
+}
+
+fn body_deep() {
+    crash_with(|| black_box(&W(PhantomData) as &Deep).crash())
+}
+
+/// A std thread has std's own small alternate stack (8 KiB here), not the
+/// 64 KiB one enable() gave this thread.
+fn body_small_altstack() {
+    crash_with(|| {
+        std::thread::Builder::new()
             .name("small-altstack".into())
             .spawn(|| {
                 // SAFETY: querying this thread's alternate stack only.
@@ -144,54 +154,57 @@ fn child() {
             })
             .unwrap()
             .join()
-            .unwrap(),
-        "dlopen" => {
-            let path = format!("{}/so_symbols_late.so\0", faulthandler_fixtures::DIR);
-            // SAFETY: loading our own fixture library, which has no
-            // constructors, and calling its entry point with its C type.
-            unsafe {
-                let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
-                assert!(!h.is_null(), "dlopen {path}");
-                let f = libc::dlsym(h, c"fh_late_entry".as_ptr());
-                assert!(!f.is_null());
-                let f: extern "C" fn(*mut i32) -> i32 = std::mem::transmute(f);
-                f(black_box(std::ptr::null_mut()))
-            }
+            .unwrap()
+    })
+}
+
+fn late_so() -> String {
+    common::fixture("so_symbols_late.so")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn body_dlopen() {
+    crash_with(|| {
+        let path = format!("{}\0", late_so());
+        // SAFETY: loading our own fixture library, which has no
+        // constructors, and calling its entry point with its C type.
+        unsafe {
+            let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+            assert!(!h.is_null(), "dlopen {path}");
+            let f = libc::dlsym(h, c"fh_late_entry".as_ptr());
+            assert!(!f.is_null());
+            let f: extern "C" fn(*mut i32) -> i32 = std::mem::transmute(f);
+            f(black_box(std::ptr::null_mut()))
         }
-        other => panic!("unknown scenario {other}"),
-    };
-    panic!("the crash did not happen ({r})");
+    })
 }
 
-fn run_child(exe: &Path, scenario: &str) -> (ExitStatus, String) {
-    let out = Command::new(exe)
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, scenario)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the child");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The run with faulthandler (`c.run()`, compared with its control by
+/// the harness): SIGSEGV, and its stderr.
+fn crashed(c: &Ctx) -> String {
+    c.run().stderr.clone()
 }
 
-/// The report's frames as (number, name without +0xOFF, module).
+/// Child `scenario` of `exe`, with and without faulthandler: both die
+/// of SIGSEGV.
+fn run_child(exe: &Path, scenario: &str) -> Result<String, String> {
+    let r = |control| Runner::scenario_of(exe, scenario, control).env("RUST_BACKTRACE", "0");
+    let (run, _) = common::runner::pair(r(false), r(true))?;
+    run.expect_signal(libc::SIGSEGV)?;
+    Ok(run.stderr)
+}
+
+/// The first report's frames, every thread's, as (number, name without
+/// +0xOFF, module or `??`).
 fn frames(report: &str) -> Vec<(usize, String, String)> {
-    report
-        .lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix("  #")?;
-            let (n, rest) = rest.split_once("  0x")?;
-            let (_, rest) = rest.split_once(" in ")?;
-            let (name, module) = rest.rsplit_once(" (")?;
-            let name = match name.rsplit_once("+0x") {
-                Some((n, _)) => n,
-                None => name,
-            };
-            let module = module.rsplit_once(" +0x").map_or(module, |(m, _)| m);
-            Some((n.parse().ok()?, name.to_string(), module.to_string()))
+    let rep = Report::first(report).unwrap_or_else(|e| panic!("{e}:\n{report}"));
+    rep.threads
+        .iter()
+        .flat_map(|t| &t.frames)
+        .map(|f| {
+            let module = f.module.clone().unwrap_or_else(|| "??".into());
+            (f.index, f.name.clone(), module)
         })
         .collect()
 }
@@ -222,49 +235,24 @@ fn test_exe() -> PathBuf {
 }
 
 fn build_id_hex(path: &Path) -> String {
-    use object::Object;
-    let data = std::fs::read(path).unwrap();
-    let obj = object::File::parse(&*data).unwrap();
-    let id = obj.build_id().unwrap().expect("a build-id");
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    common::elf::build_id_hex(path).unwrap()
 }
 
-/// The `faulthandler` command, built into the workspace's target dir by
-/// the same `cargo test` (it is the `faulthandler-cli` package's).
-fn cli_exe() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    dir.join("faulthandler")
-}
-
+/// `faulthandler symbolize --no-system-debug-dir [--debug-dir D]...`, in
+/// process (the command is a thin wrapper; its own tests are in
+/// cli/tests/dropin.rs).
 fn symbolize(report: &str, debug_dirs: &[&Path]) -> String {
-    let mut cmd = Command::new(cli_exe());
-    cmd.arg("symbolize").arg("--no-system-debug-dir");
+    let mut opts = faulthandler::offline::SymbolizeOptions::new().system_debug_dir(false);
     for d in debug_dirs {
-        cmd.arg("--debug-dir").arg(d);
+        opts = opts.debug_dir(d);
     }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(report.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "symbolize failed: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
+    let mut out = Vec::new();
+    faulthandler::offline::symbolize_report(report.as_bytes(), &mut out, &opts).expect("symbolize");
+    String::from_utf8(out).expect("symbolize writes text")
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fh-symbols-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir(&format!("symbols-{name}"))
 }
 
 fn line_of(report: &str, needle: &str) -> String {
@@ -275,10 +263,9 @@ fn line_of(report: &str, needle: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn c_and_rust_frames_are_named_innermost_first() {
-    let (status, report) = run_child(&test_exe(), "chain");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+fn c_and_rust_frames_are_named_innermost_first(c: &Ctx) -> Check {
+    let _ = c;
+    let report = crashed(c);
     assert!(report.starts_with("Fatal signal 11 (SIGSEGV)"), "{report}");
     let names = names(&report);
     let at = assert_consecutive(&names, &CHAIN, &report);
@@ -292,12 +279,12 @@ fn c_and_rust_frames_are_named_innermost_first() {
     }
     // No hash suffix on Rust names.
     assert!(!report.contains("17h"), "{report}");
+    Ok(())
 }
 
-#[test]
-fn names_fit_on_a_small_std_alternate_stack() {
-    let (status, report) = run_child(&test_exe(), "small_altstack");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+fn names_fit_on_a_small_std_alternate_stack(c: &Ctx) -> Check {
+    let _ = c;
+    let report = crashed(c);
     assert!(report.contains("Current thread "), "{report}");
     assert!(report.contains(" \"small-altstac"), "{report}");
     let size: usize = line_of(&report, "altstack size ")
@@ -308,12 +295,12 @@ fn names_fit_on_a_small_std_alternate_stack() {
     let names = names(&report);
     assert_eq!(assert_consecutive(&names, &CHAIN, &report), 0);
     assert!(report.contains("\nModules:\n"), "{report}");
+    Ok(())
 }
 
-#[test]
-fn symbolize_adds_file_and_line() {
-    let (status, report) = run_child(&test_exe(), "chain");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV));
+fn symbolize_adds_file_and_line(c: &Ctx) -> Check {
+    let _ = c;
+    let report = crashed(c);
     let out = symbolize(&report, &[]);
     let c = line_of(&out, " in fh_sym_c_crash+0x");
     assert!(c.contains("c-fixtures/lib_symbols.c:7 ("), "{c}");
@@ -332,12 +319,12 @@ fn symbolize_adds_file_and_line() {
             .collect()
     };
     assert_eq!(keep(&out), keep(&report));
+    Ok(())
 }
 
-#[test]
-fn long_generic_name_is_demangled_without_hash() {
-    let (status, report) = run_child(&test_exe(), "long");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+fn long_generic_name_is_demangled_without_hash(c: &Ctx) -> Check {
+    let _ = c;
+    let report = crashed(c);
     let names = names(&report);
     let want = "<symbols::Wrapper<alloc::collections::btree::map::BTreeMap<alloc::string::String,alloc::vec::Vec<core::option::Option<alloc::boxed::Box<[u8]>>>>> as symbols::Crasher>::crash";
     let at = assert_consecutive(&names, &CHAIN, &report);
@@ -347,12 +334,12 @@ fn long_generic_name_is_demangled_without_hash() {
         "{report}"
     );
     assert!(!report.contains("17h"), "{report}");
+    Ok(())
 }
 
-#[test]
-fn name_over_the_cap_is_cut_and_the_report_goes_on() {
-    let (status, report) = run_child(&test_exe(), "deep");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+fn name_over_the_cap_is_cut_and_the_report_goes_on(c: &Ctx) -> Check {
+    let _ = c;
+    let report = crashed(c);
     let names = names(&report);
     let at = assert_consecutive(&names, &CHAIN, &report);
     let cut = names.get(at + CHAIN.len()).expect("the deep frame");
@@ -369,13 +356,13 @@ fn name_over_the_cap_is_cut_and_the_report_goes_on() {
         "frames after it:\n{report}"
     );
     assert!(report.contains("\nModules:\n"), "{report}");
+    Ok(())
 }
 
-#[test]
-fn library_loaded_after_enable_is_named() {
-    let (status, report) = run_child(&test_exe(), "dlopen");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
-    let so = format!("{}/so_symbols_late.so", faulthandler_fixtures::DIR);
+fn library_loaded_after_enable_is_named(c: &Ctx) -> Check {
+    let _ = c;
+    let report = crashed(c);
+    let so = late_so();
     let f = frames(&report);
     assert_eq!(f[0].1, "fh_late_crash", "{report}");
     assert_eq!(f[0].2, so, "{report}");
@@ -393,20 +380,17 @@ fn library_loaded_after_enable_is_named() {
     assert!(l.contains("c-fixtures/so_symbols_late.c:6 ("), "{l}");
     let l = line_of(&out, " in fh_late_entry+0x");
     assert!(l.contains("c-fixtures/so_symbols_late.c:11 ("), "{l}");
+    Ok(())
 }
 
-#[test]
-fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
+fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names(c: &Ctx) -> Check {
+    let _ = c;
     let dir = scratch_dir("strip");
     let exe = test_exe();
     let stripped = dir.join("symbols-stripped");
-    let st = Command::new("objcopy")
-        .arg("--strip-all")
-        .arg(&exe)
-        .arg(&stripped)
-        .status()
-        .expect("objcopy (binutils) is installed with gcc");
-    assert!(st.success());
+    let mut objcopy = Runner::program("objcopy", &["--strip-all"]);
+    objcopy.cmd().arg(&exe).arg(&stripped);
+    objcopy.run()?.expect_code(0)?;
     let debug = dir.join("debug");
     std::fs::create_dir_all(&debug).unwrap();
     let unstripped = debug.join("symbols-unstripped");
@@ -414,8 +398,7 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
         std::fs::copy(&exe, &unstripped).unwrap();
     }
 
-    let (status, report) = run_child(&stripped, "chain");
-    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{report}");
+    let report = run_child(&stripped, "c_and_rust_frames_are_named_innermost_first")?;
     let f = frames(&report);
     let spath = stripped.to_str().unwrap();
     // The C and Rust frames have no names now, but module and offset.
@@ -448,13 +431,12 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
     let tree = dir.join("tree");
     let id_dir = tree.join(".build-id").join(&id[..2]);
     std::fs::create_dir_all(&id_dir).unwrap();
-    let st = Command::new("objcopy")
-        .arg("--only-keep-debug")
+    let mut objcopy = Runner::program("objcopy", &["--only-keep-debug"]);
+    objcopy
+        .cmd()
         .arg(&exe)
-        .arg(id_dir.join(format!("{}.debug", &id[2..])))
-        .status()
-        .unwrap();
-    assert!(st.success());
+        .arg(id_dir.join(format!("{}.debug", &id[2..])));
+    objcopy.run()?.expect_code(0)?;
     let out = symbolize(&report, &[&tree]);
     assert_consecutive(&self::names(&out), &CHAIN, &out);
     let c = line_of(&out, " in fh_sym_c_crash+0x");
@@ -467,11 +449,7 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
     // A different file at the report's path: a mismatch, said on the
     // frame, and never used.
     std::fs::remove_file(&stripped).unwrap();
-    std::fs::copy(
-        format!("{}/so_symbols_late.so", faulthandler_fixtures::DIR),
-        &stripped,
-    )
-    .unwrap();
+    std::fs::copy(late_so(), &stripped).unwrap();
     let out = symbolize(&report, &[]);
     let l0 = line_of(&out, "  #0  0x");
     assert!(l0.contains(" in ?? ("), "{l0}");
@@ -482,47 +460,7 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names() {
         "{l0}"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn cli_help_and_usage_errors() {
-    let exe = cli_exe();
-    let exe = exe.as_path();
-    let out = Command::new(exe)
-        .args(["symbolize", "--help"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let help = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        help.starts_with("Usage: faulthandler symbolize [--debug-dir DIR]..."),
-        "{help}"
-    );
-    assert!(
-        help.contains("/usr/lib/debug/.build-id/xx/rest.debug"),
-        "{help}"
-    );
-    let out = Command::new(exe).arg("--bogus").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(exe)
-        .args(["symbolize", "--frobnicate"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown option \"--frobnicate\""));
-    let out = Command::new(exe)
-        .args(["symbolize", "/nonexistent/report.txt"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    // A file argument works like stdin; text that is not a report passes.
-    let dir = scratch_dir("cli");
-    let f = dir.join("notes.txt");
-    std::fs::write(&f, "hello\n  #0 is not a frame\nbye").unwrap();
-    let out = Command::new(exe).arg("symbolize").arg(&f).output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(out.stdout, b"hello\n  #0 is not a frame\nbye");
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }
 
 /// The symbolizer's stack use, measured: the frame lines of a real stack
@@ -530,8 +468,8 @@ fn cli_help_and_usage_errors() {
 /// with the index and with the fallback scan; the deepest byte touched,
 /// minus what an empty handler touches (the kernel's signal frame), is
 /// what the report path needs on top of the kernel frame.
-#[test]
-fn report_path_stack_use_is_small() {
+fn report_path_stack_use_is_small(c: &Ctx) -> Check {
+    let _ = c;
     use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
     static FRAMES: AtomicPtr<Vec<usize>> = AtomicPtr::new(std::ptr::null_mut());
     static FD: AtomicI32 = AtomicI32::new(-1);
@@ -649,6 +587,7 @@ fn report_path_stack_use_is_small() {
         frames_ix < 7168 && frames_scan < 7168,
         "{frames_ix} B, {frames_scan} B"
     );
+    Ok(())
 }
 
 /// The symbolizer allocates nothing: Rust's heap calls are counted on this
@@ -656,8 +595,8 @@ fn report_path_stack_use_is_small() {
 /// scan, and for a library loaded after the module snapshot (found through
 /// /proc/self/maps and scanned). (The malloc interposer of the core tests
 /// checks libc's malloc during real crashes.)
-#[test]
-fn symbolizer_allocates_nothing() {
+fn symbolizer_allocates_nothing(c: &Ctx) -> Check {
+    let _ = c;
     let _g = SCRATCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     faulthandler::__bench::build_index_now();
     // Everything that may allocate happens first: frames, the library, the file.
@@ -666,7 +605,7 @@ fn symbolizer_allocates_nothing() {
         frames.push(f.ip() as usize);
         true
     });
-    let path = format!("{}/so_symbols_late.so\0", faulthandler_fixtures::DIR);
+    let path = format!("{}\0", late_so());
     // SAFETY: our own fixture library, without constructors.
     let entry = unsafe {
         let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
@@ -708,4 +647,34 @@ fn symbolizer_allocates_nothing() {
         .filter(|l| l.contains(exe.to_str().unwrap()) && !l.contains(" in ?? ("))
         .count();
     assert!(named_here >= 4, "{text}");
+    Ok(())
+}
+
+const SEGV: Option<End> = Some(End::Signal {
+    sig: libc::SIGSEGV,
+    core: false,
+});
+
+/// In this process (no child).
+const HERE: Case = Case {
+    control: false,
+    ..CASE
+};
+
+#[rustfmt::skip]
+static CASES: &[Case] = &[
+    Case { name: "c_and_rust_frames_are_named_innermost_first", body: Some(body_chain), expect: SEGV, check: c_and_rust_frames_are_named_innermost_first, ..CASE },
+    Case { name: "names_fit_on_a_small_std_alternate_stack", body: Some(body_small_altstack), expect: SEGV, check: names_fit_on_a_small_std_alternate_stack, ..CASE },
+    Case { name: "symbolize_adds_file_and_line", body: Some(body_chain), expect: SEGV, check: symbolize_adds_file_and_line, ..CASE },
+    Case { name: "long_generic_name_is_demangled_without_hash", body: Some(body_long), expect: SEGV, check: long_generic_name_is_demangled_without_hash, ..CASE },
+    Case { name: "name_over_the_cap_is_cut_and_the_report_goes_on", body: Some(body_deep), expect: SEGV, check: name_over_the_cap_is_cut_and_the_report_goes_on, ..CASE },
+    Case { name: "library_loaded_after_enable_is_named", body: Some(body_dlopen), expect: SEGV, check: library_loaded_after_enable_is_named, ..CASE },
+    // Runs the first case's child from a stripped copy of this binary.
+    Case { name: "stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names", check: stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names, ..HERE },
+    Case { name: "report_path_stack_use_is_small", check: report_path_stack_use_is_small, ..HERE },
+    Case { name: "symbolizer_allocates_nothing", check: symbolizer_allocates_nothing, ..HERE },
+];
+
+fn main() {
+    common::harness::main(CASES);
 }

@@ -1,22 +1,25 @@
 //! Every-thread dumps: at crash time, on request (`register`), from code
 //! (`dump_traceback`) and from the watchdog.
 //!
-//! Each scenario runs in its own child process: the test binary runs
-//! itself again with `FH_THREADS_CHILD=<scenario>`, and the `child_entry`
-//! test then plays that scenario. The parent checks the exit status (or
-//! signal) and parses the report from the child's stderr.
+//! Each case of [`CASES`] runs its scenario (`run_scenario_*`) in a child
+//! of this binary, through `tests/common`'s harness (hard timeout; the
+//! crashes also run without faulthandler, and must end the same way). The
+//! parent checks the exit status (or signal) and parses the report from
+//! the child's stderr.
+
+mod common;
 
 use faulthandler_fixtures as _;
+
+use common::report::{self, Frame, Report, Thread};
+use common::{Case, Check, Ctx, End, Run, CASE};
 use std::hint::black_box;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const CHILD_ENV: &str = "FH_THREADS_CHILD";
 const NAMES: [&str; 3] = ["fh-alpha", "fh-bravo", "fh-charlie"];
 
 extern "C" {
@@ -204,580 +207,580 @@ fn crash_now() {
 }
 
 #[inline(never)]
-fn run_scenario(name: &str) {
-    match name {
-        "crash" => {
-            faulthandler::enable().unwrap();
-            start_named_threads();
-            std::thread::Builder::new()
-                .name("fh-masked".into())
-                .spawn(|| {
-                    block_all_signals();
-                    loop {
-                        std::thread::park();
-                    }
-                })
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-            crash_now();
-        }
-        "crash_on_thread" => {
-            // The crash happens on a std thread, whose alternate signal
-            // stack is std's 8 KiB one: the all-thread report must fit.
-            faulthandler::enable().unwrap();
-            start_named_threads();
-            std::thread::Builder::new()
-                .name("fh-crasher".into())
-                .spawn(crash_now)
-                .unwrap()
-                .join()
-                .unwrap();
-        }
-        "altstack_peak" | "altstack_peak_single" => {
-            // How much of std's 8 KiB alternate stack an all-thread crash
-            // report uses: paint the stack, crash, and let the previous
-            // SIGSEGV handler (ours chains to it) measure what was touched.
-            static ALT: AtomicUsize = AtomicUsize::new(0);
-            static ALT_SIZE: AtomicUsize = AtomicUsize::new(0);
-            extern "C" fn measure(_: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
-                let base = ALT.load(Ordering::SeqCst) as *const u8;
-                let size = ALT_SIZE.load(Ordering::SeqCst);
-                let mut untouched = 0;
-                // SAFETY: reading the alternate stack we painted; this
-                // handler runs near its top.
-                while untouched < size && unsafe { *base.add(untouched) } == 0xa5 {
-                    untouched += 1;
-                }
-                let mut msg = format!("PEAK {} OF {size}\n", size - untouched).into_bytes();
-                msg.truncate(64);
-                // SAFETY: write(2) and _exit(2) from a handler.
-                unsafe {
-                    libc::write(1, msg.as_ptr().cast(), msg.len());
-                    libc::_exit(42);
-                }
+fn run_scenario_crash() {
+    common::child::enable_default();
+    start_named_threads();
+    std::thread::Builder::new()
+        .name("fh-masked".into())
+        .spawn(|| {
+            block_all_signals();
+            loop {
+                std::thread::park();
             }
-            // SAFETY: installing a plain SA_SIGINFO|SA_ONSTACK handler.
-            unsafe {
-                let mut a: libc::sigaction = std::mem::zeroed();
-                a.sa_sigaction = measure as *const () as usize;
-                a.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigaction(libc::SIGSEGV, &a, std::ptr::null_mut());
-            }
-            faulthandler::Config::new()
-                .all_threads(name == "altstack_peak")
-                .enable()
-                .unwrap();
-            start_named_threads();
-            std::thread::Builder::new()
-                .name("fh-crasher".into())
-                .spawn(|| {
-                    // SAFETY: querying and painting this thread's own,
-                    // currently unused, alternate stack.
-                    unsafe {
-                        let mut ss: libc::stack_t = std::mem::zeroed();
-                        libc::sigaltstack(std::ptr::null(), &mut ss);
-                        assert_eq!(ss.ss_flags & libc::SS_DISABLE, 0, "no alt stack");
-                        ALT.store(ss.ss_sp as usize, Ordering::SeqCst);
-                        ALT_SIZE.store(ss.ss_size, Ordering::SeqCst);
-                        std::ptr::write_bytes(ss.ss_sp.cast::<u8>(), 0xa5, ss.ss_size);
-                    }
-                    crash_now();
-                })
-                .unwrap()
-                .join()
-                .unwrap();
-        }
-        "crash_thread_limit" => {
-            faulthandler::Config::new().max_threads(2).enable().unwrap();
-            start_named_threads();
-            crash_now();
-        }
-        "register" => {
-            start_named_threads();
-            let (w, cap) = Capture::new();
-            faulthandler::Register::new(libc::SIGUSR1)
-                .fd(w)
-                .install()
-                .unwrap();
-            kill_self(libc::SIGUSR1);
-            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
-            cap.settle();
-            eprint!("{}", cap.text());
-        }
-        "register_many" => {
-            start_named_threads();
-            // A reader blocked in read() the whole time: it must never see EINTR.
-            let (r, w) = pipe();
-            let reader = std::thread::Builder::new()
-                .name("fh-reader".into())
-                .spawn(move || {
-                    let mut b = [0u8; 1];
-                    // SAFETY: reading into a local buffer.
-                    let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-                    let err = std::io::Error::last_os_error();
-                    (n, err.raw_os_error())
-                })
-                .unwrap();
-            let (fd, cap) = Capture::new();
-            faulthandler::Register::new(libc::SIGUSR1)
-                .fd(fd)
-                .install()
-                .unwrap();
-            for i in 1..=200 {
-                kill_self(libc::SIGUSR1);
-                assert!(cap.wait_count(REPORT_END, i, 20), "dump {i} missing");
-            }
-            // SAFETY: writing one byte to our pipe releases the reader.
-            unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
-            let (n, errno) = reader.join().unwrap();
-            println!("READER n={n} errno={errno:?}");
-            cap.settle();
-            eprint!("{}", cap.text());
-        }
-        "register_refused" => {
-            faulthandler::enable().unwrap();
-            for sig in [
-                libc::SIGSEGV,
-                libc::SIGBUS,
-                libc::SIGILL,
-                libc::SIGFPE,
-                libc::SIGABRT,
-                libc::SIGKILL,
-                libc::SIGSTOP,
-                0,
-                -1,
-                1000,
-            ] {
-                let e = faulthandler::register(sig).unwrap_err();
-                assert_eq!(e.kind(), faulthandler::ErrorKind::InvalidInput);
-                println!("REFUSED {sig}: {e}");
-            }
-            // The collector signal: the one real-time signal that is no
-            // longer SIG_DFL after enable().
-            let internal = (libc::SIGRTMIN()..=libc::SIGRTMAX())
-                .find(|&s| query(s).sa_sigaction != libc::SIG_DFL)
-                .expect("a collector signal");
-            let e = faulthandler::register(internal).unwrap_err();
-            println!("REFUSED internal {internal}: {e}");
-            assert!(e.to_string().contains("internally"));
-        }
-        "unregister_restores" => {
-            // SIG_IGN stays ignored.
-            // SAFETY: setting a disposition.
-            unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
-            faulthandler::register(libc::SIGUSR2).unwrap();
-            assert_ne!(query(libc::SIGUSR2).sa_sigaction, libc::SIG_IGN);
-            assert!(faulthandler::unregister(libc::SIGUSR2).unwrap());
-            assert!(!faulthandler::unregister(libc::SIGUSR2).unwrap());
-            assert_eq!(query(libc::SIGUSR2).sa_sigaction, libc::SIG_IGN);
-            kill_self(libc::SIGUSR2); // ignored: we live on
-                                      // A previous handler comes back exactly: address, flags, mask.
-            let before = install_counting_handler(libc::SIGUSR1);
-            faulthandler::register(libc::SIGUSR1).unwrap();
-            assert!(faulthandler::unregister(libc::SIGUSR1).unwrap());
-            let after = query(libc::SIGUSR1);
-            assert_eq!(after.sa_sigaction, before.sa_sigaction);
-            assert_eq!(after.sa_flags, before.sa_flags);
-            // SAFETY: reading sigsets.
-            unsafe {
-                for s in 1..libc::SIGRTMAX() {
-                    assert_eq!(
-                        libc::sigismember(&after.sa_mask, s),
-                        libc::sigismember(&before.sa_mask, s),
-                        "mask differs at {s}"
-                    );
-                }
-            }
-            // SIG_DFL comes back too.
-            faulthandler::register(libc::SIGHUP).unwrap();
-            assert!(faulthandler::unregister(libc::SIGHUP).unwrap());
-            assert_eq!(query(libc::SIGHUP).sa_sigaction, libc::SIG_DFL);
-            println!("RESTORED ok");
-        }
-        "chain" | "no_chain" => {
-            start_named_threads();
-            install_counting_handler(libc::SIGUSR2);
-            let (w, cap) = Capture::new();
-            faulthandler::Register::new(libc::SIGUSR2)
-                .fd(w)
-                .chain(name == "chain")
-                .install()
-                .unwrap();
-            kill_self(libc::SIGUSR2);
-            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
-            cap.settle();
-            println!("PREV_CALLS {}", PREV_CALLS.load(Ordering::SeqCst));
-            eprint!("{}", cap.text());
-        }
-        "chain_default" => {
-            // SIGUSR2 at SIG_DFL terminates the process; with chain that
-            // still happens, after the dump.
-            start_named_threads();
-            faulthandler::Register::new(libc::SIGUSR2)
-                .chain(true)
-                .install()
-                .unwrap();
-            kill_self(libc::SIGUSR2);
-            std::thread::sleep(Duration::from_secs(20));
-            println!("NOT KILLED");
-        }
-        "concurrent_dumps" => {
-            // Four threads dumping at once, while requests arrive by signal
-            // and the watchdog repeats: every dump completes, none mixes
-            // into another.
-            start_named_threads();
-            let (w, cap) = Capture::new();
-            let w = Arc::new(w);
-            faulthandler::Register::new(libc::SIGUSR1)
-                .fd(w.try_clone().unwrap())
-                .install()
-                .unwrap();
-            faulthandler::Watchdog::new(Duration::from_millis(20))
-                .repeat(true)
-                .fd(w.try_clone().unwrap())
-                .arm()
-                .unwrap();
-            let dumpers: Vec<_> = (0..4)
-                .map(|i| {
-                    let w = w.clone();
-                    std::thread::Builder::new()
-                        .name(format!("fh-dumper-{i}"))
-                        .spawn(move || {
-                            for _ in 0..25 {
-                                faulthandler::dump_traceback(w.as_fd(), true).unwrap();
-                            }
-                        })
-                        .unwrap()
-                })
-                .collect();
-            for _ in 0..25 {
-                kill_self(libc::SIGUSR1);
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            for d in dumpers {
-                d.join().unwrap();
-            }
-            faulthandler::cancel_dump_traceback_later();
-            std::thread::sleep(Duration::from_millis(200));
-            cap.settle();
-            eprint!("{}", cap.text());
-        }
-        "hook_first" | "hook_after" => {
-            static HOOKED: AtomicUsize = AtomicUsize::new(0);
-            let hook = || {
-                // SAFETY: the action only bumps an atomic.
-                unsafe {
-                    signal_hook_registry::register(libc::SIGUSR1, || {
-                        HOOKED.fetch_add(1, Ordering::SeqCst);
-                    })
-                }
-                .unwrap()
-            };
-            let (w, cap) = Capture::new();
-            let id = if name == "hook_first" {
-                Some(hook())
-            } else {
-                None
-            };
-            let before = query(libc::SIGUSR1);
-            faulthandler::Register::new(libc::SIGUSR1)
-                .fd(w)
-                .install()
-                .unwrap();
-            let id = id.or_else(|| Some(hook()));
-            kill_self(libc::SIGUSR1);
-            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
-            let end = Instant::now() + Duration::from_secs(5);
-            while HOOKED.load(Ordering::SeqCst) == 0 && Instant::now() < end {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            println!("HOOKED {}", HOOKED.load(Ordering::SeqCst));
-            println!("DUMPS {}", cap.count(REPORT_END));
-            if name == "hook_first" {
-                // Our unregister leaves the registry's handler in place.
-                assert!(faulthandler::unregister(libc::SIGUSR1).unwrap());
-                assert_eq!(query(libc::SIGUSR1).sa_sigaction, before.sa_sigaction);
-                kill_self(libc::SIGUSR1);
-                let end = Instant::now() + Duration::from_secs(5);
-                while HOOKED.load(Ordering::SeqCst) < 2 && Instant::now() < end {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                println!("HOOKED_AFTER_UNREGISTER {}", HOOKED.load(Ordering::SeqCst));
-            }
-            let _ = id;
-        }
-        "dump_traceback" => {
-            start_named_threads();
-            let (w, cap) = Capture::new();
-            faulthandler::dump_traceback(w.as_fd(), true).unwrap();
-            cap.wait_count(REPORT_END, 1, 10);
-            cap.settle();
-            eprint!("{}", cap.text());
-        }
-        "dump_limit" => {
-            faulthandler::Config::new().max_threads(2).enable().unwrap();
-            start_named_threads();
-            let tasks = std::fs::read_dir("/proc/self/task").unwrap().count();
-            println!("TASKS {tasks}");
-            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
-        }
-        "blocked_not_waited" => {
-            // A thread that blocks every signal, and a 5 s deadline: the
-            // dump must not wait for it.
-            faulthandler::Config::new()
-                .thread_timeout(Duration::from_secs(5))
-                .enable()
-                .unwrap();
-            start_named_threads();
-            let (tx, rx) = mpsc::channel();
-            std::thread::Builder::new()
-                .name("fh-masked".into())
-                .spawn(move || {
-                    block_all_signals();
-                    tx.send(()).unwrap();
-                    // Stuck in a system call with signals masked.
-                    let (r, _w) = pipe();
-                    let mut b = [0u8; 1];
-                    // SAFETY: reading into a local buffer.
-                    unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-                })
-                .unwrap();
-            rx.recv().unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-            let start = Instant::now();
-            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
-            println!("ELAPSED_MS {}", start.elapsed().as_millis());
-        }
-        "stuck_in_kernel" | "stuck_in_kernel_crash" => {
-            faulthandler::Config::new()
-                .thread_timeout(Duration::from_millis(300))
-                .enable()
-                .unwrap();
-            start_named_threads();
-            let stuck = Arc::new(AtomicBool::new(false));
-            let s = stuck.clone();
-            let tid = Arc::new(AtomicUsize::new(0));
-            let t = tid.clone();
-            std::thread::Builder::new()
-                .name("fh-vfork".into())
-                .spawn(move || {
-                    // SAFETY: gettid has no preconditions.
-                    t.store(unsafe { libc::gettid() } as usize, Ordering::SeqCst);
-                    s.store(true, Ordering::SeqCst);
-                    // SAFETY: the fixture vforks a child that sleeps 5 s and exits.
-                    unsafe { fh_threads_vfork_stall(5000) };
-                })
-                .unwrap();
-            // Wait until the thread sits in the kernel (state D).
-            let end = Instant::now() + Duration::from_secs(5);
-            let mut state = ' ';
-            while Instant::now() < end {
-                let tid = tid.load(Ordering::SeqCst);
-                if stuck.load(Ordering::SeqCst) && tid != 0 {
-                    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-                        .unwrap_or_default();
-                    state = stat
-                        .rsplit(')')
-                        .next()
-                        .and_then(|r| r.trim().chars().next())
-                        .unwrap_or(' ');
-                    if state == 'D' {
-                        break;
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            println!("STATE {state}");
-            let start = Instant::now();
-            if name == "stuck_in_kernel_crash" {
-                crash_now();
-            }
-            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
-            println!("ELAPSED_MS {}", start.elapsed().as_millis());
-        }
-        "crash_during_dump" => {
-            // A dump that takes its whole 1.5 s deadline (a thread stuck
-            // in the kernel), and a thread that crashes 200 ms into it.
-            faulthandler::Config::new()
-                .thread_timeout(Duration::from_millis(1500))
-                .enable()
-                .unwrap();
-            std::thread::Builder::new()
-                .name("fh-vfork".into())
-                // SAFETY: the fixture vforks a child that sleeps 5 s.
-                .spawn(|| unsafe { fh_threads_vfork_stall(5000) })
-                .unwrap();
-            static DUMPING: AtomicBool = AtomicBool::new(false);
-            std::thread::Builder::new()
-                .name("fh-crasher".into())
-                .spawn(|| {
-                    while !DUMPING.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                    crash_now();
-                })
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-            DUMPING.store(true, Ordering::SeqCst);
-            faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
-            // The crash report comes next and ends the process.
-            std::thread::sleep(Duration::from_secs(20));
-            println!("NOT CRASHED");
-        }
-        "watchdog" => {
-            start_named_threads();
-            let (w, cap) = Capture::new();
-            faulthandler::Watchdog::new(Duration::from_millis(200))
-                .fd(w)
-                .arm()
-                .unwrap();
-            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
-            cap.settle();
-            eprint!("{}", cap.text());
-        }
-        "watchdog_repeat" => {
-            let (w, cap) = Capture::new();
-            faulthandler::Watchdog::new(Duration::from_millis(100))
-                .repeat(true)
-                .fd(w)
-                .arm()
-                .unwrap();
-            assert!(
-                cap.wait_count("Timeout (0:00:00.100)!", 3, 20),
-                "fewer than 3"
-            );
-            faulthandler::cancel_dump_traceback_later();
-            cap.settle();
-            let n = cap.count("Timeout (0:00:00.100)!");
-            std::thread::sleep(Duration::from_millis(500));
-            println!("HEADERS {n} THEN {}", cap.count("Timeout (0:00:00.100)!"));
-            eprint!("{}", cap.text());
-        }
-        "watchdog_cancel" => {
-            faulthandler::cancel_dump_traceback_later(); // nothing armed: fine
-            faulthandler::dump_traceback_later(Duration::from_millis(300), false, true).unwrap();
-            faulthandler::cancel_dump_traceback_later();
-            std::thread::sleep(Duration::from_millis(900));
-            faulthandler::cancel_dump_traceback_later();
-            println!("SURVIVED");
-        }
-        "watchdog_exit" => {
-            start_named_threads();
-            faulthandler::dump_traceback_later(Duration::from_millis(150), false, true).unwrap();
-            std::thread::sleep(Duration::from_secs(30));
-            println!("NOT EXITED");
-        }
-        "watchdog_rearm" => {
-            // A long timer replaced by a short one, then a short one
-            // replaced by a long one.
-            let (w, cap) = Capture::new();
-            let w2 = w.try_clone().unwrap();
-            faulthandler::Watchdog::new(Duration::from_secs(30))
-                .fd(w)
-                .arm()
-                .unwrap();
-            faulthandler::Watchdog::new(Duration::from_millis(200))
-                .fd(w2)
-                .arm()
-                .unwrap();
-            assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
-            std::thread::sleep(Duration::from_millis(600));
-            let (w3, cap3) = Capture::new();
-            let w4 = w3.try_clone().unwrap();
-            faulthandler::Watchdog::new(Duration::from_millis(200))
-                .fd(w3)
-                .arm()
-                .unwrap();
-            faulthandler::Watchdog::new(Duration::from_secs(30))
-                .fd(w4)
-                .arm()
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(800));
-            println!(
-                "FIRST {} SECOND {}",
-                cap.count("Timeout ("),
-                cap3.count("Timeout (")
-            );
-            eprint!("{}", cap.text());
-        }
-        other => panic!("unknown scenario {other}"),
-    }
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    crash_now();
 }
 
-#[test]
-fn child_entry() {
-    if let Ok(name) = std::env::var(CHILD_ENV) {
-        run_scenario(&name);
+#[inline(never)]
+fn run_scenario_crash_on_thread() {
+    // The crash happens on a std thread, whose alternate signal
+    // stack is std's 8 KiB one: the all-thread report must fit.
+    common::child::enable_default();
+    start_named_threads();
+    std::thread::Builder::new()
+        .name("fh-crasher".into())
+        .spawn(crash_now)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[inline(never)]
+fn run_scenario_altstack_peak_arm(name: &str) {
+    // How much of std's 8 KiB alternate stack an all-thread crash
+    // report uses: paint the stack, crash, and let the previous
+    // SIGSEGV handler (ours chains to it) measure what was touched.
+    static ALT: AtomicUsize = AtomicUsize::new(0);
+    static ALT_SIZE: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn measure(_: i32, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        let base = ALT.load(Ordering::SeqCst) as *const u8;
+        let size = ALT_SIZE.load(Ordering::SeqCst);
+        let mut untouched = 0;
+        // SAFETY: reading the alternate stack we painted; this
+        // handler runs near its top.
+        while untouched < size && unsafe { *base.add(untouched) } == 0xa5 {
+            untouched += 1;
+        }
+        let mut msg = format!("PEAK {} OF {size}\n", size - untouched).into_bytes();
+        msg.truncate(64);
+        // SAFETY: write(2) and _exit(2) from a handler.
+        unsafe {
+            libc::write(1, msg.as_ptr().cast(), msg.len());
+            libc::_exit(42);
+        }
     }
+    // SAFETY: installing a plain SA_SIGINFO|SA_ONSTACK handler.
+    unsafe {
+        let mut a: libc::sigaction = std::mem::zeroed();
+        a.sa_sigaction = measure as *const () as usize;
+        a.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigaction(libc::SIGSEGV, &a, std::ptr::null_mut());
+    }
+    common::enable(faulthandler::Config::new().all_threads(name == "altstack_peak"));
+    start_named_threads();
+    std::thread::Builder::new()
+        .name("fh-crasher".into())
+        .spawn(|| {
+            // SAFETY: querying and painting this thread's own,
+            // currently unused, alternate stack.
+            unsafe {
+                let mut ss: libc::stack_t = std::mem::zeroed();
+                libc::sigaltstack(std::ptr::null(), &mut ss);
+                assert_eq!(ss.ss_flags & libc::SS_DISABLE, 0, "no alt stack");
+                ALT.store(ss.ss_sp as usize, Ordering::SeqCst);
+                ALT_SIZE.store(ss.ss_size, Ordering::SeqCst);
+                std::ptr::write_bytes(ss.ss_sp.cast::<u8>(), 0xa5, ss.ss_size);
+            }
+            crash_now();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn run_scenario_altstack_peak() {
+    run_scenario_altstack_peak_arm("altstack_peak")
+}
+
+fn run_scenario_altstack_peak_single() {
+    run_scenario_altstack_peak_arm("altstack_peak_single")
+}
+
+#[inline(never)]
+fn run_scenario_crash_thread_limit() {
+    common::enable(faulthandler::Config::new().max_threads(2));
+    start_named_threads();
+    crash_now();
+}
+
+#[inline(never)]
+fn run_scenario_register() {
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(w)
+        .install()
+        .unwrap();
+    kill_self(libc::SIGUSR1);
+    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+#[inline(never)]
+fn run_scenario_register_many() {
+    start_named_threads();
+    // A reader blocked in read() the whole time: it must never see EINTR.
+    let (r, w) = pipe();
+    let reader = std::thread::Builder::new()
+        .name("fh-reader".into())
+        .spawn(move || {
+            let mut b = [0u8; 1];
+            // SAFETY: reading into a local buffer.
+            let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            let err = std::io::Error::last_os_error();
+            (n, err.raw_os_error())
+        })
+        .unwrap();
+    let (fd, cap) = Capture::new();
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(fd)
+        .install()
+        .unwrap();
+    for i in 1..=200 {
+        kill_self(libc::SIGUSR1);
+        assert!(cap.wait_count(REPORT_END, i, 20), "dump {i} missing");
+    }
+    // SAFETY: writing one byte to our pipe releases the reader.
+    unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    let (n, errno) = reader.join().unwrap();
+    println!("READER n={n} errno={errno:?}");
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+#[inline(never)]
+fn run_scenario_register_refused() {
+    common::child::enable_default();
+    for sig in [
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGABRT,
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        0,
+        -1,
+        1000,
+    ] {
+        let e = faulthandler::register(sig).unwrap_err();
+        assert_eq!(e.kind(), faulthandler::ErrorKind::InvalidInput);
+        println!("REFUSED {sig}: {e}");
+    }
+    // The collector signal: the one real-time signal that is no
+    // longer SIG_DFL after enable().
+    let internal = (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .find(|&s| query(s).sa_sigaction != libc::SIG_DFL)
+        .expect("a collector signal");
+    let e = faulthandler::register(internal).unwrap_err();
+    println!("REFUSED internal {internal}: {e}");
+    assert!(e.to_string().contains("internally"));
+}
+
+#[inline(never)]
+fn run_scenario_unregister_restores() {
+    // SIG_IGN stays ignored.
+    // SAFETY: setting a disposition.
+    unsafe { libc::signal(libc::SIGUSR2, libc::SIG_IGN) };
+    faulthandler::register(libc::SIGUSR2).unwrap();
+    assert_ne!(query(libc::SIGUSR2).sa_sigaction, libc::SIG_IGN);
+    assert!(faulthandler::unregister(libc::SIGUSR2).unwrap());
+    assert!(!faulthandler::unregister(libc::SIGUSR2).unwrap());
+    assert_eq!(query(libc::SIGUSR2).sa_sigaction, libc::SIG_IGN);
+    kill_self(libc::SIGUSR2); // ignored: we live on
+                              // A previous handler comes back exactly: address, flags, mask.
+    let before = install_counting_handler(libc::SIGUSR1);
+    faulthandler::register(libc::SIGUSR1).unwrap();
+    assert!(faulthandler::unregister(libc::SIGUSR1).unwrap());
+    let after = query(libc::SIGUSR1);
+    assert_eq!(after.sa_sigaction, before.sa_sigaction);
+    assert_eq!(after.sa_flags, before.sa_flags);
+    // SAFETY: reading sigsets.
+    unsafe {
+        for s in 1..libc::SIGRTMAX() {
+            assert_eq!(
+                libc::sigismember(&after.sa_mask, s),
+                libc::sigismember(&before.sa_mask, s),
+                "mask differs at {s}"
+            );
+        }
+    }
+    // SIG_DFL comes back too.
+    faulthandler::register(libc::SIGHUP).unwrap();
+    assert!(faulthandler::unregister(libc::SIGHUP).unwrap());
+    assert_eq!(query(libc::SIGHUP).sa_sigaction, libc::SIG_DFL);
+    println!("RESTORED ok");
+}
+
+#[inline(never)]
+fn run_scenario_chain_arm(name: &str) {
+    start_named_threads();
+    install_counting_handler(libc::SIGUSR2);
+    let (w, cap) = Capture::new();
+    faulthandler::Register::new(libc::SIGUSR2)
+        .fd(w)
+        .chain(name == "chain")
+        .install()
+        .unwrap();
+    kill_self(libc::SIGUSR2);
+    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    cap.settle();
+    println!("PREV_CALLS {}", PREV_CALLS.load(Ordering::SeqCst));
+    eprint!("{}", cap.text());
+}
+
+fn run_scenario_chain() {
+    run_scenario_chain_arm("chain")
+}
+
+fn run_scenario_no_chain() {
+    run_scenario_chain_arm("no_chain")
+}
+
+#[inline(never)]
+fn run_scenario_chain_default() {
+    // SIGUSR2 at SIG_DFL terminates the process; with chain that
+    // still happens, after the dump.
+    start_named_threads();
+    if !common::control() {
+        faulthandler::Register::new(libc::SIGUSR2)
+            .chain(true)
+            .install()
+            .unwrap();
+    }
+    kill_self(libc::SIGUSR2);
+    std::thread::sleep(Duration::from_secs(20));
+    println!("NOT KILLED");
+}
+
+#[inline(never)]
+fn run_scenario_concurrent_dumps() {
+    // Four threads dumping at once, while requests arrive by signal
+    // and the watchdog repeats: every dump completes, none mixes
+    // into another.
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    let w = Arc::new(w);
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(w.try_clone().unwrap())
+        .install()
+        .unwrap();
+    faulthandler::Watchdog::new(Duration::from_millis(20))
+        .repeat(true)
+        .fd(w.try_clone().unwrap())
+        .arm()
+        .unwrap();
+    let dumpers: Vec<_> = (0..4)
+        .map(|i| {
+            let w = w.clone();
+            std::thread::Builder::new()
+                .name(format!("fh-dumper-{i}"))
+                .spawn(move || {
+                    for _ in 0..25 {
+                        faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for _ in 0..25 {
+        kill_self(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for d in dumpers {
+        d.join().unwrap();
+    }
+    faulthandler::cancel_dump_traceback_later();
+    std::thread::sleep(Duration::from_millis(200));
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+#[inline(never)]
+fn run_scenario_hook_first_arm(name: &str) {
+    static HOOKED: AtomicUsize = AtomicUsize::new(0);
+    let hook = || {
+        // SAFETY: the action only bumps an atomic.
+        unsafe {
+            signal_hook_registry::register(libc::SIGUSR1, || {
+                HOOKED.fetch_add(1, Ordering::SeqCst);
+            })
+        }
+        .unwrap()
+    };
+    let (w, cap) = Capture::new();
+    let id = if name == "hook_first" {
+        Some(hook())
+    } else {
+        None
+    };
+    let before = query(libc::SIGUSR1);
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(w)
+        .install()
+        .unwrap();
+    let id = id.or_else(|| Some(hook()));
+    kill_self(libc::SIGUSR1);
+    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    let end = Instant::now() + Duration::from_secs(5);
+    while HOOKED.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    println!("HOOKED {}", HOOKED.load(Ordering::SeqCst));
+    println!("DUMPS {}", cap.count(REPORT_END));
+    if name == "hook_first" {
+        // Our unregister leaves the registry's handler in place.
+        assert!(faulthandler::unregister(libc::SIGUSR1).unwrap());
+        assert_eq!(query(libc::SIGUSR1).sa_sigaction, before.sa_sigaction);
+        kill_self(libc::SIGUSR1);
+        let end = Instant::now() + Duration::from_secs(5);
+        while HOOKED.load(Ordering::SeqCst) < 2 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        println!("HOOKED_AFTER_UNREGISTER {}", HOOKED.load(Ordering::SeqCst));
+    }
+    let _ = id;
+}
+
+fn run_scenario_hook_first() {
+    run_scenario_hook_first_arm("hook_first")
+}
+
+fn run_scenario_hook_after() {
+    run_scenario_hook_first_arm("hook_after")
+}
+
+#[inline(never)]
+fn run_scenario_dump_traceback() {
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+    cap.wait_count(REPORT_END, 1, 10);
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+#[inline(never)]
+fn run_scenario_dump_limit() {
+    common::enable(faulthandler::Config::new().max_threads(2));
+    start_named_threads();
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap().count();
+    println!("TASKS {tasks}");
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+}
+
+#[inline(never)]
+fn run_scenario_blocked_not_waited() {
+    // A thread that blocks every signal, and a 5 s deadline: the
+    // dump must not wait for it.
+    common::enable(faulthandler::Config::new().thread_timeout(Duration::from_secs(5)));
+    start_named_threads();
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("fh-masked".into())
+        .spawn(move || {
+            block_all_signals();
+            tx.send(()).unwrap();
+            // Stuck in a system call with signals masked.
+            let (r, _w) = pipe();
+            let mut b = [0u8; 1];
+            // SAFETY: reading into a local buffer.
+            unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        })
+        .unwrap();
+    rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let start = Instant::now();
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+    println!("ELAPSED_MS {}", start.elapsed().as_millis());
+}
+
+#[inline(never)]
+fn run_scenario_stuck_in_kernel_arm(name: &str) {
+    common::enable(faulthandler::Config::new().thread_timeout(Duration::from_millis(300)));
+    start_named_threads();
+    let stuck = Arc::new(AtomicBool::new(false));
+    let s = stuck.clone();
+    let tid = Arc::new(AtomicUsize::new(0));
+    let t = tid.clone();
+    std::thread::Builder::new()
+        .name("fh-vfork".into())
+        .spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            t.store(unsafe { libc::gettid() } as usize, Ordering::SeqCst);
+            s.store(true, Ordering::SeqCst);
+            // SAFETY: the fixture vforks a child that sleeps 5 s and exits.
+            unsafe { fh_threads_vfork_stall(5000) };
+        })
+        .unwrap();
+    // Wait until the thread sits in the kernel (state D).
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut state = ' ';
+    while Instant::now() < end {
+        let tid = tid.load(Ordering::SeqCst);
+        if stuck.load(Ordering::SeqCst) && tid != 0 {
+            let stat =
+                std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+            state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.trim().chars().next())
+                .unwrap_or(' ');
+            if state == 'D' {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!("STATE {state}");
+    let start = Instant::now();
+    if name == "stuck_in_kernel_crash" {
+        crash_now();
+    }
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+    println!("ELAPSED_MS {}", start.elapsed().as_millis());
+}
+
+fn run_scenario_stuck_in_kernel() {
+    run_scenario_stuck_in_kernel_arm("stuck_in_kernel")
+}
+
+fn run_scenario_stuck_in_kernel_crash() {
+    run_scenario_stuck_in_kernel_arm("stuck_in_kernel_crash")
+}
+
+#[inline(never)]
+fn run_scenario_crash_during_dump() {
+    // A dump that takes its whole 1.5 s deadline (a thread stuck
+    // in the kernel), and a thread that crashes 200 ms into it.
+    common::enable(faulthandler::Config::new().thread_timeout(Duration::from_millis(1500)));
+    std::thread::Builder::new()
+        .name("fh-vfork".into())
+        // SAFETY: the fixture vforks a child that sleeps 5 s.
+        .spawn(|| unsafe { fh_threads_vfork_stall(5000) })
+        .unwrap();
+    static DUMPING: AtomicBool = AtomicBool::new(false);
+    std::thread::Builder::new()
+        .name("fh-crasher".into())
+        .spawn(|| {
+            while !DUMPING.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            crash_now();
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    DUMPING.store(true, Ordering::SeqCst);
+    if !common::control() {
+        faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+    }
+    // The crash report comes next and ends the process.
+    std::thread::sleep(Duration::from_secs(20));
+    println!("NOT CRASHED");
+}
+
+#[inline(never)]
+fn run_scenario_watchdog() {
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    faulthandler::Watchdog::new(Duration::from_millis(200))
+        .fd(w)
+        .arm()
+        .unwrap();
+    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+#[inline(never)]
+fn run_scenario_watchdog_repeat() {
+    let (w, cap) = Capture::new();
+    faulthandler::Watchdog::new(Duration::from_millis(100))
+        .repeat(true)
+        .fd(w)
+        .arm()
+        .unwrap();
+    assert!(
+        cap.wait_count("Timeout (0:00:00.100)!", 3, 20),
+        "fewer than 3"
+    );
+    faulthandler::cancel_dump_traceback_later();
+    cap.settle();
+    let n = cap.count("Timeout (0:00:00.100)!");
+    std::thread::sleep(Duration::from_millis(500));
+    println!("HEADERS {n} THEN {}", cap.count("Timeout (0:00:00.100)!"));
+    eprint!("{}", cap.text());
+}
+
+#[inline(never)]
+fn run_scenario_watchdog_cancel() {
+    faulthandler::cancel_dump_traceback_later(); // nothing armed: fine
+    faulthandler::dump_traceback_later(Duration::from_millis(300), false, true).unwrap();
+    faulthandler::cancel_dump_traceback_later();
+    std::thread::sleep(Duration::from_millis(900));
+    faulthandler::cancel_dump_traceback_later();
+    println!("SURVIVED");
+}
+
+#[inline(never)]
+fn run_scenario_watchdog_exit() {
+    start_named_threads();
+    faulthandler::dump_traceback_later(Duration::from_millis(150), false, true).unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+    println!("NOT EXITED");
+}
+
+#[inline(never)]
+fn run_scenario_watchdog_rearm() {
+    // A long timer replaced by a short one, then a short one
+    // replaced by a long one.
+    let (w, cap) = Capture::new();
+    let w2 = w.try_clone().unwrap();
+    faulthandler::Watchdog::new(Duration::from_secs(30))
+        .fd(w)
+        .arm()
+        .unwrap();
+    faulthandler::Watchdog::new(Duration::from_millis(200))
+        .fd(w2)
+        .arm()
+        .unwrap();
+    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    std::thread::sleep(Duration::from_millis(600));
+    let (w3, cap3) = Capture::new();
+    let w4 = w3.try_clone().unwrap();
+    faulthandler::Watchdog::new(Duration::from_millis(200))
+        .fd(w3)
+        .arm()
+        .unwrap();
+    faulthandler::Watchdog::new(Duration::from_secs(30))
+        .fd(w4)
+        .arm()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    println!(
+        "FIRST {} SECOND {}",
+        cap.count("Timeout ("),
+        cap3.count("Timeout (")
+    );
+    eprint!("{}", cap.text());
 }
 
 // --------------------------------------------------------------- parent side
 
-fn run(name: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .output()
-        .unwrap()
-}
-
-/// One thread's block: tid, name, frame addresses, or the no-stack reason.
-#[derive(Debug)]
-struct Block {
-    tid: u32,
-    name: String,
-    current: bool,
-    frames: Vec<usize>,
-    no_stack: Option<String>,
-}
-
-fn parse_blocks(report: &str) -> Vec<Block> {
-    let mut blocks: Vec<Block> = Vec::new();
-    let mut in_block = false;
-    for line in report.lines() {
-        let (current, rest) = if let Some(r) = line.strip_prefix("Current thread ") {
-            (true, r)
-        } else if let Some(r) = line.strip_prefix("Thread ") {
-            (false, r)
-        } else {
-            if in_block {
-                if let Some(f) = line.strip_prefix("  #") {
-                    let addr = f.split_whitespace().nth(1).unwrap();
-                    let addr = usize::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap();
-                    blocks.last_mut().unwrap().frames.push(addr);
-                    continue;
-                }
-            }
-            in_block = false;
-            continue;
-        };
-        let (tid, rest) = rest.split_once(' ').unwrap();
-        let name = rest.split('"').nth(1).unwrap().to_string();
-        let no_stack = rest
-            .split_once("\": no stack: ")
-            .map(|(_, r)| r.to_string());
-        in_block = no_stack.is_none();
-        if in_block {
-            assert!(rest.ends_with("\" (most recent call first):"), "{line}");
-        }
-        blocks.push(Block {
-            tid: tid.parse().unwrap(),
-            name,
-            current,
-            frames: Vec::new(),
-            no_stack,
-        });
-    }
-    blocks
+/// The thread blocks of the first report in `text`.
+fn parse_blocks(text: &str) -> Vec<Thread> {
+    Report::first(text).map(|r| r.threads).unwrap_or_default()
 }
 
 /// `FN NAME 0xADDR` lines from the child's stdout.
 fn fn_addrs(stdout: &str) -> Vec<(String, usize)> {
     stdout
         .lines()
-        // libtest's "test child_entry ... " may precede the first one.
-        .filter_map(|l| l.split_once("FN ").map(|(_, r)| r))
+        .filter_map(|l| l.strip_prefix("FN "))
         .map(|l| {
             let (n, a) = l.split_once(' ').unwrap();
             (
@@ -792,8 +795,8 @@ fn fn_addrs(stdout: &str) -> Vec<(String, usize)> {
 /// very binary, so an address maps to ours by the distance between the
 /// child's `park_alpha` (printed as `FN fh-alpha`) and ours; addresses in
 /// other modules map to nothing.
-fn names_at(out: &Output, frames: &[usize]) -> Vec<Vec<String>> {
-    let addrs = fn_addrs(&stdout_of(out));
+fn names_at(out: &Run, frames: &[Frame]) -> Vec<Vec<String>> {
+    let addrs = fn_addrs(&out.stdout);
     let child = addrs
         .iter()
         .find(|(n, _)| n == NAMES[0])
@@ -808,8 +811,8 @@ fn names_at(out: &Output, frames: &[usize]) -> Vec<Vec<String>> {
     frames
         .iter()
         .enumerate()
-        .map(|(i, &f)| {
-            let a = (f as isize + delta) as usize;
+        .map(|(i, f)| {
+            let a = (f.addr as isize + delta) as usize;
             // Return addresses point after the call; frame #0 may be a pc.
             let a = if i == 0 { a } else { a - 1 };
             let mut names = Vec::new();
@@ -829,16 +832,16 @@ fn has_fn(names: &[Vec<String>], f: &str) -> bool {
 
 /// Each named thread appears once, with frames, one of which lies inside
 /// the function it is parked in, and none in the other two.
-fn assert_named_threads(out: &Output, blocks: &[Block]) {
+fn assert_named_threads(out: &Run, blocks: &[Thread]) {
     // faulthandler's own threads are never shown, and every thread shown
     // still existed when its name was read.
     for internal in ["fh-dumper", "fh-watchdog", "fh-symbols", "?"] {
-        let shown: Vec<&Block> = blocks.iter().filter(|b| b.name == internal).collect();
+        let shown: Vec<&Thread> = blocks.iter().filter(|b| b.name == internal).collect();
         assert!(shown.is_empty(), "{internal:?} blocks: {shown:#?}");
     }
     let fns = ["park_alpha", "sleep_bravo", "read_charlie"];
     for (name, func) in NAMES.iter().zip(fns) {
-        let matching: Vec<&Block> = blocks.iter().filter(|b| &b.name == name).collect();
+        let matching: Vec<&Thread> = blocks.iter().filter(|b| &b.name == name).collect();
         assert_eq!(matching.len(), 1, "thread {name} in {blocks:#?}");
         let b = matching[0];
         assert!(!b.current);
@@ -855,14 +858,6 @@ fn assert_named_threads(out: &Output, blocks: &[Block]) {
     }
 }
 
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn value_after(text: &str, key: &str) -> u64 {
     text.split(key)
         .nth(1)
@@ -871,15 +866,13 @@ fn value_after(text: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in {text}"))
 }
 
-#[test]
-fn crash_report_names_every_thread() {
-    let out = run("crash");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+fn check_crash(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = out.stderr.clone();
     assert!(err.starts_with("Fatal signal 11 (SIGSEGV)"), "{err}");
     let blocks = parse_blocks(&err);
     assert!(blocks[0].current && !blocks[0].frames.is_empty(), "{err}");
-    assert_named_threads(&out, &blocks);
+    assert_named_threads(out, &blocks);
     let masked = blocks.iter().find(|b| b.name == "fh-masked").expect(&err);
     assert_eq!(
         masked.no_stack.as_deref(),
@@ -893,345 +886,388 @@ fn crash_report_names_every_thread() {
     let modules = err.find(REPORT_END).expect(&err);
     assert!(err.rfind("\nThread ").unwrap() < modules);
     assert!(err.ends_with('\n'));
+    Ok(())
 }
 
-#[test]
-fn crash_on_a_std_thread_reports_every_thread() {
-    let out = run("crash_on_thread");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
+fn check_crash_on_thread(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
     assert!(!err.contains("cut short"), "{err}");
-    let blocks = parse_blocks(&err);
+    let blocks = parse_blocks(err);
     assert_eq!(blocks[0].name, "fh-crasher", "{err}");
     assert!(blocks[0].current && !blocks[0].frames.is_empty());
-    assert_named_threads(&out, &blocks);
+    assert_named_threads(out, &blocks);
     assert!(err.contains(REPORT_END), "{err}");
+    Ok(())
 }
 
-#[test]
-fn crash_report_fits_std_alternate_stacks() {
-    for scenario in ["altstack_peak_single", "altstack_peak"] {
-        let out = run(scenario);
-        let stdout = stdout_of(&out);
-        let err = stderr_of(&out);
-        assert_eq!(out.status.code(), Some(42), "{stdout}{err}");
-        if scenario == "altstack_peak" {
-            assert_named_threads(&out, &parse_blocks(&err));
-        }
-        let peak = value_after(&stdout, "PEAK ");
-        let size = value_after(&stdout, " OF ");
-        println!("{scenario}: {peak} of {size} alternate stack bytes");
-        assert!(peak < size, "{stdout}");
+fn check_altstack_peak(c: &Ctx) -> Check {
+    let out = c.run();
+    let stdout = &out.stdout;
+    if c.case.name == "altstack_peak" {
+        assert_named_threads(out, &parse_blocks(&out.stderr));
     }
+    let peak = value_after(stdout, "PEAK ");
+    let size = value_after(stdout, " OF ");
+    common::runner::note(format!(
+        "{}: {peak} of {size} alternate stack bytes",
+        c.case.name
+    ));
+    assert!(peak < size, "{stdout}");
+    Ok(())
 }
 
-#[test]
-fn crash_report_says_the_thread_limit() {
-    let out = run("crash_thread_limit");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
-    let blocks = parse_blocks(&err);
-    assert_eq!(blocks.iter().filter(|b| !b.current).count(), 2, "{err}");
+fn check_crash_thread_limit(c: &Ctx) -> Check {
+    let err = &c.run().stderr;
+    let rep = Report::first(err)?;
+    assert_eq!(
+        rep.threads.iter().filter(|b| !b.current).count(),
+        2,
+        "{err}"
+    );
     let line = err
         .lines()
         .find(|l| l.starts_with("... ") && l.ends_with(" more threads not shown (max_threads 2)"))
-        .expect(&err);
-    let more: usize = line[4..].split(' ').next().unwrap().parse().unwrap();
+        .expect(err);
+    let more: u64 = line[4..].split(' ').next().unwrap().parse().unwrap();
     assert!(more >= 1, "{line}");
+    assert_eq!(rep.threads_cut, Some((more, 2)));
+    Ok(())
 }
 
-#[test]
-fn register_dump_names_every_thread() {
-    let out = run("register");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
-    let first = err.lines().next().unwrap_or("");
+fn check_register(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    let rep = Report::first(err)?;
+    let Some(report::Kind::DumpRequest {
+        signo: 10,
+        name,
+        pid: sender,
+    }) = &rep.kind
+    else {
+        return Err(format!("first line {:?}", rep.first_line));
+    };
+    assert_eq!(name, "SIGUSR1");
+    assert!(err.starts_with("Dump requested by signal 10 (SIGUSR1) from pid "));
     assert!(
-        first.starts_with("Dump requested by signal 10 (SIGUSR1) from pid "),
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&format!("Process {sender} ")),
         "{err}"
     );
-    let sender: u32 = first.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(err
-        .lines()
-        .nth(1)
-        .unwrap()
-        .starts_with(&format!("Process {sender} ")));
-    let blocks = parse_blocks(&err);
+    assert_eq!(rep.process.as_ref().map(|p| p.pid), Some(*sender));
+    let blocks = &rep.threads;
     assert!(blocks.iter().all(|b| !b.current));
     assert!(!blocks.iter().any(|b| b.name == "fh-dumper"), "{err}");
-    assert_named_threads(&out, &blocks);
+    assert_named_threads(out, blocks);
+    Ok(())
 }
 
-#[test]
-fn dump_traceback_starts_with_the_caller() {
-    let out = run("dump_traceback");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
+fn check_dump_traceback(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
     assert!(
         err.starts_with("Stack dump requested\n\nCurrent thread "),
         "{err}"
     );
-    let blocks = parse_blocks(&err);
+    let blocks = parse_blocks(err);
     assert!(blocks[0].current && blocks[0].frames.len() >= 2, "{err}");
-    // Frame #0 is in the caller (run_scenario), not in faulthandler.
-    let names = names_at(&out, &blocks[0].frames[..1]);
+    // Frame #0 is in the caller (run_scenario_*), not in faulthandler.
+    let names = names_at(out, &blocks[0].frames[..1]);
     assert!(has_fn(&names, "run_scenario"), "{names:?}");
     assert!(!has_fn(&names, "faulthandler"), "{names:?}");
-    assert_named_threads(&out, &blocks);
+    assert_named_threads(out, &blocks);
+    Ok(())
 }
 
-#[test]
-fn dump_traceback_says_the_thread_limit() {
-    let out = run("dump_limit");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
-    let tasks = value_after(&stdout_of(&out), "TASKS ") as usize;
-    let blocks = parse_blocks(&err);
-    assert_eq!(blocks.iter().filter(|b| !b.current).count(), 2, "{err}");
+fn check_dump_limit(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    let tasks = value_after(&out.stdout, "TASKS ");
+    let rep = Report::first(err)?;
+    assert_eq!(
+        rep.threads.iter().filter(|b| !b.current).count(),
+        2,
+        "{err}"
+    );
     // Every thread but the caller and the two shown.
     let expect = format!(
         "\n... {} more threads not shown (max_threads 2)\n",
         tasks - 3
     );
     assert!(err.contains(&expect), "{expect} in {err}");
+    assert_eq!(rep.threads_cut, Some((tasks - 3, 2)));
+    Ok(())
 }
 
-#[test]
-fn blocked_thread_is_named_and_not_waited_for() {
-    let out = run("blocked_not_waited");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
-    let blocks = parse_blocks(&err);
-    let masked = blocks.iter().find(|b| b.name == "fh-masked").expect(&err);
+fn check_blocked_not_waited(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    let blocks = parse_blocks(err);
+    let masked = blocks.iter().find(|b| b.name == "fh-masked").expect(err);
     assert_eq!(
         masked.no_stack.as_deref(),
         Some("the thread blocks the dump signal")
     );
     // The deadline is 5 s; not waiting for the masked thread means far less.
-    let ms = value_after(&stdout_of(&out), "ELAPSED_MS ");
+    let ms = value_after(&out.stdout, "ELAPSED_MS ");
     assert!(ms < 2500, "the dump took {ms} ms");
-    assert_named_threads(&out, &blocks);
+    assert_named_threads(out, &blocks);
+    Ok(())
 }
 
-#[test]
-fn thread_in_the_kernel_costs_only_the_deadline() {
-    let out = run("stuck_in_kernel");
-    let err = stderr_of(&out);
-    let stdout = stdout_of(&out);
-    assert!(out.status.success(), "{err}");
+fn check_stuck_in_kernel(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("STATE D"),
         "could not park a thread in D state: {stdout}"
     );
-    let blocks = parse_blocks(&err);
-    let stuck = blocks.iter().find(|b| b.name == "fh-vfork").expect(&err);
+    let blocks = parse_blocks(err);
+    let stuck = blocks.iter().find(|b| b.name == "fh-vfork").expect(err);
     assert_eq!(stuck.no_stack.as_deref(), Some("no answer within 300 ms"));
     // The vfork child holds the thread for 5 s; the dump must end at its
     // 300 ms deadline (with a generous margin for a loaded machine).
-    let ms = value_after(&stdout, "ELAPSED_MS ");
+    let ms = value_after(stdout, "ELAPSED_MS ");
     assert!((300..2500).contains(&ms), "the dump took {ms} ms");
-    assert_named_threads(&out, &blocks);
+    assert_named_threads(out, &blocks);
+    Ok(())
 }
 
-#[test]
-fn crash_with_a_thread_in_the_kernel_still_ends() {
-    let start = Instant::now();
-    let out = run("stuck_in_kernel_crash");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
-    assert!(stdout_of(&out).contains("STATE D"));
-    let blocks = parse_blocks(&err);
-    let stuck = blocks.iter().find(|b| b.name == "fh-vfork").expect(&err);
+fn check_stuck_in_kernel_crash(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    assert!(out.stdout.contains("STATE D"));
+    let blocks = parse_blocks(err);
+    let stuck = blocks.iter().find(|b| b.name == "fh-vfork").expect(err);
     assert_eq!(stuck.no_stack.as_deref(), Some("no answer within 300 ms"));
-    assert!(start.elapsed() < Duration::from_millis(4500));
-    assert_named_threads(&out, &blocks);
+    assert!(
+        out.elapsed < Duration::from_millis(4500),
+        "{:?}",
+        out.elapsed
+    );
+    assert_named_threads(out, &blocks);
+    Ok(())
 }
 
-#[test]
-fn two_hundred_requests_lose_nothing_and_no_eintr() {
-    let out = run("register_many");
-    let err = stderr_of(&out);
-    let stdout = stdout_of(&out);
-    assert!(out.status.success(), "{stdout}\n{err}");
+fn check_register_many(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    let stdout = &out.stdout;
     assert!(stdout.contains("READER n=1 "), "{stdout}");
-    let reports: Vec<&str> = err
-        .split("Dump requested by signal 10 (SIGUSR1) from pid ")
-        .skip(1)
-        .collect();
+    let reports = out.reports();
+    assert_eq!(
+        err.matches("Dump requested by signal 10 (SIGUSR1) from pid ")
+            .count(),
+        200
+    );
     assert_eq!(reports.len(), 200);
     for r in &reports {
-        let blocks = parse_blocks(r);
+        assert!(
+            matches!(r.kind, Some(report::Kind::DumpRequest { signo: 10, .. })),
+            "{}",
+            r.first_line
+        );
         for name in NAMES.iter().chain(&["fh-reader", "fh-capture"]) {
-            let b = blocks
-                .iter()
-                .find(|b| b.name == *name)
-                .unwrap_or_else(|| panic!("{name} missing in {r}"));
-            assert!(!b.frames.is_empty(), "{name} has no frames in {r}");
+            let b = r
+                .thread_named(name)
+                .unwrap_or_else(|| panic!("{name} missing in {}", r.text));
+            assert!(!b.frames.is_empty(), "{name} has no frames in {}", r.text);
         }
     }
+    Ok(())
 }
 
-#[test]
-fn register_refuses_crash_and_internal_signals() {
-    let out = run("register_refused");
-    let stdout = stdout_of(&out);
-    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
+fn check_register_refused(c: &Ctx) -> Check {
+    let stdout = &c.run().stdout;
     assert!(stdout.contains("REFUSED 11: faulthandler: signal 11 (SIGSEGV) is a crash signal"));
     assert!(stdout.contains("REFUSED 9: faulthandler: signal 9 (SIGKILL) cannot be caught"));
     assert!(stdout.contains("REFUSED 19: faulthandler: signal 19 (SIGSTOP) cannot be caught"));
     assert!(stdout.contains("REFUSED 6: faulthandler: signal 6 (SIGABRT) is a crash signal"));
     assert!(stdout.contains("REFUSED internal"));
+    Ok(())
 }
 
-#[test]
-fn unregister_restores_exactly() {
-    let out = run("unregister_restores");
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(stdout_of(&out).contains("RESTORED ok"));
+fn check_unregister_restores(c: &Ctx) -> Check {
+    assert!(c.run().stdout.contains("RESTORED ok"));
+    Ok(())
 }
 
-#[test]
-fn chain_runs_the_previous_handler() {
-    let out = run("chain");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        stdout_of(&out).contains("PREV_CALLS 1\n"),
-        "{}",
-        stdout_of(&out)
-    );
+fn check_chain(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    assert!(out.stdout.contains("PREV_CALLS 1\n"), "{}", out.stdout);
     assert!(err.starts_with("Dump requested by signal 12 (SIGUSR2)"));
-    assert_named_threads(&out, &parse_blocks(&err));
-
-    let out = run("no_chain");
-    assert!(out.status.success());
-    assert!(stdout_of(&out).contains("PREV_CALLS 0\n"));
-    assert!(stderr_of(&out).starts_with("Dump requested by signal 12 (SIGUSR2)"));
+    assert_named_threads(out, &parse_blocks(err));
+    Ok(())
 }
 
-#[test]
-fn chain_carries_out_a_previous_default_action() {
-    let out = run("chain_default");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.signal(), Some(libc::SIGUSR2), "{err}");
-    assert!(!stdout_of(&out).contains("NOT KILLED"));
+fn check_no_chain(c: &Ctx) -> Check {
+    let out = c.run();
+    assert!(out.stdout.contains("PREV_CALLS 0\n"));
+    assert!(out
+        .stderr
+        .starts_with("Dump requested by signal 12 (SIGUSR2)"));
+    Ok(())
+}
+
+fn check_chain_default(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    assert!(!out.stdout.contains("NOT KILLED"));
     assert!(
         err.starts_with("Dump requested by signal 12 (SIGUSR2) from pid "),
         "{err}"
     );
     assert!(err.contains(REPORT_END), "{err}");
-    assert_named_threads(&out, &parse_blocks(&err));
+    assert_named_threads(out, &parse_blocks(err));
+    Ok(())
 }
 
-#[test]
-fn concurrent_dumps_are_written_one_at_a_time() {
-    let out = run("concurrent_dumps");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
-    // Split at every first line; each piece must be one whole report.
-    let mut reports = Vec::new();
-    let mut cur = String::new();
-    for line in err.lines() {
-        let first = line == "Stack dump requested"
-            || line.starts_with("Dump requested by signal ")
-            || line.starts_with("Timeout (");
-        if first && !cur.is_empty() {
-            reports.push(std::mem::take(&mut cur));
-        }
-        cur.push_str(line);
-        cur.push('\n');
-    }
-    reports.push(cur);
-    let count = |p: &str| reports.iter().filter(|r| r.starts_with(p)).count();
+fn check_concurrent_dumps(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    // Each report is one whole report.
+    let reports = out.reports();
+    let count = |p: &str| reports.iter().filter(|r| r.text.starts_with(p)).count();
     assert_eq!(count("Stack dump requested\n"), 100, "{err}");
     assert!(count("Dump requested by signal 10 (SIGUSR1)") >= 1);
     assert!(count("Timeout (0:00:00.020)!") >= 1);
     for r in &reports {
-        assert_eq!(r.matches(REPORT_END).count(), 1, "{r}");
-        assert_named_threads(&out, &parse_blocks(r));
+        assert_eq!(r.text.matches(REPORT_END).count(), 1, "{}", r.text);
+        assert!(r.has_modules_block && r.kind.is_some(), "{}", r.text);
+        assert_named_threads(out, &r.threads);
     }
+    Ok(())
 }
 
-#[test]
-fn signal_hook_listener_and_dump_both_get_the_signal() {
-    for order in ["hook_first", "hook_after"] {
-        let out = run(order);
-        let stdout = stdout_of(&out);
-        assert!(out.status.success(), "{order}: {stdout}{}", stderr_of(&out));
-        assert!(stdout.contains("HOOKED 1\n"), "{order}: {stdout}");
-        assert!(stdout.contains("DUMPS 1\n"), "{order}: {stdout}");
-        if order == "hook_first" {
-            assert!(stdout.contains("HOOKED_AFTER_UNREGISTER 2\n"), "{stdout}");
-        }
+fn check_signal_hook(c: &Ctx) -> Check {
+    let order = c.case.name;
+    let stdout = &c.run().stdout;
+    assert!(stdout.contains("HOOKED 1\n"), "{order}: {stdout}");
+    assert!(stdout.contains("DUMPS 1\n"), "{order}: {stdout}");
+    if order == "hook_first" {
+        assert!(stdout.contains("HOOKED_AFTER_UNREGISTER 2\n"), "{stdout}");
     }
+    Ok(())
 }
 
-#[test]
-fn watchdog_dumps_every_thread() {
-    let out = run("watchdog");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
+fn check_watchdog(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
     assert!(err.starts_with("Timeout (0:00:00.200)!\nProcess "), "{err}");
-    let blocks = parse_blocks(&err);
-    assert!(!blocks.iter().any(|b| b.name == "fh-watchdog"), "{err}");
-    assert_named_threads(&out, &blocks);
+    let rep = Report::first(err)?;
+    assert_eq!(rep.kind, Some(report::Kind::Timeout("0:00:00.200".into())));
+    assert!(
+        !rep.threads.iter().any(|b| b.name == "fh-watchdog"),
+        "{err}"
+    );
+    assert_named_threads(out, &rep.threads);
+    Ok(())
 }
 
-#[test]
-fn watchdog_repeats_until_cancelled() {
-    let out = run("watchdog_repeat");
-    let stdout = stdout_of(&out);
-    assert!(out.status.success(), "{stdout}");
-    let n = value_after(&stdout, "HEADERS ");
-    let then = value_after(&stdout, " THEN ");
+fn check_watchdog_repeat(c: &Ctx) -> Check {
+    let stdout = &c.run().stdout;
+    let n = value_after(stdout, "HEADERS ");
+    let then = value_after(stdout, " THEN ");
     assert!(n >= 3, "{stdout}");
     assert_eq!(n, then, "fired after cancel: {stdout}");
+    Ok(())
 }
 
-#[test]
-fn watchdog_cancel_prints_nothing() {
-    let out = run("watchdog_cancel");
-    assert!(out.status.success());
-    assert!(stdout_of(&out).contains("SURVIVED"));
-    assert!(
-        !stderr_of(&out).contains("Timeout ("),
-        "{}",
-        stderr_of(&out)
-    );
+fn check_watchdog_cancel(c: &Ctx) -> Check {
+    let out = c.run();
+    assert!(out.stdout.contains("SURVIVED"));
+    assert!(!out.stderr.contains("Timeout ("), "{}", out.stderr);
+    Ok(())
 }
 
-#[test]
-fn watchdog_exit_ends_with_status_1() {
-    let out = run("watchdog_exit");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(!stdout_of(&out).contains("NOT EXITED"));
+fn check_watchdog_exit(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    assert!(!out.stdout.contains("NOT EXITED"));
     assert!(err.starts_with("Timeout (0:00:00.150)!\n"), "{err}");
-    assert_named_threads(&out, &parse_blocks(&err));
+    assert_named_threads(out, &parse_blocks(err));
+    Ok(())
 }
 
-#[test]
-fn watchdog_arming_again_replaces_the_timer() {
-    let out = run("watchdog_rearm");
-    let stdout = stdout_of(&out);
-    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
-    assert!(stdout.contains("FIRST 1 SECOND 0"), "{stdout}");
-    assert!(stderr_of(&out).starts_with("Timeout (0:00:00.200)!"));
+fn check_watchdog_rearm(c: &Ctx) -> Check {
+    let out = c.run();
+    assert!(out.stdout.contains("FIRST 1 SECOND 0"), "{}", out.stdout);
+    assert!(out.stderr.starts_with("Timeout (0:00:00.200)!"));
+    Ok(())
 }
 
-#[test]
-fn crash_during_a_dump_is_still_reported() {
-    let out = run("crash_during_dump");
-    let err = stderr_of(&out);
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{err}");
-    assert!(!stdout_of(&out).contains("NOT CRASHED"));
+fn check_crash_during_dump(c: &Ctx) -> Check {
+    let out = c.run();
+    let err = &out.stderr;
+    assert!(!out.stdout.contains("NOT CRASHED"));
     // The dump finishes first, then the crash is reported in full.
     assert!(err.starts_with("Stack dump requested\n"), "{err}");
-    let crash = err.find("Fatal signal 11 (SIGSEGV)").expect(&err);
-    let dump_end = err.find(REPORT_END).expect(&err);
+    let crash = err.find("Fatal signal 11 (SIGSEGV)").expect(err);
+    let dump_end = err.find(REPORT_END).expect(err);
     assert!(dump_end < crash, "{err}");
-    let blocks = parse_blocks(&err[crash..]);
-    assert_eq!(blocks[0].name, "fh-crasher", "{err}");
-    assert!(blocks[0].current && !blocks[0].frames.is_empty());
-    assert!(err[crash..].contains(REPORT_END), "{err}");
+    let reports = out.reports();
+    assert_eq!(reports.len(), 2, "{err}");
+    assert_eq!(reports[0].kind, Some(report::Kind::StackDump));
+    assert!(reports[0].has_modules_block, "{err}");
+    let fatal = &reports[1];
+    assert!(fatal.first_line.starts_with("Fatal signal 11 (SIGSEGV)"));
+    assert_eq!(fatal.threads[0].name, "fh-crasher", "{err}");
+    assert!(fatal.threads[0].current && !fatal.threads[0].frames.is_empty());
+    assert!(fatal.has_modules_block, "{err}");
+    Ok(())
+}
+
+const SEGV: Option<End> = Some(End::Signal {
+    sig: libc::SIGSEGV,
+    core: false,
+});
+const OK: Option<End> = Some(End::Exit(0));
+
+/// A dump, not a crash: no control run; the child exits 0.
+const DUMP: Case = Case {
+    control: false,
+    expect: OK,
+    ..CASE
+};
+
+#[rustfmt::skip]
+static CASES: &[Case] = &[
+    Case { name: "crash", body: Some(run_scenario_crash), expect: SEGV, check: check_crash, ..CASE },
+    Case { name: "crash_on_thread", body: Some(run_scenario_crash_on_thread), expect: SEGV, check: check_crash_on_thread, ..CASE },
+    // The previous SIGSEGV handler measures and exits 42.
+    Case { name: "altstack_peak_single", body: Some(run_scenario_altstack_peak_single), expect: Some(End::Exit(42)), check: check_altstack_peak, ..CASE },
+    Case { name: "altstack_peak", body: Some(run_scenario_altstack_peak), expect: Some(End::Exit(42)), check: check_altstack_peak, ..CASE },
+    Case { name: "crash_thread_limit", body: Some(run_scenario_crash_thread_limit), expect: SEGV, check: check_crash_thread_limit, ..CASE },
+    Case { name: "register", body: Some(run_scenario_register), check: check_register, ..DUMP },
+    Case { name: "register_many", body: Some(run_scenario_register_many), check: check_register_many, ..DUMP },
+    Case { name: "register_refused", body: Some(run_scenario_register_refused), check: check_register_refused, ..DUMP },
+    Case { name: "unregister_restores", body: Some(run_scenario_unregister_restores), check: check_unregister_restores, ..DUMP },
+    Case { name: "chain", body: Some(run_scenario_chain), check: check_chain, ..DUMP },
+    Case { name: "no_chain", body: Some(run_scenario_no_chain), check: check_no_chain, ..DUMP },
+    // SIGUSR2's default action, after the dump: as without us.
+    Case { name: "chain_default", body: Some(run_scenario_chain_default), expect: Some(End::Signal { sig: libc::SIGUSR2, core: false }), check: check_chain_default, ..CASE },
+    Case { name: "concurrent_dumps", body: Some(run_scenario_concurrent_dumps), check: check_concurrent_dumps, ..DUMP },
+    Case { name: "hook_first", body: Some(run_scenario_hook_first), check: check_signal_hook, ..DUMP },
+    Case { name: "hook_after", body: Some(run_scenario_hook_after), check: check_signal_hook, ..DUMP },
+    Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
+    Case { name: "dump_limit", body: Some(run_scenario_dump_limit), check: check_dump_limit, ..DUMP },
+    Case { name: "blocked_not_waited", body: Some(run_scenario_blocked_not_waited), check: check_blocked_not_waited, ..DUMP },
+    Case { name: "stuck_in_kernel", body: Some(run_scenario_stuck_in_kernel), check: check_stuck_in_kernel, ..DUMP },
+    Case { name: "stuck_in_kernel_crash", body: Some(run_scenario_stuck_in_kernel_crash), expect: SEGV, check: check_stuck_in_kernel_crash, ..CASE },
+    Case { name: "crash_during_dump", body: Some(run_scenario_crash_during_dump), expect: SEGV, check: check_crash_during_dump, ..CASE },
+    Case { name: "watchdog", body: Some(run_scenario_watchdog), check: check_watchdog, ..DUMP },
+    Case { name: "watchdog_repeat", body: Some(run_scenario_watchdog_repeat), check: check_watchdog_repeat, ..DUMP },
+    Case { name: "watchdog_cancel", body: Some(run_scenario_watchdog_cancel), check: check_watchdog_cancel, ..DUMP },
+    // `exit`: _exit(1) after the dump (no control: without the watchdog
+    // the child would sleep on).
+    Case { name: "watchdog_exit", body: Some(run_scenario_watchdog_exit), expect: Some(End::Exit(1)), check: check_watchdog_exit, ..DUMP },
+    Case { name: "watchdog_rearm", body: Some(run_scenario_watchdog_rearm), check: check_watchdog_rearm, ..DUMP },
+];
+
+fn main() {
+    common::harness::main(CASES);
 }

@@ -145,7 +145,8 @@ pub extern "C" fn faulthandler_unregister(signum: i32) -> i32 {
 /// `all_threads`, every other thread) to `fd` now.
 #[no_mangle]
 pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 {
-    if fd < 0 {
+    // SAFETY: F_GETFD only inspects the fd table.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return fail(libc::EBADF);
     }
     let r = catch_unwind(|| {

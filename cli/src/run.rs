@@ -55,23 +55,23 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
             }
             "--file" => env.push((
                 "FAULTHANDLER_FILE",
-                checked("FAULTHANDLER_FILE", value(flag)?)?,
+                checked(flag, "FAULTHANDLER_FILE", value(flag)?)?,
             )),
             "--signal" => env.push((
                 "FAULTHANDLER_SIGNAL",
-                checked("FAULTHANDLER_SIGNAL", value(flag)?)?,
+                checked(flag, "FAULTHANDLER_SIGNAL", value(flag)?)?,
             )),
             "--timeout" => env.push((
                 "FAULTHANDLER_TIMEOUT",
-                checked("FAULTHANDLER_TIMEOUT", value(flag)?)?,
+                checked(flag, "FAULTHANDLER_TIMEOUT", value(flag)?)?,
             )),
             "--all-threads" => env.push((
                 "FAULTHANDLER_ALL_THREADS",
-                checked("FAULTHANDLER_ALL_THREADS", value(flag)?)?,
+                checked(flag, "FAULTHANDLER_ALL_THREADS", value(flag)?)?,
             )),
             "--max-frames" => env.push((
                 "FAULTHANDLER_MAX_FRAMES",
-                checked("FAULTHANDLER_MAX_FRAMES", value(flag)?)?,
+                checked(flag, "FAULTHANDLER_MAX_FRAMES", value(flag)?)?,
             )),
             "--lib" => lib = Some(value(flag)?.into()),
             _ if flag.starts_with('-') => {
@@ -132,13 +132,14 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
 /// Check one value with the library's own validator (the one the
 /// preloaded library will apply to the variable): an option's value is
 /// refused here, before the program starts, never silently ignored there.
-fn checked(var: &str, v: OsString) -> Result<OsString, UsageError> {
+fn checked(flag: &str, var: &str, v: OsString) -> Result<OsString, UsageError> {
     let env = faulthandler::env::Env::read_from(|k| (k == var).then(|| v.clone()));
     match env.warnings.first() {
         None => Ok(v),
-        Some(w) => Err(fail(
-            w.strip_prefix("faulthandler: ").unwrap_or(w).to_string(),
-        )),
+        Some(w) => {
+            let expected = w.split_once(": expected ").map_or(w.as_str(), |(_, e)| e);
+            Err(fail(format!("{flag} takes {expected}, not {v:?}")))
+        }
     }
 }
 

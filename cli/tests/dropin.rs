@@ -5,145 +5,322 @@
 //! Every scenario runs in child processes; each asserts the exact exit code
 //! or terminating signal and the report's lines.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 use faulthandler_fixtures as _;
+
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-const FIXTURES: &str = faulthandler_fixtures::DIR;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(FIXTURES).join(name)
-}
-
-/// An install directory inside `target/` holding the `faulthandler`
-/// command and `libfaulthandler.so` side by side, as a release install has
-/// them (`cargo test` leaves the library in `deps/` only), so `run` finds
-/// the library next to itself.
-fn install_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let cli = Path::new(env!("CARGO_BIN_EXE_faulthandler"));
-        let built = cli.parent().unwrap();
-        let lib = [
-            built.join("deps/libfaulthandler.so"),
-            built.join("libfaulthandler.so"),
-        ]
-        .into_iter()
-        .filter(|p| p.is_file())
-        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
-        .expect("cargo built libfaulthandler.so");
-        let dir = built.join("fh-dropin-install");
-        std::fs::create_dir_all(&dir).unwrap();
-        // Copy then rename, so a concurrent run never sees a half file.
-        for (from, name) in [(cli, "faulthandler"), (lib.as_path(), "libfaulthandler.so")] {
-            let tmp = dir.join(format!("{name}.{}", std::process::id()));
-            std::fs::copy(from, &tmp).unwrap();
-            std::fs::rename(&tmp, dir.join(name)).unwrap();
-        }
-        dir
-    })
-}
-
-fn cli() -> PathBuf {
-    install_dir().join("faulthandler")
-}
+use common::{cli, fixture, Case, Check, Ctx, End, Report, Run, Runner, CASE};
 
 fn library() -> PathBuf {
-    install_dir().join("libfaulthandler.so")
+    common::c_library()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn stderr(o: &Run) -> String {
+    o.stderr.clone()
 }
 
-fn run_cli(args: &[&str]) -> Output {
-    Command::new(cli())
-        .args(args)
-        .output()
-        .expect("run the CLI")
+fn run_cli(args: &[&str]) -> Run {
+    Runner::program(cli(), args).run().unwrap()
 }
 
 fn scratch_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fh-dropin-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch_dir(&format!("dropin-{tag}"))
+}
+
+/// `program ARGS` through the runner.
+fn prog(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Runner {
+    Runner::program(program, args)
+}
+
+/// A pipe (read end, write end), both close-on-exec.
+fn pipe() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds were just created and nothing else owns them.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+fn signal(o: &Run) -> Option<i32> {
+    o.end.signal()
+}
+
+fn code(o: &Run) -> Option<i32> {
+    o.end.code()
 }
 
 /// The first line of the report, and a frame in the fixture's module.
 fn assert_segv_report(err: &str, module: &str, addr: &str) {
-    let first = err
-        .lines()
-        .find(|l| l.starts_with("Fatal signal"))
-        .unwrap_or_else(|| panic!("no report in:\n{err}"));
+    let rep = Report::first(err).unwrap_or_else(|e| panic!("{e} in:\n{err}"));
     assert_eq!(
-        first,
+        rep.first_line,
         format!(
             "Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR) at address {addr}"
         )
     );
     assert!(err.contains("\nCurrent thread "), "{err}");
+    let f0 = &rep.current().unwrap().frames[0];
     assert!(
-        err.lines()
-            .any(|l| l.starts_with("  #0  0x") && l.contains(module)),
+        f0.index == 0 && f0.line.starts_with("  #0  0x") && f0.line.contains(module),
         "frame #0 should be in {module}:\n{err}"
     );
-    assert!(err.contains("\nModules:\n"), "{err}");
+    assert!(
+        rep.has_modules_block && err.contains("\nModules:\n"),
+        "{err}"
+    );
 }
 
-#[test]
-fn run_reports_a_crash_and_dies_of_the_same_signal() {
+const SPY_ACTIVE: &str = "malloc-spy: active";
+const SPY_VIOLATION: &str = "malloc-spy: VIOLATION";
+
+/// `exe_c_host` loading the library (and, the control, not loading it), at
+/// once; both must end alike, of SIGSEGV.
+fn c_host_pair(spy: bool) -> Result<(Run, Run), String> {
+    let host = fixture("exe_c_host");
+    let lib = library();
+    let mut with = prog(&host, &[lib.to_str().unwrap()]);
+    with.cmd().env_remove("LD_PRELOAD");
+    let mut without = prog(&host, &[]);
+    without.cmd().env_remove("LD_PRELOAD");
+    let (with, without) = if spy {
+        (with.malloc_spy(), without.malloc_spy())
+    } else {
+        (with, without)
+    };
+    let (run, control) = common::runner::pair(with, without)?;
+    run.expect_signal(libc::SIGSEGV)?;
+    Ok((run, control))
+}
+
+fn a_c_host_that_loads_the_library_gets_a_report(_: &Ctx) -> Check {
+    let (run, _) = c_host_pair(false)?;
+    assert_segv_report(&run.stderr, "exe_c_host +0x", "0x0000000000000010");
+    Ok(())
+}
+
+fn a_c_host_report_makes_no_heap_call(_: &Ctx) -> Check {
+    let (run, control) = c_host_pair(true)?;
+    for r in [&run, &control] {
+        assert!(
+            r.stderr.contains(SPY_ACTIVE),
+            "the malloc spy was not loaded"
+        );
+        assert!(
+            !r.stderr.contains(SPY_VIOLATION),
+            "a heap call: {}",
+            r.stderr
+        );
+    }
+    assert_segv_report(&run.stderr, "exe_c_host +0x", "0x0000000000000010");
+    Ok(())
+}
+
+fn symbolize_help_and_usage_errors(_: &Ctx) -> Check {
+    let cli = |args: &[&str]| Runner::program(common::cli(), args).run();
+    let out = cli(&["symbolize", "--help"])?;
+    out.expect_code(0)?;
+    let help = out.stdout;
+    assert!(
+        help.starts_with("Usage: faulthandler symbolize [--debug-dir DIR]..."),
+        "{help}"
+    );
+    assert!(
+        help.contains("/usr/lib/debug/.build-id/xx/rest.debug"),
+        "{help}"
+    );
+    cli(&["--bogus"])?.expect_code(2)?;
+    let out = cli(&["symbolize", "--frobnicate"])?;
+    out.expect_code(2)?;
+    assert!(out.stderr.contains("unknown option \"--frobnicate\""));
+    cli(&["symbolize", "/nonexistent/report.txt"])?.expect_code(1)?;
+    // A file argument works like stdin; text that is not a report passes.
+    let dir = scratch_dir("symbolize-cli");
+    let f = dir.join("notes.txt");
+    std::fs::write(&f, "hello\n  #0 is not a frame\nbye").unwrap();
+    let out = cli(&["symbolize", f.to_str().unwrap()])?;
+    out.expect_code(0)?;
+    assert_eq!(out.stdout, "hello\n  #0 is not a frame\nbye");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn version_and_help_for_each_command(_: &Ctx) -> Check {
+    let out = run_cli(&["--version"]);
+    out.expect_code(0)?;
+    assert_eq!(
+        out.stdout,
+        format!("faulthandler {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for cmd in ["run", "dump", "symbolize"] {
+        let via_help = run_cli(&["help", cmd]);
+        via_help.expect_code(0)?;
+        let via_flag = run_cli(&[cmd, "--help"]);
+        via_flag.expect_code(0)?;
+        assert!(
+            via_help
+                .stdout
+                .starts_with(&format!("Usage: faulthandler {cmd} ")),
+            "{}",
+            via_help.stdout
+        );
+        assert_eq!(via_help.stdout, via_flag.stdout);
+    }
+    let out = run_cli(&["help", "frobnicate"]);
+    out.expect_code(2)?;
+    assert!(
+        out.stderr.contains("no command \"frobnicate\""),
+        "{}",
+        out.stderr
+    );
+    Ok(())
+}
+
+fn run_finds_its_preload_object_and_the_lib_overrides(_: &Ctx) -> Check {
+    // Next to the command, as `cargo install` puts them (target/debug has
+    // faulthandler-preload and no libfaulthandler.so).
+    let exe = fixture("exe_dropin");
+    let o = Runner::program(cli(), &["run", "--", exe.to_str().unwrap(), "segv"])
+        .env("FAULTHANDLER_LIB", "")
+        .run()?;
+    o.expect_signal(libc::SIGSEGV)?;
+    assert_segv_report(&o.stderr, "exe_dropin +0x", "0x0000000000000000");
+    // FAULTHANDLER_LIB and --lib name another library; a missing one is
+    // refused, and the program does not run without us.
+    let o = Runner::program(cli(), &["run", "--", exe.to_str().unwrap(), "segv"])
+        .env("FAULTHANDLER_LIB", "/nonexistent/libfaulthandler.so")
+        .run()?;
+    o.expect_code(2)?;
+    assert!(o.stdout.is_empty(), "the program ran: {}", o.stdout);
+    let o = run_cli(&[
+        "run",
+        "--lib",
+        library().to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "segv",
+    ]);
+    o.expect_signal(libc::SIGSEGV)?;
+    assert_segv_report(&o.stderr, "exe_dropin +0x", "0x0000000000000000");
+    // A path that LD_PRELOAD cannot carry is refused.
+    let dir = scratch_dir("spaced lib");
+    let spaced = dir.join("lib faulthandler.so");
+    std::fs::copy(common::preload_lib(), &spaced).unwrap();
+    let o = run_cli(&[
+        "run",
+        "--lib",
+        spaced.to_str().unwrap(),
+        "--",
+        exe.to_str().unwrap(),
+        "segv",
+    ]);
+    o.expect_code(2)?;
+    assert!(o.stderr.contains("LD_PRELOAD cannot carry"), "{}", o.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn enabling_does_not_stop_a_debugger(_: &Ctx) -> Check {
+    if Runner::program("gdb", &["--version"]).run().is_err() {
+        println!("SKIPPED enabling_does_not_stop_a_debugger: no gdb on this machine");
+        return Ok(());
+    }
+    // gdb stops on SIGSEGV, SIGBUS, SIGUSR1 and real-time signals, and
+    // passes SIGURG on silently: enable()'s warm-up must not stop it.
+    let exe = fixture("exe_dropin");
+    let mut r = Runner::program(
+        "gdb",
+        &[
+            "-batch",
+            "-nx",
+            "-ex",
+            &format!("set environment LD_PRELOAD {}", library().display()),
+            "-ex",
+            "set environment FAULTHANDLER 1",
+            // A bad value: its warning proves the library enabled itself.
+            "-ex",
+            "set environment FAULTHANDLER_MAX_FRAMES 0",
+            "-ex",
+            "run",
+            "--args",
+            exe.to_str().unwrap(),
+        ],
+    );
+    r.cmd().env_remove("LD_PRELOAD");
+    let o = r.run()?;
+    o.expect_code(0)?;
+    let all = format!("{}{}", o.stdout, o.stderr);
+    assert!(!all.contains("received signal"), "gdb stopped:\n{all}");
+    assert!(all.contains("exited normally"), "{all}");
+    assert!(
+        all.contains("faulthandler: ignoring FAULTHANDLER_MAX_FRAMES"),
+        "the library did not run under gdb:\n{all}"
+    );
+    Ok(())
+}
+
+fn run_reports_a_crash_and_dies_of_the_same_signal(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
     let o = run_cli(&["run", "--", exe.to_str().unwrap(), "segv"]);
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "dropin: segv\n");
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{}", stderr(&o));
+    assert_eq!(o.stdout, "dropin: segv\n");
     assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
+    Ok(())
 }
 
-#[test]
-fn run_passes_the_exit_code_through() {
+fn run_passes_the_exit_code_through(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
     let o = run_cli(&["run", "--", exe.to_str().unwrap(), "exit3"]);
-    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(code(&o), Some(3));
     assert!(!stderr(&o).contains("Fatal signal"), "{}", stderr(&o));
     let o = run_cli(&["run", "--", "true"]);
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(code(&o), Some(0));
+    Ok(())
 }
 
-#[test]
-fn run_becomes_the_program_so_its_pid_takes_dump_requests() {
+fn run_becomes_the_program_so_its_pid_takes_dump_requests(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
-    let mut child = Command::new(cli())
-        .args(["run", "--signal", "USR1", "--"])
-        .arg(&exe)
-        .arg("sleep")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = stderr_lines(&mut child);
-    let pid = child.id().to_string();
+    let mut child = prog(
+        cli(),
+        &[
+            "run",
+            "--signal",
+            "USR1",
+            "--",
+            exe.to_str().unwrap(),
+            "sleep",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let pid = child.pid().to_string();
     let o = run_cli(&["dump", &pid, "--signal", "USR1", "--wait-ready", "5"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let seen = wait_for_line(&rx, "Process ");
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    let seen = child.wait_for_line("Process ", 15).unwrap();
     assert!(
         seen.last()
             .unwrap()
             .starts_with(&format!("Process {pid} \"exe_dropin\"")),
         "{seen:?}"
     );
-    wait_for_line(&rx, "Modules:");
-    assert!(child.try_wait().unwrap().is_none(), "the program lives on");
-    child.kill().unwrap();
-    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    child.wait_for_line("Modules:", 15).unwrap();
+    assert!(child.is_running(), "the program lives on");
+    assert_eq!(child.kill().unwrap().end.signal(), Some(libc::SIGKILL));
+    Ok(())
 }
 
-#[test]
-fn run_refuses_bad_options_with_exit_2() {
+fn run_refuses_bad_options_with_exit_2(_: &Ctx) -> Check {
     for (args, needle) in [
         (&["run", "--signal", "BOGUS", "--", "true"][..], "--signal"),
         (
@@ -163,7 +340,7 @@ fn run_refuses_bad_options_with_exit_2() {
         (&["frobnicate"][..], "unknown command"),
     ] {
         let o = run_cli(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(code(&o), Some(2), "{args:?}");
         let e = stderr(&o);
         assert!(
             e.starts_with("faulthandler: ") && e.contains(needle),
@@ -172,18 +349,18 @@ fn run_refuses_bad_options_with_exit_2() {
     }
     for sub in ["run", "dump"] {
         let o = run_cli(&[sub, "--help"]);
-        assert_eq!(o.status.code(), Some(0));
-        let help = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(code(&o), Some(0));
+        let help = o.stdout;
         assert!(
             help.starts_with(&format!("Usage: faulthandler {sub}")),
             "{help}"
         );
         assert!(help.contains("Example:"), "{help}");
     }
+    Ok(())
 }
 
-#[test]
-fn report_file_is_0600_and_an_empty_one_is_removed() {
+fn report_file_is_0600_and_an_empty_one_is_removed(_: &Ctx) -> Check {
     let dir = scratch_dir("file");
     let template = dir.join("crash-%e-%p.txt");
     let exe = fixture("exe_dropin");
@@ -195,7 +372,7 @@ fn report_file_is_0600_and_an_empty_one_is_removed() {
         exe.to_str().unwrap(),
         "ok",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert!(left.is_empty(), "an empty report file was left: {left:?}");
 
@@ -207,7 +384,7 @@ fn report_file_is_0600_and_an_empty_one_is_removed() {
         exe.to_str().unwrap(),
         "segv",
     ]);
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    assert_eq!(signal(&o), Some(libc::SIGSEGV));
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -226,10 +403,10 @@ fn report_file_is_0600_and_an_empty_one_is_removed() {
     // The report also went to stderr.
     assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
     std::fs::remove_dir_all(&dir).unwrap();
+    Ok(())
 }
 
-#[test]
-fn a_planted_symlink_is_refused_and_the_host_still_runs() {
+fn a_planted_symlink_is_refused_and_the_host_still_runs(_: &Ctx) -> Check {
     let dir = scratch_dir("link");
     let victim = dir.join("victim");
     std::fs::write(&victim, "precious\n").unwrap();
@@ -244,7 +421,7 @@ fn a_planted_symlink_is_refused_and_the_host_still_runs() {
         exe.to_str().unwrap(),
         "segv",
     ]);
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    assert_eq!(signal(&o), Some(libc::SIGSEGV));
     let e = stderr(&o);
     assert!(
         e.lines().any(
@@ -257,10 +434,10 @@ fn a_planted_symlink_is_refused_and_the_host_still_runs() {
     assert_segv_report(&e, "exe_dropin +0x", "0x0000000000000000");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     std::fs::remove_dir_all(&dir).unwrap();
+    Ok(())
 }
 
-#[test]
-fn a_missing_directory_is_a_clear_error() {
+fn a_missing_directory_is_a_clear_error(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
     let o = run_cli(&[
         "run",
@@ -270,32 +447,34 @@ fn a_missing_directory_is_a_clear_error() {
         exe.to_str().unwrap(),
         "ok",
     ]);
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(code(&o), Some(0));
     let e = stderr(&o);
     assert!(
         e.contains("directory /nonexistent-dir does not exist"),
         "{e}"
     );
+    Ok(())
 }
 
-#[test]
-fn two_processes_with_one_template_get_distinct_files_or_a_clear_error() {
+fn two_processes_with_one_template_get_distinct_files_or_a_clear_error(_: &Ctx) -> Check {
     let dir = scratch_dir("race");
     // No %p: two processes in the same second collide on the name.
     let template = dir.join("crash-%t");
     let exe = fixture("exe_dropin");
     let spawn = || {
-        Command::new(cli())
-            .args(["run", "--file", template.to_str().unwrap(), "--"])
-            .arg(&exe)
-            .arg("segv")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap()
+        let args = [
+            "run",
+            "--file",
+            template.to_str().unwrap(),
+            "--",
+            exe.to_str().unwrap(),
+            "segv",
+        ];
+        prog(cli(), &args).spawn().unwrap()
     };
     let (a, b) = (spawn(), spawn());
-    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let (a, b) = common::runner::wait_both(a, b).unwrap();
+    let outs = [a, b];
     let files = std::fs::read_dir(&dir).unwrap().count();
     let refused = outs
         .iter()
@@ -303,7 +482,7 @@ fn two_processes_with_one_template_get_distinct_files_or_a_clear_error() {
         .count();
     assert_eq!(files + refused, 2, "files {files}, refused {refused}");
     for o in &outs {
-        assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+        assert_eq!(signal(o), Some(libc::SIGSEGV));
         assert!(
             stderr(o).contains("Fatal signal 11 (SIGSEGV)"),
             "{}",
@@ -311,21 +490,20 @@ fn two_processes_with_one_template_get_distinct_files_or_a_clear_error() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+    Ok(())
 }
 
-#[test]
-fn bad_environment_values_warn_once_and_the_host_runs_normally() {
+fn bad_environment_values_warn_once_and_the_host_runs_normally(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
-    let o = Command::new(&exe)
-        .arg("ok")
+    let o = prog(&exe, &["ok"])
         .env("LD_PRELOAD", library())
         .env("FAULTHANDLER", "1")
         .env("FAULTHANDLER_MAX_FRAMES", "lots")
         .env("FAULTHANDLER_SIGNAL", "NOPE")
-        .output()
+        .run()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "dropin: ok\n");
+    assert_eq!(code(&o), Some(0));
+    assert_eq!(o.stdout, "dropin: ok\n");
     let e = stderr(&o);
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(lines.len(), 2, "{e}");
@@ -342,32 +520,29 @@ fn bad_environment_values_warn_once_and_the_host_runs_normally() {
         "{e}"
     );
     // Still protected with the defaults.
-    let o = Command::new(&exe)
-        .arg("segv")
+    let o = prog(&exe, &["segv"])
         .env("LD_PRELOAD", library())
         .env("FAULTHANDLER", "1")
         .env("FAULTHANDLER_MAX_FRAMES", "lots")
-        .output()
+        .run()
         .unwrap();
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    assert_eq!(signal(&o), Some(libc::SIGSEGV));
     assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
+    Ok(())
 }
 
-#[test]
-fn preloading_without_the_switch_changes_nothing() {
+fn preloading_without_the_switch_changes_nothing(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
-    let o = Command::new(&exe)
-        .arg("segv")
-        .env("LD_PRELOAD", library())
-        .env_remove("FAULTHANDLER")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV));
+    let mut r = prog(&exe, &["segv"]).env("LD_PRELOAD", library());
+    r.cmd().env_remove("FAULTHANDLER");
+    let o = r.run().unwrap();
+    assert_eq!(signal(&o), Some(libc::SIGSEGV));
     assert_eq!(stderr(&o), "");
+    Ok(())
 }
 
 /// Make `fd` the child's fd 7 (what `FAULTHANDLER_READY_FD=7` names).
-fn give_fd_7(cmd: &mut Command, fd: &impl std::os::fd::AsRawFd) {
+fn give_fd_7(cmd: &mut std::process::Command, fd: &impl std::os::fd::AsRawFd) {
     let raw = fd.as_raw_fd();
     // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
     unsafe {
@@ -380,82 +555,71 @@ fn give_fd_7(cmd: &mut Command, fd: &impl std::os::fd::AsRawFd) {
     }
 }
 
-#[test]
-fn a_library_dlopened_with_the_switch_on_enables_itself_without_stalling() {
+fn a_library_dlopened_with_the_switch_on_enables_itself_without_stalling(_: &Ctx) -> Check {
     // The constructor runs inside dlopen, under the loader lock: it must
     // not wait for the threads it starts (they cannot start until dlopen
     // returns), or the host hangs.
     let host = fixture("exe_c_host");
     let start = std::time::Instant::now();
-    let o = Command::new(&host)
-        .arg(library())
-        .env("FAULTHANDLER", "1")
-        .output()
-        .unwrap();
+    let mut r = prog(&host, &[]).env("FAULTHANDLER", "1");
+    r.cmd().arg(library());
+    let o = r.run().unwrap();
     let took = start.elapsed();
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("Fatal signal 11 (SIGSEGV)"),
         "{}",
         stderr(&o)
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
+    Ok(())
 }
 
-#[test]
-fn readiness_fd_gets_ready_then_eof() {
-    let (mut reader, writer) = std::io::pipe().unwrap();
+fn readiness_fd_gets_ready_then_eof(_: &Ctx) -> Check {
+    let (mut reader, writer) = pipe();
     let exe = fixture("exe_dropin");
-    let mut cmd = Command::new(&exe);
-    cmd.arg("ok")
+    let mut r = prog(&exe, &["ok"])
         .env("LD_PRELOAD", library())
         .env("FAULTHANDLER", "1")
-        .env("FAULTHANDLER_READY_FD", "7")
-        .stdout(Stdio::null());
-    give_fd_7(&mut cmd, &writer);
-    let mut child = cmd.spawn().unwrap();
+        .env("FAULTHANDLER_READY_FD", "7");
+    give_fd_7(r.cmd(), &writer);
+    let child = r.spawn().unwrap();
     drop(writer);
     let mut got = String::new();
     std::io::Read::read_to_string(&mut reader, &mut got).unwrap();
     assert_eq!(got, "ready\n");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.wait().unwrap().end, End::Exit(0));
+    Ok(())
 }
 
-#[test]
-fn dump_refuses_a_process_that_would_be_killed() {
+fn dump_refuses_a_process_that_would_be_killed(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
-    let mut child = Command::new(&exe)
-        .arg("sleep")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
+    let mut child = prog(&exe, &["sleep"]).spawn().unwrap();
+    let pid = child.pid().to_string();
     let o = run_cli(&["dump", &pid, "--signal", "USR1"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(code(&o), Some(2));
     let e = stderr(&o);
     assert!(
         e.contains("does not catch SIGUSR1") && e.contains("not sent"),
         "{e}"
     );
     let o = run_cli(&["dump", &pid, "--signal", "USR1", "--wait-ready", "0.3"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(code(&o), Some(2));
     std::thread::sleep(Duration::from_millis(50));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the target must be alive"
-    );
+    assert!(child.is_running(), "the target must be alive");
     child.kill().unwrap();
-    child.wait().unwrap();
     let o = run_cli(&["dump", "999999999"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(code(&o), Some(2));
+    Ok(())
 }
 
 /// Link a `c-fixtures/capi_*.c` object (compiled by build.rs) against the
 /// freshly built `libfaulthandler.so`.
 fn link_c_api_user(name: &str) -> PathBuf {
-    let dir = install_dir();
+    let dir = common::c_library_dir();
     let out = dir.join(name);
-    let status = Command::new(faulthandler_fixtures::CC)
+    let mut cc = prog(common::CC, &[]);
+    cc.cmd()
         .arg(fixture(&format!("{name}.o")))
         .arg("-o")
         .arg(&out)
@@ -463,20 +627,23 @@ fn link_c_api_user(name: &str) -> PathBuf {
         .arg("-lfaulthandler")
         // DT_RPATH (not RUNPATH): it wins over the LD_LIBRARY_PATH that
         // cargo sets, which may name an older copy of the library.
-        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", dir.display()))
-        .status()
-        .unwrap();
-    assert!(status.success(), "linking {name} failed");
+        .arg(format!("-Wl,--disable-new-dtags,-rpath,{}", dir.display()));
+    let r = cc.run().unwrap();
+    assert_eq!(
+        r.end,
+        End::Exit(0),
+        "linking {name} failed: {}",
+        r.describe()
+    );
     out
 }
 
-#[test]
-fn a_c_program_uses_the_header_and_the_shared_library() {
+fn a_c_program_uses_the_header_and_the_shared_library(_: &Ctx) -> Check {
     let exe = link_c_api_user("capi_user");
-    let o = Command::new(&exe).arg("exit").output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = Command::new(&exe).output().unwrap();
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    let o = prog(&exe, &["exit"]).run().unwrap();
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    let o = prog(&exe, &[]).run().unwrap();
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.starts_with("capi: enabled\n"), "{e}");
     assert_segv_report(&e, "capi_user +0x", "0x0000000000000010");
@@ -485,14 +652,14 @@ fn a_c_program_uses_the_header_and_the_shared_library() {
             .any(|l| l.starts_with("  #0  ") && l.contains(" in capi_crash_here+0x")),
         "{e}"
     );
+    Ok(())
 }
 
-#[test]
-fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer() {
+fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer(_: &Ctx) -> Check {
     let exe = link_c_api_user("capi_user");
-    let child = Command::new(&exe).arg("dumps").output().unwrap();
+    let child = prog(&exe, &["dumps"]).run().unwrap();
     let e = stderr(&child);
-    assert_eq!(child.status.code(), Some(0), "{e}");
+    assert_eq!(code(&child), Some(0), "{e}");
     let pid = child_pid_of(&e);
     let lines: Vec<&str> = e.lines().collect();
     let at = |prefix: &str| {
@@ -512,6 +679,7 @@ fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer() {
     assert!(e.matches("\nCurrent thread ").count() >= 1, "{e}");
     assert!(e.contains(" in main+0x"), "{e}");
     assert_eq!(e.matches("\nModules:\n").count(), 3, "{e}");
+    Ok(())
 }
 
 /// The pid in the report's `Process PID "NAME"` line.
@@ -524,119 +692,75 @@ fn child_pid_of(report: &str) -> u32 {
         .unwrap_or_else(|| panic!("no Process line in:\n{report}"))
 }
 
-/// Read the child's stderr on a thread, so the test can wait for a line.
-fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, prefix: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                let hit = l.starts_with(prefix);
-                seen.push(l);
-                if hit {
-                    return seen;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    panic!("no line starting {prefix:?}; got:\n{}", seen.join("\n"));
-}
-
-#[test]
-fn dump_waits_for_a_late_handler_and_refuses_without_waiting() {
+fn dump_waits_for_a_late_handler_and_refuses_without_waiting(_: &Ctx) -> Check {
     let exe = link_c_api_user("capi_late_register");
     // Without --wait-ready, the request comes before the handler: refused.
-    let mut early = Command::new(&exe).stderr(Stdio::null()).spawn().unwrap();
-    let o = run_cli(&["dump", &early.id().to_string(), "--signal", "USR1"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let mut early = prog(&exe, &[]).spawn().unwrap();
+    let o = run_cli(&["dump", &early.pid().to_string(), "--signal", "USR1"]);
+    assert_eq!(code(&o), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("does not catch SIGUSR1"),
         "{}",
         stderr(&o)
     );
-    assert!(
-        early.try_wait().unwrap().is_none(),
-        "the target must be alive"
-    );
+    assert!(early.is_running(), "the target must be alive");
     early.kill().unwrap();
-    early.wait().unwrap();
 
     // With --wait-ready 5, the request waits for the handler: a dump, and
     // the target lives on.
-    let mut late = Command::new(&exe).stderr(Stdio::piped()).spawn().unwrap();
-    let rx = stderr_lines(&mut late);
+    let mut late = prog(&exe, &[]).spawn().unwrap();
     let o = run_cli(&[
         "dump",
-        &late.id().to_string(),
+        &late.pid().to_string(),
         "--signal",
         "USR1",
         "--wait-ready",
         "5",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("sent SIGUSR1"), "{}", stderr(&o));
-    let seen = wait_for_line(&rx, "Dump requested by signal 10 (SIGUSR1) from pid ");
+    let seen = late
+        .wait_for_line("Dump requested by signal 10 (SIGUSR1) from pid ", 15)
+        .unwrap();
     assert!(seen.iter().any(|l| l == "late: registered"), "{seen:?}");
-    wait_for_line(&rx, "Modules:");
-    assert!(
-        late.try_wait().unwrap().is_none(),
-        "the target must survive the dump"
-    );
+    late.wait_for_line("Modules:", 15).unwrap();
+    assert!(late.is_running(), "the target must survive the dump");
     late.kill().unwrap();
-    late.wait().unwrap();
+    Ok(())
 }
 
-#[test]
-fn preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on() {
-    let (mut ready_r, ready_w) = std::io::pipe().unwrap();
+fn preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on(_: &Ctx) -> Check {
+    let (mut ready_r, ready_w) = pipe();
     let exe = fixture("exe_dropin");
-    let mut cmd = Command::new(&exe);
-    cmd.arg("sleep")
+    let mut r = prog(&exe, &["sleep"])
         .env("LD_PRELOAD", library())
         .env("FAULTHANDLER", "1")
         .env("FAULTHANDLER_SIGNAL", "USR2")
         .env("FAULTHANDLER_TIMEOUT", "0.5")
-        .env("FAULTHANDLER_READY_FD", "7")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    give_fd_7(&mut cmd, &ready_w);
-    let mut child = cmd.spawn().unwrap();
+        .env("FAULTHANDLER_READY_FD", "7");
+    give_fd_7(r.cmd(), &ready_w);
+    let mut child = r.spawn().unwrap();
     drop(ready_w);
-    let rx = stderr_lines(&mut child);
     let mut ready = String::new();
     std::io::Read::read_to_string(&mut ready_r, &mut ready).unwrap();
     assert_eq!(ready, "ready\n");
     // The handler is in before `ready`: the request cannot kill it.
-    let o = run_cli(&["dump", &child.id().to_string(), "--signal", "USR2"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    wait_for_line(&rx, "Dump requested by signal 12 (SIGUSR2) from pid ");
-    wait_for_line(&rx, "Timeout (0:00:00.500)!");
-    wait_for_line(&rx, "Modules:");
-    assert!(child.try_wait().unwrap().is_none(), "the host must live on");
+    let o = run_cli(&["dump", &child.pid().to_string(), "--signal", "USR2"]);
+    assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    child
+        .wait_for_line("Dump requested by signal 12 (SIGUSR2) from pid ", 15)
+        .unwrap();
+    child.wait_for_line("Timeout (0:00:00.500)!", 15).unwrap();
+    child.wait_for_line("Modules:", 15).unwrap();
+    assert!(child.is_running(), "the host must live on");
     child.kill().unwrap();
-    child.wait().unwrap();
+    Ok(())
 }
 
-#[test]
-fn python_ctypes_crash_under_run() {
+fn python_ctypes_crash_under_run(_: &Ctx) -> Check {
     let Some(python) = find_in_path("python3") else {
         eprintln!("skipped: python3 is not installed");
-        return;
+        return Ok(());
     };
     let o = run_cli(&[
         "run",
@@ -645,7 +769,7 @@ fn python_ctypes_crash_under_run() {
         "-c",
         "import ctypes; ctypes.string_at(0)",
     ]);
-    assert_eq!(o.status.signal(), Some(libc::SIGSEGV), "{}", stderr(&o));
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("Fatal signal 11 (SIGSEGV)"), "{e}");
     let frames: Vec<&str> = e.lines().filter(|l| l.starts_with("  #")).collect();
@@ -657,6 +781,7 @@ fn python_ctypes_crash_under_run() {
         frames.iter().any(|l| l.contains("python")),
         "no python frame:\n{e}"
     );
+    Ok(())
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {
@@ -665,4 +790,42 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
             .map(|d| d.join(name))
             .find(|p| p.is_file())
     })
+}
+
+/// No child of this binary: C programs and the CLI, through the runner.
+const PROGRAMS: Case = Case {
+    control: false,
+    ..CASE
+};
+
+#[rustfmt::skip]
+static CASES: &[Case] = &[
+    Case { name: "run_reports_a_crash_and_dies_of_the_same_signal", check: run_reports_a_crash_and_dies_of_the_same_signal, ..PROGRAMS },
+    Case { name: "run_passes_the_exit_code_through", check: run_passes_the_exit_code_through, ..PROGRAMS },
+    Case { name: "run_becomes_the_program_so_its_pid_takes_dump_requests", check: run_becomes_the_program_so_its_pid_takes_dump_requests, ..PROGRAMS },
+    Case { name: "run_refuses_bad_options_with_exit_2", check: run_refuses_bad_options_with_exit_2, ..PROGRAMS },
+    Case { name: "report_file_is_0600_and_an_empty_one_is_removed", check: report_file_is_0600_and_an_empty_one_is_removed, ..PROGRAMS },
+    Case { name: "a_planted_symlink_is_refused_and_the_host_still_runs", check: a_planted_symlink_is_refused_and_the_host_still_runs, ..PROGRAMS },
+    Case { name: "a_missing_directory_is_a_clear_error", check: a_missing_directory_is_a_clear_error, ..PROGRAMS },
+    Case { name: "two_processes_with_one_template_get_distinct_files_or_a_clear_error", check: two_processes_with_one_template_get_distinct_files_or_a_clear_error, ..PROGRAMS },
+    Case { name: "bad_environment_values_warn_once_and_the_host_runs_normally", check: bad_environment_values_warn_once_and_the_host_runs_normally, ..PROGRAMS },
+    Case { name: "preloading_without_the_switch_changes_nothing", check: preloading_without_the_switch_changes_nothing, ..PROGRAMS },
+    Case { name: "a_library_dlopened_with_the_switch_on_enables_itself_without_stalling", check: a_library_dlopened_with_the_switch_on_enables_itself_without_stalling, ..PROGRAMS },
+    Case { name: "readiness_fd_gets_ready_then_eof", check: readiness_fd_gets_ready_then_eof, ..PROGRAMS },
+    Case { name: "dump_refuses_a_process_that_would_be_killed", check: dump_refuses_a_process_that_would_be_killed, ..PROGRAMS },
+    Case { name: "a_c_program_uses_the_header_and_the_shared_library", check: a_c_program_uses_the_header_and_the_shared_library, ..PROGRAMS },
+    Case { name: "the_c_api_dumps_on_a_signal_on_request_and_on_a_timer", check: the_c_api_dumps_on_a_signal_on_request_and_on_a_timer, ..PROGRAMS },
+    Case { name: "dump_waits_for_a_late_handler_and_refuses_without_waiting", check: dump_waits_for_a_late_handler_and_refuses_without_waiting, ..PROGRAMS },
+    Case { name: "preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on", check: preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on, ..PROGRAMS },
+    Case { name: "python_ctypes_crash_under_run", check: python_ctypes_crash_under_run, ..PROGRAMS },
+    Case { name: "symbolize_help_and_usage_errors", check: symbolize_help_and_usage_errors, ..PROGRAMS },
+    Case { name: "version_and_help_for_each_command", check: version_and_help_for_each_command, ..PROGRAMS },
+    Case { name: "run_finds_its_preload_object_and_the_lib_overrides", check: run_finds_its_preload_object_and_the_lib_overrides, ..PROGRAMS },
+    Case { name: "enabling_does_not_stop_a_debugger", check: enabling_does_not_stop_a_debugger, ..PROGRAMS },
+    Case { name: "a_c_host_that_loads_the_library_gets_a_report", check: a_c_host_that_loads_the_library_gets_a_report, ..PROGRAMS },
+    Case { name: "a_c_host_report_makes_no_heap_call", check: a_c_host_report_makes_no_heap_call, ..PROGRAMS },
+];
+
+fn main() {
+    common::harness::main(CASES);
 }

@@ -52,6 +52,9 @@ pub(crate) struct Current<'a> {
     /// Whether the walk found its start frame; when it did not, only
     /// `frames[0]` (the pc) is shown, with a line that says why.
     pub found_start: bool,
+    /// Whether the block's heading is still to be written (a crash report
+    /// writes it with the first lines, before the walk).
+    pub heading: bool,
 }
 
 /// What the collection found for one other thread.
@@ -135,7 +138,9 @@ pub(crate) unsafe fn compose_body(
     others: Option<Others<'_>>,
 ) {
     if let Some(c) = current {
-        write_thread_heading(p.w, c.tid, true);
+        if c.heading {
+            write_thread_heading(p.w, c.tid, true);
+        }
         // SAFETY: the caller holds the claim.
         unsafe { write_stack(p, c, max_frames) };
     }

@@ -561,6 +561,7 @@ pub(crate) unsafe fn collect_other_threads(
                 total: s.total.load(Ordering::Relaxed),
                 cut: flags & 2 != 0,
                 found_start: flags & 1 != 0,
+                heading: true,
             }));
             s.state.store(FREE, Ordering::Release);
         } else if outcome == Outcome::Gone as u8 {

@@ -487,6 +487,7 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
     );
     let mut parts = Parts { w, seen, late };
     report::compose_header(&mut parts, &Header::Fatal(&header));
+    report::write_thread_heading(parts.w, sys::gettid(), true);
     parts.w.flush();
 }
 
@@ -510,6 +511,7 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
         total: walk.total,
         cut: walk.cut,
         found_start: walk.found_start,
+        heading: false,
     };
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
@@ -560,6 +562,7 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             total: walk.total,
             cut: walk.cut,
             found_start: true,
+            heading: true,
         };
         // SAFETY: we hold the claim.
         unsafe {
