@@ -60,8 +60,51 @@ mod child {
     #[inline(never)]
     fn fh_rust_null_deref(p: *const u32) -> u32 {
         // SAFETY: it is not safe: `p` is a tiny address that is never
-        // mapped, and the fault is what the test wants.
-        unsafe { std::ptr::read_volatile(p) }
+        // mapped, and the fault is what the test wants. The load is
+        // written out, so the faulting instruction is in this function
+        // whatever the optimisation level (read_volatile is a call at
+        // opt-level 0).
+        unsafe { load_u32(p) }
+    }
+
+    /// One 32-bit load, in the caller's own code.
+    #[inline(always)]
+    unsafe fn load_u32(p: *const u32) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let v: u32;
+            // SAFETY: the caller's; a plain load.
+            unsafe {
+                std::arch::asm!("mov {v:e}, dword ptr [{p}]", v = out(reg) v, p = in(reg) p,
+                    options(nostack, readonly, preserves_flags))
+            };
+            v
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: the caller's.
+        unsafe {
+            std::ptr::read_volatile(p)
+        }
+    }
+
+    /// One byte load, in the caller's own code.
+    #[inline(always)]
+    unsafe fn load_u8(p: *const u8) -> u8 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let v: u32;
+            // SAFETY: the caller's; a plain load.
+            unsafe {
+                std::arch::asm!("movzx {v:e}, byte ptr [{p}]", v = out(reg) v, p = in(reg) p,
+                    options(nostack, readonly, preserves_flags))
+            };
+            v as u8
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: the caller's.
+        unsafe {
+            std::ptr::read_volatile(p)
+        }
     }
 
     #[no_mangle]
@@ -69,7 +112,7 @@ mod child {
     fn fh_rust_read_byte(p: *const u8) -> u8 {
         // SAFETY: not safe on purpose: `p` points into a mapping whose file
         // was truncated, so the read raises SIGBUS.
-        unsafe { std::ptr::read_volatile(p) }
+        unsafe { load_u8(p) }
     }
 
     #[no_mangle]

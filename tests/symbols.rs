@@ -574,17 +574,19 @@ fn report_path_stack_use_is_small(c: &Ctx) -> Check {
         "stack: kernel frame {kernel} B; naming one address: index {name_ix} B, scan {name_scan} B; \
          writing a stack's frame lines: index {frames_ix} B, scan {frames_scan} B"
     );
-    // Naming an address (its module, the file checks, index or scan, the
-    // name read; the demangler runs on its own stack) stays small.
+    // A crash report names its frames on its own 1 MiB stack, so these
+    // bounds only guard against unbounded growth (a recursion, a big
+    // buffer on the stack), with room for an opt-level-0 build of the
+    // crate (about 4.7 KB to name an address there, 2 to 3 KB in this
+    // profile). The arrival stack's use is checked by the crash suite.
     assert!(
-        name_ix < 3072 && name_scan < 3072,
+        name_ix < 8192 && name_scan < 8192,
         "{name_ix} B, {name_scan} B"
     );
     // The whole frame-writing path, which also finds modules loaded after
-    // the snapshot through /proc/self/maps, fits beside the handler's own
-    // frame and the kernel's on a small alternate stack.
+    // the snapshot through /proc/self/maps.
     assert!(
-        frames_ix < 7168 && frames_scan < 7168,
+        frames_ix < 16384 && frames_scan < 16384,
         "{frames_ix} B, {frames_scan} B"
     );
     Ok(())
