@@ -46,12 +46,18 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
     let Some(mut claim) = Claim::dump(crate::runtime::sys::gettid(), 1000) else {
         return;
     };
-    let Scratch { seen, late, .. } = claim.scratch();
+    let Scratch {
+        seen,
+        late,
+        symbols,
+        ..
+    } = claim.scratch();
     let mut w = crate::runtime::writer::Writer::new(fd, 10_000);
     let mut parts = Parts {
         w: &mut w,
         seen,
         late,
+        symbols,
     };
     parts.seen.clear();
     let current = report::Current {
@@ -63,11 +69,8 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
         found_start: true,
         heading: true,
     };
-    // SAFETY: we hold the claim.
-    unsafe {
-        report::begin_naming(u64::MAX);
-        report::compose_body(&mut parts, Some(&current), frames.len(), None);
-    }
+    report::begin_naming(parts.symbols, u64::MAX);
+    report::compose_body(&mut parts, Some(&current), frames.len(), None);
 }
 
 /// The path and load bias of the loaded module that contains `addr`.
@@ -88,8 +91,10 @@ pub unsafe fn name_len_of(addr: usize) -> usize {
     let Some(m) = modules::lookup_in_snapshot(addr) else {
         return 0;
     };
-    // SAFETY: as above.
-    let mut s = unsafe { lookup::Session::new() };
+    let Some(mut claim) = Claim::dump(crate::runtime::sys::gettid(), 0) else {
+        return 0;
+    };
+    let mut s = lookup::Session::new(&mut claim.scratch().symbols);
     s.lookup(m, addr).map_or(0, |f| f.name.len())
 }
 
@@ -178,14 +183,14 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
         }
     }
     let index_per_lookup = t.elapsed() / vaddrs.len().max(1) as u32;
+    let mut claim = Claim::dump(crate::runtime::sys::gettid(), 1000)?;
+    let symbols = &mut claim.scratch().symbols;
     let mut found_scan = 0;
     let t = Instant::now();
     for &a in vaddrs {
-        // SAFETY: the caller is the only user of the report scratch. A
-        // fresh budget each time: we measure the scan, not the bound.
-        unsafe { lookup::begin_report(u64::MAX) };
-        // SAFETY: as above.
-        let mut s = unsafe { lookup::Session::new() };
+        // A fresh budget each time: we measure the scan, not the bound.
+        lookup::begin_report(symbols, u64::MAX);
+        let mut s = lookup::Session::new(symbols);
         s.set_use_index(false);
         found_scan += usize::from(s.lookup(&m, a as usize).is_some());
     }
@@ -193,10 +198,8 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
     // 64 frames named in one session without the index: one batch scan.
     let frames: Vec<usize> = vaddrs.iter().take(64).map(|&a| a as usize + 1).collect();
     let t = Instant::now();
-    // SAFETY: as above.
-    unsafe { lookup::begin_report(u64::MAX) };
-    // SAFETY: as above.
-    let mut s = unsafe { lookup::Session::for_frames(&frames, false) };
+    lookup::begin_report(symbols, u64::MAX);
+    let mut s = lookup::Session::for_frames(symbols, &frames, false);
     s.set_use_index(false);
     let mut found_batch = 0;
     for &ip in &frames {

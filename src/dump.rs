@@ -77,6 +77,7 @@ pub(crate) fn write_dump(
         seen,
         late,
         collect,
+        symbols,
         ..
     } = claim.scratch();
     let mut w = Writer::new(fd, settings::write_timeout_ms());
@@ -84,6 +85,7 @@ pub(crate) fn write_dump(
         w: &mut w,
         seen,
         late,
+        symbols,
     };
     report::compose_header(&mut parts, &Header::Dump(header));
     let stack = walk.map(|walk| CurrentStack {
@@ -100,11 +102,8 @@ pub(crate) fn write_dump(
         unsafe { threads::collect_other_threads(collect, max, emit) }
     };
     let others: Option<report::Others<'_>> = if all_threads { Some(&mut others) } else { None };
-    // SAFETY: we hold the claim.
-    unsafe {
-        report::begin_naming(u64::MAX);
-        report::compose_body(&mut parts, stack.as_ref(), max, others);
-    }
+    report::begin_naming(parts.symbols, u64::MAX);
+    report::compose_body(&mut parts, stack.as_ref(), max, others);
     let ok = w.ok();
     drop(claim);
     if ok {

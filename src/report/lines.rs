@@ -6,7 +6,6 @@
 //! buffers. Module lookups may fall back to the late-module cache, which
 //! the caller lends from the claim's scratch; the symbolizer's storage is
 //! the claim holder's too.
-#![allow(unsafe_code)]
 
 use crate::runtime::fmt::Buf;
 use crate::runtime::modules::{self, Late, Module};
@@ -130,14 +129,12 @@ pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
 /// (`symbolize::lookup`), or `??`; its lookups are bounded in time, so a
 /// frame it cannot name in time is `??` too.
 ///
-/// # Safety
-///
-/// Only the holder of the reporter claim may call this: the symbolizer's
-/// storage is used without further locking.
+/// `symbols` is the claim's symbolizer storage.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn write_frames_unsynchronized(
+pub(crate) fn write_frames(
     w: &mut Writer,
     late: &mut Late,
+    symbols: &mut lookup::Storage,
     frames: &[usize],
     first_is_pc: bool,
     total: usize,
@@ -148,9 +145,7 @@ pub(crate) unsafe fn write_frames_unsynchronized(
     // Names and paths go to the writer directly: the line buffer holds the
     // rest (the handler may run on an 8 KiB alternate stack).
     let mut line = Buf::<128>::new();
-    // SAFETY: we are the reporting thread (caller's contract), and this is
-    // the only session alive.
-    let mut symbols = unsafe { lookup::Session::for_frames(frames, first_is_pc) };
+    let mut symbols = lookup::Session::for_frames(symbols, frames, first_is_pc);
     for (n, &ip) in frames.iter().enumerate() {
         line.clear();
         line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
@@ -353,6 +348,7 @@ fn three(v: u64) -> [u8; 3] {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)]
 // Tests run in normal context: heap, std::io and panics are fine.
 #[allow(
     clippy::disallowed_methods,

@@ -4,11 +4,8 @@
 //! thread, the other threads, the modules),
 //! [`lines`] each kind of line, [`last_panic`] the `Last panic:` line.
 //!
-//! # Safety
-//!
-//! The `unsafe fn`s here use the symbolizer's storage, which the reporter
-//! claim guards: only its holder calls them.
-#![allow(unsafe_code)]
+//! Everything here writes with storage lent from the reporter claim's
+//! scratch ([`Parts`]), so only the claim's holder writes a report.
 #![deny(
     clippy::disallowed_methods,
     clippy::disallowed_types,
@@ -110,6 +107,8 @@ pub(crate) struct Parts<'a> {
     pub seen: &'a mut ModulesSeen,
     /// Modules found after the snapshot.
     pub late: &'a mut Late,
+    /// The symbolizer's storage.
+    pub symbols: &'a mut lookup::Storage,
 }
 
 /// The first lines of any report. Written (and flushed) before the stack
@@ -127,11 +126,8 @@ pub(crate) fn compose_header(p: &mut Parts<'_>, header: &Header<'_>) {
 /// block, every other thread's (written by `others`, the stack
 /// collector), then the modules.
 ///
-/// # Safety
-///
-/// Only the holder of the reporter claim may call this (the symbolizer's
-/// storage is used without further locking).
-pub(crate) unsafe fn compose_body(
+/// The parts are the reporter claim's, so only its holder composes.
+pub(crate) fn compose_body(
     p: &mut Parts<'_>,
     current: Option<&Current<'_>>,
     max_frames: usize,
@@ -141,8 +137,7 @@ pub(crate) unsafe fn compose_body(
         if c.heading {
             write_thread_heading(p.w, c.tid, true);
         }
-        // SAFETY: the caller holds the claim.
-        unsafe { write_stack(p, c, max_frames) };
+        write_stack(p, c, max_frames);
     }
     if let Some(others) = others {
         p.w.flush();
@@ -152,8 +147,7 @@ pub(crate) unsafe fn compose_body(
         others(&mut |t| match t {
             Thread::Stack(c) => {
                 write_thread_heading(p.w, c.tid, false);
-                // SAFETY: the caller holds the claim.
-                unsafe { write_stack(p, &c, max_frames) };
+                write_stack(p, &c, max_frames);
                 after_block = true;
             }
             Thread::NoStack { tid, why } => {
@@ -181,52 +175,36 @@ pub(crate) unsafe fn compose_body(
 
 /// The frame lines of one stack: all of them, or the pc alone with a line
 /// saying why when the walk could not cross the signal frame.
-///
-/// # Safety
-///
-/// Only the holder of the reporter claim may call this.
-unsafe fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
-    {
-        // SAFETY: the caller holds the claim.
-        unsafe {
-            if c.found_start {
-                write_frames_unsynchronized(
-                    p.w,
-                    p.late,
-                    c.frames,
-                    c.first_is_pc,
-                    c.total,
-                    c.cut,
-                    max_frames,
-                    p.seen,
-                );
-            } else {
-                let pc = c.frames.first().map_or(&[][..], core::slice::from_ref);
-                write_frames_unsynchronized(p.w, p.late, pc, true, 1, false, max_frames, p.seen);
-                p.w.write(
-                    b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
-                );
-            }
-        }
+fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
+    if c.found_start {
+        write_frames(
+            p.w,
+            p.late,
+            p.symbols,
+            c.frames,
+            c.first_is_pc,
+            c.total,
+            c.cut,
+            max_frames,
+            p.seen,
+        );
+    } else {
+        let pc = c.frames.first().map_or(&[][..], core::slice::from_ref);
+        write_frames(
+            p.w, p.late, p.symbols, pc, true, 1, false, max_frames, p.seen,
+        );
+        p.w.write(
+            b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
+        );
     }
 }
 
-/// Start a report's naming: every report gets the full symbol budget.
-///
-/// # Safety
-///
-/// Only the holder of the reporter claim may call this.
-pub(crate) unsafe fn begin_naming(max_scan_reads: u64) {
-    // SAFETY: the caller holds the claim.
-    unsafe { lookup::begin_report(max_scan_reads) };
+/// Start a report's naming: it gets the symbolizer's whole budget.
+pub(crate) fn begin_naming(symbols: &mut lookup::Storage, max_scan_reads: u64) {
+    lookup::begin_report(symbols, max_scan_reads);
 }
 
-/// Warm the symbolizer's own paths up (its stack switch, its scanner).
-///
-/// # Safety
-///
-/// Only the holder of the reporter claim may call this.
-pub(crate) unsafe fn warm_up_naming() {
-    // SAFETY: the caller holds the claim.
-    unsafe { lookup::warm_up_unsynchronized() };
+/// Warm the symbolizer's own paths up (its stack switch, the demangler).
+pub(crate) fn warm_up_naming(symbols: &mut lookup::Storage) {
+    lookup::warm_up(symbols);
 }

@@ -10,7 +10,7 @@
 //! resolved from `/proc/self/maps`, read with open/read, and the object's
 //! ELF headers, read from memory with `process_vm_readv` so that a torn-down
 //! mapping cannot fault us. Those late finds are cached in static storage
-//! that only the reporting thread touches.
+//! that the reporter claim lends out ([`Late`]).
 //!
 //! # Safety
 //!

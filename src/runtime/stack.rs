@@ -80,7 +80,8 @@ extern "C" fn trampoline(arg: *mut c_void) {
 ///
 /// # Safety
 ///
-/// Only one thread at a time may call this: the reporting thread.
+/// Only the holder of the reporter claim may call this (one thread at a
+/// time).
 pub(crate) unsafe fn run_on_report_stack(f: &mut dyn FnMut()) {
     let top = TOP.load(Ordering::Acquire);
     if !available() || ON_IT.load(Ordering::Acquire) {

@@ -26,6 +26,7 @@ use crate::runtime::sys;
 use crate::runtime::writer::Writer;
 use crate::settings::{self, MAX_FRAMES_LIMIT};
 use crate::signal::collector;
+use crate::symbolize::lookup;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
@@ -49,6 +50,8 @@ pub(crate) struct Scratch {
     pub late: Late,
     /// The stack collector's buffers.
     pub collect: collector::Scratch,
+    /// The symbolizer's files, scan buffers and name cache.
+    pub symbols: lookup::Storage,
 }
 
 static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
@@ -58,6 +61,7 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
     seen: ModulesSeen::new(),
     late: Late::new(),
     collect: collector::Scratch::new(),
+    symbols: lookup::Storage::new(),
 });
 
 /// The token: while it lives, this thread alone may write a report.

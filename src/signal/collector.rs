@@ -35,8 +35,8 @@
 //! own stack is the safer place. The handler stays installed for the life
 //! of the process (it ignores anything that is not our own request).
 //!
-//! Only one collection runs at a time: the caller holds the reporter slot
-//! of [`crate::signal::fatal`] (a crash report, or a normal-context dump).
+//! Only one collection runs at a time: the caller holds the reporter claim
+//! (`signal::claim`): a crash report, or a normal-context dump.
 //!
 //! # Safety
 //!
@@ -390,7 +390,7 @@ fn send(sig: c_int, tid: i32, value: usize) -> c_int {
 ///
 /// # Safety
 ///
-/// The caller must hold the reporter slot of [`crate::signal::fatal`]: the pool
+/// The caller must hold the reporter claim (`signal::claim`): the pool
 /// and the module cache are used without further locking.
 pub(crate) unsafe fn collect_other_threads(
     scratch: &mut Scratch,

@@ -459,6 +459,7 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
         writer: w,
         seen,
         late,
+        symbols,
         ..
     } = scratch;
     // SAFETY: `info` is the kernel's siginfo (checked non-null by caller).
@@ -485,7 +486,12 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
         settings::COPY_FD.load(Ordering::Relaxed),
         settings::write_timeout_ms(),
     );
-    let mut parts = Parts { w, seen, late };
+    let mut parts = Parts {
+        w,
+        seen,
+        late,
+        symbols,
+    };
     report::compose_header(&mut parts, &Header::Fatal(&header));
     report::write_thread_heading(parts.w, sys::gettid(), true);
     parts.w.flush();
@@ -501,9 +507,15 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
         seen,
         late,
         collect,
+        symbols,
         ..
     } = scratch;
-    let mut parts = Parts { w, seen, late };
+    let mut parts = Parts {
+        w,
+        seen,
+        late,
+        symbols,
+    };
     let current = Current {
         tid: sys::gettid(),
         frames: frames.get(..walk.stored.max(1).min(max)).unwrap_or(&[]),
@@ -522,11 +534,8 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
     } else {
         None
     };
-    // SAFETY: we hold the claim.
-    unsafe {
-        report::begin_naming(u64::MAX);
-        report::compose_body(&mut parts, Some(&current), max, others);
-    }
+    report::begin_naming(parts.symbols, u64::MAX);
+    report::compose_body(&mut parts, Some(&current), max, others);
 }
 
 /// Run the report path once, discarding the text: the same steps as a
@@ -548,12 +557,18 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             writer: w,
             seen,
             late,
+            symbols,
             ..
         } = &mut *scratch;
         let _ = is_stack_overflow(pc, sp, maps);
         // A writer with no fd: everything is formatted, nothing written.
         w.reset(-1, -1, 0);
-        let mut parts = Parts { w, seen, late };
+        let mut parts = Parts {
+            w,
+            seen,
+            late,
+            symbols,
+        };
         report::compose_header(&mut parts, &Header::WarmUp);
         let current = Current {
             tid,
@@ -564,16 +579,13 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             found_start: true,
             heading: true,
         };
-        // SAFETY: we hold the claim.
-        unsafe {
-            // The symbolizer runs too (open, pread, close, the demangler),
-            // but makes one scan read in all: the index is not built yet,
-            // and enable() must stay fast.
-            report::begin_naming(1);
-            report::warm_up_naming();
-            report::compose_body(&mut parts, Some(&current), 64, None);
-            report::begin_naming(u64::MAX);
-        }
+        // The symbolizer runs too (open, pread, close, the demangler), but
+        // makes one scan read in all: the index is not built yet, and
+        // enable() must stay fast.
+        report::begin_naming(parts.symbols, 1);
+        report::warm_up_naming(parts.symbols);
+        report::compose_body(&mut parts, Some(&current), 64, None);
+        report::begin_naming(parts.symbols, u64::MAX);
     };
     // SAFETY: we hold the claim, which the report stack belongs to.
     unsafe { stack::run_on_report_stack(&mut rest) };

@@ -19,21 +19,20 @@
 //! left as `??`, and a module whose scan ran out of time is not scanned
 //! again in the same report. A report never waits on the symbolizer.
 //!
-//! All storage is static and used by the reporting thread only (the one
-//! that won the reporter compare-and-swap); nothing allocates, nothing
-//! locks.
+//! All storage is the reporter claim's: a [`Session`] borrows the
+//! claim's [`Storage`] mutably, so only the claim's holder names frames,
+//! one session at a time. Nothing allocates, nothing locks.
 //!
 //! # Safety
 //!
-//! [`Session`] gives out the static scratch; creating one is `unsafe`
-//! because only the reporting thread may do it, and only one at a time.
+//! The only `unsafe` is the stack switch for the demangler (the report
+//! stack belongs to the claim's holder, whom the borrowed storage proves).
 #![allow(unsafe_code)]
 
 use super::demangle::{self, NAME_CAP};
 use super::index;
 use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use crate::runtime::modules::{Module, PATH_MAX};
-use crate::runtime::racy::RacyCell;
 use crate::runtime::stack;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -106,7 +105,7 @@ const NO_FILE: File = File {
     scanned_all: false,
 };
 
-static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
+const SCRATCH_INIT: Scratch = Scratch {
     files: [NO_FILE; MAX_FILES],
     nfiles: 0,
     syms: [0; SYM_SIZE * SCAN_CHUNK],
@@ -131,7 +130,7 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
     nfound: 0,
     batch: [0; BATCH],
     best: [None; BATCH],
-});
+};
 
 /// Scan results remembered per session.
 const REMEMBERED: usize = 256;
@@ -168,10 +167,25 @@ struct NameCache {
     entries: [CachedName; NAME_CACHE],
 }
 
-static NAMES: RacyCell<NameCache> = RacyCell::new(NameCache {
-    generation: 1,
-    entries: [NO_NAME; NAME_CACHE],
-});
+/// The symbolizer's storage: part of the reporter claim's scratch
+/// (`signal::claim`), so a session exists only for the claim's holder.
+pub(crate) struct Storage {
+    s: Scratch,
+    names: NameCache,
+}
+
+impl Storage {
+    /// Empty storage.
+    pub(crate) const fn new() -> Storage {
+        Storage {
+            s: SCRATCH_INIT,
+            names: NameCache {
+                generation: 1,
+                entries: [NO_NAME; NAME_CACHE],
+            },
+        }
+    }
+}
 
 fn cache_slot(addr: usize) -> usize {
     // Fibonacci hashing: neighbouring return addresses spread out.
@@ -202,7 +216,8 @@ pub(crate) struct Found<'a> {
 /// The symbolizer for one stack's frames. Files it opened are closed when
 /// it is dropped.
 pub(crate) struct Session<'f> {
-    s: &'static mut Scratch,
+    s: &'f mut Scratch,
+    names: &'f mut NameCache,
     use_index: bool,
     /// The stack being named: a scan for one of its frames resolves all
     /// its frames in the same module at once.
@@ -212,20 +227,14 @@ pub(crate) struct Session<'f> {
 
 /// Renew the scan budget: a new report starts, which may make at most
 /// `max_scan_reads` scan reads in all (`u64::MAX`: bounded by time only).
-///
-/// # Safety
-///
-/// Only the reporting thread may call this.
-pub(crate) unsafe fn begin_report(max_scan_reads: u64) {
-    // SAFETY: the caller is the reporting thread.
-    let s = unsafe { SCRATCH.get_unsynchronized() };
+pub(crate) fn begin_report(st: &mut Storage, max_scan_reads: u64) {
+    let s = &mut st.s;
     s.spent_ms = 0;
     s.since_ms = crate::runtime::sys::monotonic_ms();
     s.reads_left = max_scan_reads;
     // Names from an earlier report may be stale (a library unloaded, and
     // another loaded at its address): start the cache afresh.
-    // SAFETY: as above.
-    let names = unsafe { NAMES.get_unsynchronized() };
+    let names = &mut st.names;
     names.generation = names.generation.wrapping_add(1).max(1);
 }
 
@@ -233,27 +242,20 @@ impl<'f> Session<'f> {
     /// Start naming the frames of `frames` (`first_is_pc` as in the
     /// report: whether `frames[0]` is an interrupted instruction rather
     /// than a return address).
-    ///
-    /// # Safety
-    ///
-    /// Only the reporting thread may call this, and only one session may
-    /// live at a time.
-    pub(crate) unsafe fn for_frames(frames: &'f [usize], first_is_pc: bool) -> Session<'f> {
-        // SAFETY: the caller's contract.
-        let mut s = unsafe { Session::new() };
+    pub(crate) fn for_frames(
+        st: &'f mut Storage,
+        frames: &'f [usize],
+        first_is_pc: bool,
+    ) -> Session<'f> {
+        let mut s = Session::new(st);
         s.frames = frames;
         s.first_is_pc = first_is_pc;
         s
     }
 
     /// Start naming addresses one at a time.
-    ///
-    /// # Safety
-    ///
-    /// As for [`for_frames`](Self::for_frames).
-    pub(crate) unsafe fn new() -> Session<'f> {
-        // SAFETY: the caller is the reporting thread with no other session.
-        let s = unsafe { SCRATCH.get_unsynchronized() };
+    pub(crate) fn new(st: &'f mut Storage) -> Session<'f> {
+        let Storage { s, names } = st;
         let now = crate::runtime::sys::monotonic_ms();
         if now.saturating_sub(s.since_ms) > BUDGET_RENEW_MS {
             s.spent_ms = 0;
@@ -264,6 +266,7 @@ impl<'f> Session<'f> {
         s.nfound = 0;
         Session {
             s,
+            names,
             use_index: USE_INDEX.load(Ordering::Relaxed),
             frames: &[],
             first_is_pc: false,
@@ -279,21 +282,23 @@ impl<'f> Session<'f> {
     /// one) in module `m`.
     #[inline(never)]
     pub(crate) fn lookup(&mut self, m: &Module, addr: usize) -> Option<Found<'_>> {
-        // SAFETY: the session belongs to the reporting thread.
-        let names = unsafe { NAMES.get_unsynchronized() };
-        let generation = names.generation;
-        let entry = names.entries.get_mut(cache_slot(addr))?;
-        if entry.generation == generation && entry.addr == addr {
-            let len = usize::from(entry.len?);
-            let name = entry.name.get(..len)?;
-            self.s.out.get_mut(..len)?.copy_from_slice(name);
-            self.s.out_len = len;
-            return Some(Found {
-                name: self.s.out.get(..len)?,
-                start: entry.start,
-            });
+        let generation = self.names.generation;
+        let slot = cache_slot(addr);
+        {
+            let entry = self.names.entries.get(slot)?;
+            if entry.generation == generation && entry.addr == addr {
+                let len = usize::from(entry.len?);
+                let name = entry.name.get(..len)?;
+                self.s.out.get_mut(..len)?.copy_from_slice(name);
+                self.s.out_len = len;
+                return Some(Found {
+                    name: self.s.out.get(..len)?,
+                    start: entry.start,
+                });
+            }
         }
         let found = self.lookup_uncached(m, addr);
+        let entry = self.names.entries.get_mut(slot)?;
         entry.generation = generation;
         entry.addr = addr;
         entry.len = None;
@@ -594,13 +599,9 @@ fn open_checked(m: &Module, path: &mut [u8; PATH_MAX + 1], headers: &mut [u8]) -
     }
 }
 
-/// Run the demangler once on the symbolizer stack, so its pages and code
-/// are in place before a crash.
-///
-/// # Safety
-///
-/// Only the reporting thread may call this.
-pub(crate) unsafe fn warm_up_unsynchronized() {
+/// Run the demangler once on the report stack, so its pages and code are
+/// in place before a crash. Taking the storage proves the claim.
+pub(crate) fn warm_up(_st: &mut Storage) {
     let mut out = [0u8; 64];
     demangle_on_symbolizer_stack(b"_RNvCs1234_7mycrate3foo", true, &mut out);
 }
@@ -610,7 +611,8 @@ fn demangle_on_symbolizer_stack(raw: &[u8], complete: bool, out: &mut [u8]) -> u
     let mut len = 0usize;
     if stack::available() {
         let mut f = || len = demangle::demangle_into(raw, complete, out);
-        // SAFETY: only the reporting thread creates sessions.
+        // SAFETY: this runs only in a session or the warm-up, which hold
+        // the claim's storage: the claim's holder owns the report stack.
         unsafe { stack::run_on_report_stack(&mut f) };
     } else {
         let short = complete && raw.len() <= NAME_CAP_ON_CURRENT_STACK;
@@ -635,10 +637,10 @@ mod tests {
     #[test]
     fn session_names_our_functions_with_and_without_the_index() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = Box::new(Storage::new());
         crate::setup::modules::snapshot();
         stack::prepare();
         let here = session_names_our_functions_with_and_without_the_index as *const () as usize;
-        // SAFETY: the test lock stands in for the reporter CAS.
         let m = crate::runtime::modules::lookup_in_snapshot(here).unwrap();
         let want = "faulthandler::symbolize::lookup::tests::session_names_our_functions_with_and_without_the_index";
 
@@ -646,8 +648,7 @@ mod tests {
         // publishes one): the scan.
         if index::find(m).is_none() {
             let before = SCANS.load(core::sync::atomic::Ordering::Relaxed);
-            // SAFETY: as above.
-            let mut s = unsafe { Session::new() };
+            let mut s = Session::new(&mut st);
             let f = s.lookup(m, here + 4).expect("scan finds it");
             assert_eq!(std::str::from_utf8(f.name).unwrap(), want);
             assert_eq!(f.start, here);
@@ -655,14 +656,12 @@ mod tests {
         }
         crate::setup::index::build_missing();
         assert!(index::find(m).is_some());
-        // SAFETY: as above.
-        let mut s = unsafe { Session::new() };
+        let mut s = Session::new(&mut st);
         let f = s.lookup(m, here + 4).expect("index finds it");
         assert_eq!(std::str::from_utf8(f.name).unwrap(), want);
         assert_eq!(f.start, here);
         // libc is named from its .dynsym at least.
         let getpid = libc::getpid as *const () as usize;
-        // SAFETY: as above.
         let lm = crate::runtime::modules::lookup_in_snapshot(getpid).unwrap();
         let f = s.lookup(lm, getpid).expect("libc exports getpid");
         assert!(std::str::from_utf8(f.name).unwrap().contains("getpid"));
@@ -730,6 +729,7 @@ mod batch_tests {
     #[test]
     fn one_scan_names_every_frame_of_a_module() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = Box::new(Storage::new());
         crate::setup::modules::snapshot();
         stack::prepare();
         // Return-address-like frames inside three functions, one twice.
@@ -739,10 +739,8 @@ mod batch_tests {
             first() + 3,
             crate::runtime::fmt::parse_hex as *const () as usize + 2,
         ];
-        // SAFETY: the test lock stands in for the reporter CAS.
         let m = crate::runtime::modules::lookup_in_snapshot(frames[0]).unwrap();
-        // SAFETY: as above.
-        let mut s = unsafe { Session::for_frames(&frames, false) };
+        let mut s = Session::for_frames(&mut st, &frames, false);
         s.set_use_index(false);
         let before = SCANS.load(Ordering::Relaxed);
         let mut names = Vec::new();
@@ -771,16 +769,15 @@ mod batch_tests {
     #[test]
     fn a_scan_out_of_budget_gives_up() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = Box::new(Storage::new());
         crate::setup::modules::snapshot();
         stack::prepare();
         let frames = [second() + 2];
-        // SAFETY: the test lock stands in for the reporter CAS.
         let m = crate::runtime::modules::lookup_in_snapshot(frames[0]).unwrap();
         // SAFETY: as above. One scan read in all: our binary has far more
         // than 512 symbols, so the scan cannot finish.
-        unsafe { begin_report(1) };
-        // SAFETY: as above.
-        let mut s = unsafe { Session::for_frames(&frames, false) };
+        begin_report(&mut st, 1);
+        let mut s = Session::for_frames(&mut st, &frames, false);
         s.set_use_index(false);
         let before = SCANS.load(Ordering::Relaxed);
         assert!(s.lookup(m, frames[0] - 1).is_none());
@@ -788,10 +785,8 @@ mod batch_tests {
         assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1, "not retried");
         drop(s);
         // A new report has its budget back.
-        // SAFETY: as above.
-        unsafe { begin_report(u64::MAX) };
-        // SAFETY: as above.
-        let mut s = unsafe { Session::for_frames(&frames, false) };
+        begin_report(&mut st, u64::MAX);
+        let mut s = Session::for_frames(&mut st, &frames, false);
         s.set_use_index(false);
         assert!(s.lookup(m, frames[0] - 1).is_some());
     }
