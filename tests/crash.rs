@@ -363,6 +363,18 @@ mod child {
         null_deref()
     }
 
+    /// SIGSEGV ignored before enable(); a sent SIGSEGV is ignored (no
+    /// report, nothing disabled), and the real fault later is reported.
+    pub fn ignored_segv_sent_first() {
+        // SAFETY: ignoring SIGSEGV before faulthandler sees it.
+        unsafe { libc::signal(libc::SIGSEGV, libc::SIG_IGN) };
+        enable_default();
+        // SAFETY: raise takes a signal number.
+        check(unsafe { libc::raise(libc::SIGSEGV) } == 0, "raise(SIGSEGV)");
+        eprintln!("child: survived the sent SIGSEGV");
+        null_deref()
+    }
+
     pub fn ignored_segv() {
         // SAFETY: ignoring SIGSEGV before faulthandler sees it.
         unsafe { libc::signal(libc::SIGSEGV, libc::SIG_IGN) };
@@ -1186,6 +1198,29 @@ fn check_chaining(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn check_ignored_sent_then_fault(c: &Ctx) -> Check {
+    let run = c.run();
+    for r in [run, c.control()] {
+        ensure!(
+            r.stderr.contains("child: survived the sent SIGSEGV"),
+            "the sent SIGSEGV was not ignored:\n{}",
+            r.stderr
+        );
+    }
+    ensure!(
+        run.stderr.matches("Fatal signal ").count() == 1,
+        "one report, of the real fault, expected:\n{}",
+        run.stderr
+    );
+    let at = |needle: &str| run.stderr.find(needle).unwrap_or(usize::MAX);
+    ensure!(
+        at("child: survived") < at("Fatal signal 11 (SIGSEGV): address not mapped"),
+        "the report must be the real fault's:\n{}",
+        run.stderr
+    );
+    segv_report(run).map(drop)
+}
+
 fn check_reenable_over_a_chaining_library(c: &Ctx) -> Check {
     let run = c.run();
     let rep = segv_report(run)?;
@@ -1477,6 +1512,7 @@ static CASES: &[Case] = &[
     Case { name: "disable_then_enable_keeps_chain", body: Some(b::chain_reenable), expect: exit(common::FH_PREV_HANDLER_EXIT), check: check_chain_after_enable_again, ..CASE },
     // A real fault whose action was SIG_IGN: the kernel forces SIG_DFL.
     Case { name: "previously_ignored_sigsegv", body: Some(b::ignored_segv), expect: SEGV, check: check_segv_report, ..CASE },
+    Case { name: "ignored_sigsegv_sent_then_a_real_fault", body: Some(b::ignored_segv_sent_first), expect: SEGV, check: check_ignored_sent_then_fault, ..CASE },
     Case { name: "chaining_abort", body: Some(b::chain_abort), expect: exit(common::FH_ABRT_HANDLER_EXIT), check: check_chaining_abort, ..CASE },
     Case { name: "sent_sigsegv", body: Some(b::sent_segv), expect: exit(common::child::SURVIVED), check: check_sent_sigsegv, ..CASE },
     Case { name: "bad_fd_closed_pipe", body: Some(b::pipe_closed), expect: SEGV, check: check_bad_fd, ..CASE },

@@ -40,10 +40,24 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
             }
             "--signal" => {
                 let v = it.next().ok_or_else(|| fail("--signal needs a value"))?;
-                sig = v
-                    .to_str()
-                    .and_then(faulthandler::parse_signal)
-                    .ok_or_else(|| fail(format!("--signal: unknown signal {v:?}")))?;
+                // The validator FAULTHANDLER_SIGNAL goes through: a crash
+                // signal (which faulthandler's crash handler catches, so the
+                // readiness check would pass and the target would die),
+                // KILL or STOP can never be a dump request.
+                let env = faulthandler::env::Env::read_from(|k| {
+                    (k == "FAULTHANDLER_SIGNAL").then(|| v.clone())
+                });
+                sig = match env.signal {
+                    Some(s) => s,
+                    None => {
+                        let expected = env
+                            .warnings
+                            .first()
+                            .and_then(|w| w.split_once(": expected "))
+                            .map_or("a dump signal", |(_, e)| e);
+                        return Err(fail(format!("--signal takes {expected}, not {v:?}")));
+                    }
+                };
             }
             "--wait-ready" => {
                 let v = it

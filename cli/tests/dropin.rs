@@ -156,6 +156,33 @@ fn symbolize_help_and_usage_errors(_: &Ctx) -> Check {
     Ok(())
 }
 
+fn dump_refuses_crash_signals_before_sending_anything(_: &Ctx) -> Check {
+    // A healthy target whose crash handler catches SEGV, ABRT and BUS: the
+    // readiness check alone would say "catches it", and the signal would
+    // kill it. Refused, with exit 2, and the target lives on.
+    let exe = fixture("exe_dropin");
+    let mut child = prog(&exe, &["sleep"])
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .spawn()?;
+    let pid = child.pid().to_string();
+    for sig in ["SEGV", "ABRT", "BUS", "11", "KILL", "STOP"] {
+        let o = run_cli(&["dump", &pid, "--signal", sig, "--wait-ready", "2"]);
+        o.expect_code(2)?;
+        assert!(
+            o.stderr.contains(&format!("--signal takes "))
+                && o.stderr.contains("not a crash signal"),
+            "{sig}: {}",
+            o.stderr
+        );
+        assert!(!o.stderr.contains("sent"), "{sig}: {}", o.stderr);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(child.is_running(), "the target must be alive");
+    child.kill()?;
+    Ok(())
+}
+
 fn version_and_help_for_each_command(_: &Ctx) -> Check {
     let out = run_cli(&["--version"]);
     out.expect_code(0)?;
@@ -819,6 +846,7 @@ static CASES: &[Case] = &[
     Case { name: "preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on", check: preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on, ..PROGRAMS },
     Case { name: "python_ctypes_crash_under_run", check: python_ctypes_crash_under_run, ..PROGRAMS },
     Case { name: "symbolize_help_and_usage_errors", check: symbolize_help_and_usage_errors, ..PROGRAMS },
+    Case { name: "dump_refuses_crash_signals_before_sending_anything", check: dump_refuses_crash_signals_before_sending_anything, ..PROGRAMS },
     Case { name: "version_and_help_for_each_command", check: version_and_help_for_each_command, ..PROGRAMS },
     Case { name: "run_finds_its_preload_object_and_the_lib_overrides", check: run_finds_its_preload_object_and_the_lib_overrides, ..PROGRAMS },
     Case { name: "enabling_does_not_stop_a_debugger", check: enabling_does_not_stop_a_debugger, ..PROGRAMS },

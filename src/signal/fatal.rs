@@ -264,6 +264,14 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         chain(sig, info, uc);
         return;
     }
+    // SAFETY: the kernel passes a valid siginfo to SA_SIGINFO handlers.
+    let code = unsafe { (*info).si_code };
+    if code <= 0 && sig != libc::SIGABRT && previous_is_ignore(sig) {
+        // A sent signal the program ignores: ignored, as without us, and
+        // we stay in place for a real fault. (A real fault of an ignored
+        // signal is still reported: the kernel would kill the process.)
+        return;
+    }
     match Claim::crash(tid) {
         Crash::Won(mut claim) => {
             // Let a fault inside the report reach the handler again, so it
@@ -285,6 +293,13 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         Crash::Waited => {}
     }
     chain(sig, info, uc);
+}
+
+/// Whether the action from before ours for `sig` is `SIG_IGN`.
+fn previous_is_ignore(sig: c_int) -> bool {
+    table::fatal(sig)
+        .and_then(|f| f.previous())
+        .is_some_and(|p| p.is_ignore())
 }
 
 /// Hand the signal to whatever was installed before us.
