@@ -170,8 +170,7 @@ fn dump_refuses_crash_signals_before_sending_anything(_: &Ctx) -> Check {
         let o = run_cli(&["dump", &pid, "--signal", sig, "--wait-ready", "2"]);
         o.expect_code(2)?;
         assert!(
-            o.stderr.contains(&format!("--signal takes "))
-                && o.stderr.contains("not a crash signal"),
+            o.stderr.contains("--signal takes ") && o.stderr.contains("not a crash signal"),
             "{sig}: {}",
             o.stderr
         );
