@@ -15,6 +15,11 @@ int main(int argc, char **argv) {
     fflush(stdout);
     if (strcmp(mode, "segv") == 0) return dropin_work((volatile int *)0);
     if (strcmp(mode, "exit3") == 0) return 3;
+    if (strcmp(mode, "env") == 0) {
+        const char *v = getenv("FAULTHANDLER_READY_FD");
+        printf("dropin: FAULTHANDLER_READY_FD=%s\n", v ? v : "(unset)");
+        return 0;
+    }
     if (strcmp(mode, "sleep") == 0) {
         /* sleep() returns early when any handled signal arrives (the kernel
          * never restarts it), so sleep to a deadline. */

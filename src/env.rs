@@ -60,6 +60,9 @@ pub struct Env {
     /// One line per refused value: `faulthandler: ignoring VAR="VALUE":
     /// expected ...`.
     pub warnings: Vec<String>,
+    /// Read from the process's own environment (so [`Env::apply`] takes
+    /// `FAULTHANDLER_READY_FD` out of it once used).
+    from_process: bool,
 }
 
 impl Env {
@@ -75,7 +78,10 @@ impl Env {
     /// # faulthandler::disable();
     /// ```
     pub fn read() -> Env {
-        Env::read_from(|k| std::env::var_os(k))
+        Env {
+            from_process: true,
+            ..Env::read_from(|k| std::env::var_os(k))
+        }
     }
 
     /// Read the variables through `get` (for tests, or another source).
@@ -154,14 +160,16 @@ impl Env {
         }
         if let Some(v) = get("FAULTHANDLER_READY_FD") {
             match v.to_str().and_then(|t| t.trim().parse::<i32>().ok()) {
+                // 0 to 2 are stdin, stdout and stderr: closing one after
+                // `ready` could lose the report or the program's output.
                 // SAFETY: F_GETFD only inspects the fd table.
-                Some(fd) if fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 => {
+                Some(fd) if fd > 2 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 => {
                     s.ready_fd = Some(fd)
                 }
                 _ => bad(
                     "FAULTHANDLER_READY_FD",
                     &v,
-                    "the number of an open file descriptor",
+                    "the number of an open file descriptor above 2",
                 ),
             }
         }
@@ -228,6 +236,11 @@ impl Env {
                 warnings.push(format!("{e}; FAULTHANDLER_TIMEOUT is ignored"));
             }
         }
+        if self.from_process {
+            // Used once: a child of this program must not repeat the
+            // handshake on whatever has that fd number in it.
+            std::env::remove_var("FAULTHANDLER_READY_FD");
+        }
         if let Some(fd) = self.ready_fd {
             // SAFETY: the fd was checked to be open; the variable hands it
             // to us.
@@ -264,13 +277,16 @@ mod tests {
 
     #[test]
     fn good_values() {
+        use std::os::fd::AsRawFd;
+        let open = std::fs::File::open("/dev/null").unwrap();
+        let fd = open.as_raw_fd().to_string();
         let s = env(&[
             ("FAULTHANDLER_FILE", "/tmp/c-%p"),
             ("FAULTHANDLER_ALL_THREADS", "0"),
             ("FAULTHANDLER_MAX_FRAMES", "64"),
             ("FAULTHANDLER_SIGNAL", "SIGUSR2"),
             ("FAULTHANDLER_TIMEOUT", "2.5"),
-            ("FAULTHANDLER_READY_FD", "1"),
+            ("FAULTHANDLER_READY_FD", &fd),
         ]);
         assert_eq!(
             s,
@@ -281,8 +297,9 @@ mod tests {
                 max_frames: Some(64),
                 signal: Some(libc::SIGUSR2),
                 timeout: Some(Duration::from_millis(2500)),
-                ready_fd: Some(1),
+                ready_fd: Some(open.as_raw_fd()),
                 warnings: Vec::new(),
+                from_process: false,
             }
         );
     }
@@ -311,5 +328,10 @@ mod tests {
         assert_eq!(s.warnings.len(), 1, "a crash signal is refused");
         let s = env(&[("FAULTHANDLER_MAX_FRAMES", "4097")]);
         assert_eq!(s.warnings.len(), 1, "the shared validator's range");
+        for fd in ["0", "1", "2"] {
+            let s = env(&[("FAULTHANDLER_READY_FD", fd)]);
+            assert_eq!(s.ready_fd, None);
+            assert_eq!(s.warnings.len(), 1, "stdio fd {fd} refused");
+        }
     }
 }

@@ -783,6 +783,54 @@ fn preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on(_: &Ctx) ->
     Ok(())
 }
 
+fn the_readiness_variable_is_used_once_and_never_names_stdio(_: &Ctx) -> Check {
+    let exe = fixture("exe_dropin");
+    // Used once, then taken out of the environment: a child of the program
+    // (here the program itself, reading its environment after the
+    // constructor) never repeats the handshake on an unrelated fd 7.
+    let (mut ready_r, ready_w) = pipe();
+    let mut r = prog(&exe, &["env"])
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_READY_FD", "7");
+    give_fd_7(r.cmd(), &ready_w);
+    let child = r.spawn()?;
+    drop(ready_w);
+    let mut ready = String::new();
+    std::io::Read::read_to_string(&mut ready_r, &mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let o = child.wait()?;
+    o.expect_code(0)?;
+    assert_eq!(
+        o.stdout, "dropin: env\ndropin: FAULTHANDLER_READY_FD=(unset)\n",
+        "{}",
+        o.stderr
+    );
+    // stdin, stdout and stderr are refused: closing one after `ready`
+    // could lose the program's output or the report.
+    for fd in ["0", "1", "2"] {
+        let o = prog(&exe, &["env"])
+            .env("LD_PRELOAD", library())
+            .env("FAULTHANDLER", "1")
+            .env("FAULTHANDLER_READY_FD", fd)
+            .run()?;
+        o.expect_code(0)?;
+        assert!(
+            o.stderr.contains(&format!(
+                "faulthandler: ignoring FAULTHANDLER_READY_FD=\"{fd}\""
+            )),
+            "{fd}: {}",
+            o.stderr
+        );
+        assert!(
+            o.stdout.starts_with("dropin: env\n"),
+            "{fd}: stdout lost: {:?}",
+            o.stdout
+        );
+    }
+    Ok(())
+}
+
 fn python_ctypes_crash_under_run(_: &Ctx) -> Check {
     let Some(python) = find_in_path("python3") else {
         eprintln!("skipped: python3 is not installed");
@@ -843,6 +891,7 @@ static CASES: &[Case] = &[
     Case { name: "the_c_api_dumps_on_a_signal_on_request_and_on_a_timer", check: the_c_api_dumps_on_a_signal_on_request_and_on_a_timer, ..PROGRAMS },
     Case { name: "dump_waits_for_a_late_handler_and_refuses_without_waiting", check: dump_waits_for_a_late_handler_and_refuses_without_waiting, ..PROGRAMS },
     Case { name: "preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on", check: preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on, ..PROGRAMS },
+    Case { name: "the_readiness_variable_is_used_once_and_never_names_stdio", check: the_readiness_variable_is_used_once_and_never_names_stdio, ..PROGRAMS },
     Case { name: "python_ctypes_crash_under_run", check: python_ctypes_crash_under_run, ..PROGRAMS },
     Case { name: "symbolize_help_and_usage_errors", check: symbolize_help_and_usage_errors, ..PROGRAMS },
     Case { name: "dump_refuses_crash_signals_before_sending_anything", check: dump_refuses_crash_signals_before_sending_anything, ..PROGRAMS },
