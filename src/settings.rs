@@ -97,9 +97,15 @@ pub(crate) fn thread_timeout_ms() -> u64 {
     THREAD_TIMEOUT_MS.load(Ordering::Relaxed)
 }
 
+/// The longest writing one report may take: the write timeout for each of
+/// its two destinations (the fd, and the copy to stderr).
+pub(crate) fn report_write_ms() -> u64 {
+    write_timeout_ms().saturating_mul(2)
+}
+
 /// The longest a dump may take: its collection and write deadlines.
 pub(crate) fn dump_duration_ms() -> u64 {
-    thread_timeout_ms().saturating_add(write_timeout_ms())
+    thread_timeout_ms().saturating_add(report_write_ms())
 }
 
 /// A setting given a value outside its range. The caller adds the value.

@@ -40,6 +40,7 @@ mod child {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
+    use std::time::Duration;
 
     extern "C" {
         // c-fixtures/lib_crash.c
@@ -478,6 +479,36 @@ mod child {
         let file = std::fs::File::create(path).expect("create the report file");
         enable(faulthandler::Config::new().fd(file.into()));
         null_deref()
+    }
+
+    /// A report file, and a copy to stderr that nobody reads (a full
+    /// pipe): the file must get the whole report anyway.
+    pub fn file_with_stuck_stderr() {
+        let path = std::env::var_os("FH_REPORT_PATH").expect("FH_REPORT_PATH");
+        let file = std::fs::File::create(path).expect("create the report file");
+        announce_thread();
+        announce_fn(
+            "fh_rust_null_deref",
+            fh_rust_null_deref as *const () as usize,
+        );
+        enable(
+            faulthandler::Config::new()
+                .fd(file.into())
+                .also_stderr(true)
+                .write_timeout(Duration::from_millis(500)),
+        );
+        // stderr becomes a pipe that is full and never read.
+        let (r, w) = pipe(libc::O_NONBLOCK);
+        let chunk = [b'x'; 4096];
+        // SAFETY: writes from our own buffer to our own pipe, until full.
+        while unsafe { libc::write(w.as_raw_fd(), chunk.as_ptr().cast(), chunk.len()) } > 0 {}
+        // SAFETY: fd 2 becomes the full pipe; both fds are ours.
+        check(
+            unsafe { libc::dup2(w.as_raw_fd(), 2) } == 2,
+            "dup2 onto stderr",
+        );
+        std::mem::forget(r);
+        black_box(fh_rust_null_deref(black_box(NULL_ADDR as *const u32)));
     }
 
     pub fn panic_abort() {
@@ -1027,6 +1058,31 @@ fn setup_report_file(r: Runner, control: bool) -> Runner {
     r.env("FH_REPORT_PATH", report_path(control))
 }
 
+fn check_file_with_stuck_stderr(c: &Ctx) -> Check {
+    let run = c.run();
+    let report = std::fs::read_to_string(report_path(false));
+    let _ = std::fs::remove_file(report_path(false));
+    let _ = std::fs::remove_file(report_path(true));
+    let report = report.map_err(|e| format!("cannot read the report file: {e}"))?;
+    let rep = Report::find_one(&report)?;
+    ensure!(
+        rep.first_line.starts_with("Fatal signal 11 (SIGSEGV)") && rep.has_modules_block,
+        "the file lost the report to the stuck stderr ({} bytes):\n{report}",
+        report.len()
+    );
+    ensure!(
+        rep.current().is_ok_and(|t| !t.frames.is_empty()),
+        "no frames in the file:\n{report}"
+    );
+    // Each destination had its own 0.5 s: the stuck one costs at most that.
+    ensure!(
+        run.elapsed < Duration::from_millis(2500),
+        "took {:?}",
+        run.elapsed
+    );
+    Ok(())
+}
+
 fn check_report_to_file(c: &Ctx) -> Check {
     let run = c.run();
     let report = std::fs::read_to_string(report_path(false));
@@ -1229,14 +1285,26 @@ fn check_reenable_over_a_chaining_library(c: &Ctx) -> Check {
         "one report expected:\n{}",
         run.stderr
     );
+    // The library's handler runs once, after the report, and the chain
+    // ends in the default action: no second round.
     ensure!(
-        run.stderr.matches("chaining-handler: called").count() >= 1,
-        "the library's handler never ran:\n{}",
+        run.stderr.matches("chaining-handler: called").count() == 1,
+        "the library's handler should run once:\n{}",
         run.stderr
     );
     ensure!(
-        c.control().stderr.contains("chaining-handler: called"),
-        "the control's library handler never ran"
+        run.stderr.find("Fatal signal").unwrap_or(usize::MAX)
+            < run.stderr.find("chaining-handler: called").unwrap_or(0),
+        "the report should come first:\n{}",
+        run.stderr
+    );
+    ensure!(
+        c.control()
+            .stderr
+            .matches("chaining-handler: called")
+            .count()
+            == 1,
+        "the control's library handler should run once"
     );
     drop(rep);
     Ok(())
@@ -1495,6 +1563,7 @@ static CASES: &[Case] = &[
     Case { name: "abort", body: Some(b::abort_), expect: ABRT, check: check_abort, ..CASE },
     Case { name: "panic_then_abort", body: Some(b::panic_abort), expect: ABRT, check: check_panic_then_abort, ..CASE },
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
+    Case { name: "report_file_with_a_stuck_stderr", body: Some(b::file_with_stuck_stderr), expect: SEGV, setup: setup_report_file, check: check_file_with_stuck_stderr, ..CASE },
     Case { name: "stack_overflow_main", body: Some(b::overflow_main), expect: ABRT, check: check_overflow, ..CASE },
     Case { name: "stack_overflow_thread", body: Some(b::overflow_thread), expect: ABRT, check: check_overflow, ..CASE },
     // No install_thread_altstack(): the report must fit in the alternate

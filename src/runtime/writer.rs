@@ -5,11 +5,14 @@
 //! non-blocking, closed, or interrupted by signals. So it:
 //! - buffers into a fixed array and writes with `write(2)` in chunks of at
 //!   most `PIPE_BUF`, looping on `EINTR` and short writes;
-//! - waits with `poll(POLLOUT)` before every chunk, against one monotonic
-//!   deadline for the whole report, so a stuck reader cannot hang a dying
-//!   process and `EAGAIN` on a non-blocking fd is answered without touching
-//!   the shared `O_NONBLOCK` flag;
-//! - gives up for good at the first hard error or at the deadline;
+//! - waits with `poll(POLLOUT)` before every chunk, against a time budget
+//!   per destination (the write timeout each), so a stuck reader cannot
+//!   hang a dying process, a stuck copy (stderr nobody reads) never costs
+//!   the report file a byte, and `EAGAIN` on a non-blocking fd is answered
+//!   without touching the shared `O_NONBLOCK` flag;
+//! - gives up on a destination for good at its first hard error or when
+//!   its budget is spent, and then ends it with a line that says so, if
+//!   the fd still takes one;
 //! - never lets `SIGPIPE` kill the process ([`SigpipeGuard`]).
 #![allow(unsafe_code)]
 
@@ -24,7 +27,8 @@ const CHUNK: usize = 4096;
 pub(crate) struct Writer {
     fds: [i32; 2],
     failed: [bool; 2],
-    deadline_ms: u64,
+    /// Time left to wait on each destination, in milliseconds.
+    budget_ms: [u64; 2],
     buf: [u8; 1024],
     len: usize,
     written: usize,
@@ -37,8 +41,9 @@ impl Writer {
         Self::with_copy(fd, -1, timeout_ms)
     }
 
-    /// A writer to `fd` and to `copy` (when `copy` is not negative), which
-    /// share one deadline. A failure on one does not stop the other.
+    /// A writer to `fd` and to `copy` (when `copy` is not negative), each
+    /// with `timeout_ms` to spend waiting for its reader. A failure on one
+    /// does not stop the other.
     pub(crate) fn with_copy(fd: i32, copy: i32, timeout_ms: u64) -> Self {
         let mut w = Writer::IDLE;
         w.reset(fd, copy, timeout_ms);
@@ -50,7 +55,7 @@ impl Writer {
     pub(crate) const IDLE: Writer = Writer {
         fds: [-1, -1],
         failed: [true, true],
-        deadline_ms: 0,
+        budget_ms: [0, 0],
         buf: [0; 1024],
         len: 0,
         written: 0,
@@ -62,14 +67,16 @@ impl Writer {
     pub(crate) fn reset(&mut self, fd: i32, copy: i32, timeout_ms: u64) {
         self.fds = [fd, copy];
         self.failed = [fd < 0, copy < 0 || copy == fd];
-        self.deadline_ms = sys::monotonic_ms().saturating_add(timeout_ms);
+        self.budget_ms = [timeout_ms, timeout_ms];
         self.len = 0;
         self.written = 0;
     }
 
-    /// Allow `ms` more from now (for a last line after the deadline).
+    /// Allow at least `ms` more on each destination (for a last line).
     pub(crate) fn extend_deadline(&mut self, ms: u64) {
-        self.deadline_ms = self.deadline_ms.max(sys::monotonic_ms().saturating_add(ms));
+        for b in &mut self.budget_ms {
+            *b = (*b).max(ms);
+        }
     }
 
     /// Queue bytes, flushing as the buffer fills.
@@ -99,10 +106,22 @@ impl Writer {
             if self.failed[i] {
                 continue;
             }
-            match write_all(self.fds[i], data, self.deadline_ms) {
+            let start = sys::monotonic_ms();
+            let deadline = start.saturating_add(self.budget_ms[i]);
+            let r = write_all(self.fds[i], data, deadline);
+            let spent = sys::monotonic_ms().saturating_sub(start);
+            self.budget_ms[i] = self.budget_ms[i].saturating_sub(spent);
+            match r {
                 Ok(()) if i == 0 => self.written += len,
                 Ok(()) => {}
-                Err(()) => self.failed[i] = true,
+                Err(stuck) => {
+                    self.failed[i] = true;
+                    if stuck {
+                        // Say so, where the fd still takes a line.
+                        let deadline = sys::monotonic_ms().saturating_add(CUT_LINE_MS);
+                        let _ = write_all(self.fds[i], CUT_LINE, deadline);
+                    }
+                }
             }
         }
     }
@@ -119,8 +138,14 @@ impl Writer {
     }
 }
 
-/// Write all of `data` to `fd` before `deadline_ms` (monotonic), or fail.
-pub(crate) fn write_all(fd: i32, mut data: &[u8], deadline_ms: u64) -> Result<(), ()> {
+/// The line that ends a report whose writing ran out of time.
+const CUT_LINE: &[u8] = b"\n(the report was cut short: the write deadline passed)\n";
+/// How long that line may wait.
+const CUT_LINE_MS: u64 = 20;
+
+/// Write all of `data` to `fd` before `deadline_ms` (monotonic), or fail:
+/// `Err(true)` when the deadline passed, `Err(false)` on an error.
+pub(crate) fn write_all(fd: i32, mut data: &[u8], deadline_ms: u64) -> Result<(), bool> {
     while !data.is_empty() {
         wait_writable(fd, deadline_ms)?;
         let chunk = data.len().min(CHUNK);
@@ -131,22 +156,23 @@ pub(crate) fn write_all(fd: i32, mut data: &[u8], deadline_ms: u64) -> Result<()
             continue;
         }
         if n == 0 {
-            return Err(());
+            return Err(false);
         }
         match sys::errno() {
             libc::EINTR | libc::EAGAIN => continue,
-            _ => return Err(()),
+            _ => return Err(false),
         }
     }
     Ok(())
 }
 
-/// Poll `fd` for writability until the deadline.
-fn wait_writable(fd: i32, deadline_ms: u64) -> Result<(), ()> {
+/// Poll `fd` for writability until the deadline: `Err(true)` when it
+/// passed, `Err(false)` when the fd is broken.
+fn wait_writable(fd: i32, deadline_ms: u64) -> Result<(), bool> {
     loop {
         let now = sys::monotonic_ms();
         if now >= deadline_ms {
-            return Err(());
+            return Err(true);
         }
         let mut pfd = libc::pollfd {
             fd,
@@ -160,13 +186,13 @@ fn wait_writable(fd: i32, deadline_ms: u64) -> Result<(), ()> {
             if sys::errno() == libc::EINTR {
                 continue;
             }
-            return Err(());
+            return Err(false);
         }
         if r == 0 {
-            return Err(());
+            return Err(true);
         }
         if pfd.revents & (libc::POLLNVAL | libc::POLLERR) != 0 {
-            return Err(());
+            return Err(false);
         }
         // POLLHUP: the reader is gone. The write will fail with EPIPE, which
         // the SigpipeGuard keeps from killing us.

@@ -96,8 +96,8 @@ impl Claim {
     /// - a crash report on this thread: [`Crash::Nested`].
     #[inline(never)]
     pub(crate) fn crash(tid: i32) -> Crash {
-        let write_ms = settings::write_timeout_ms();
-        let crash_limit = write_ms.saturating_add(settings::CRASH_WAIT_MARGIN_MS);
+        let crash_limit =
+            settings::report_write_ms().saturating_add(settings::CRASH_WAIT_MARGIN_MS);
         let dump_limit =
             settings::dump_duration_ms().saturating_add(settings::DUMP_TAKEOVER_MARGIN_MS);
         let start = sys::monotonic_ms();

@@ -96,22 +96,44 @@ pub fn c_library() -> PathBuf {
     c_library_dir().join("libfaulthandler.so")
 }
 
-/// The `faulthandler` command: `faulthandler-cli`'s tests only (cargo
-/// builds it for them and says where).
-pub fn cli() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_faulthandler") {
-        Some(p) => PathBuf::from(p),
-        None => panic!("the faulthandler command is there for faulthandler-cli's tests only"),
-    }
+/// A private install directory with the `faulthandler` command and its
+/// preload object side by side, as `cargo install` puts them: the
+/// target dir may also hold a `libfaulthandler.so` from an earlier `cargo
+/// build`, which `run` would pick first (`faulthandler-cli`'s tests only;
+/// cargo builds both for them and says where).
+pub fn install_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let (Some(cli), Some(preload)) = (
+            option_env!("CARGO_BIN_EXE_faulthandler"),
+            option_env!("CARGO_BIN_EXE_faulthandler-preload"),
+        ) else {
+            panic!("the faulthandler command is there for faulthandler-cli's tests only")
+        };
+        let cli = Path::new(cli);
+        let dir = cli.parent().unwrap().join("fh-test-install");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Copy then rename, so a concurrent run never sees a half file.
+        for (from, name) in [
+            (cli, "faulthandler"),
+            (Path::new(preload), "faulthandler-preload"),
+        ] {
+            let tmp = dir.join(format!("{name}.{}", std::process::id()));
+            std::fs::copy(from, &tmp).unwrap();
+            std::fs::rename(&tmp, dir.join(name)).unwrap();
+        }
+        dir
+    })
 }
 
-/// The preload object `faulthandler run` uses, next to the command
-/// (`faulthandler-cli`'s tests only).
+/// The `faulthandler` command, in [`install_dir`].
+pub fn cli() -> PathBuf {
+    install_dir().join("faulthandler")
+}
+
+/// The preload object `faulthandler run` uses, next to the command.
 pub fn preload_lib() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_faulthandler-preload") {
-        Some(p) => PathBuf::from(p),
-        None => panic!("the preload object is there for faulthandler-cli's tests only"),
-    }
+    install_dir().join("faulthandler-preload")
 }
 
 /// A fresh, empty scratch directory under the temp dir.
