@@ -66,6 +66,8 @@
 //!   recent call first):`, where NAME is the kernel's thread name (comm).
 //!   Frame `#0` is the faulting instruction; the handler's own frames and
 //!   the signal trampoline are not shown.
+//! - Names and paths are escaped: `"` as `\"`, `\` as `\\`, and bytes
+//!   outside printable ASCII as `\xNN`.
 //! - Frame lines read `  #N  0xADDR in NAME+0xOFF (MODULE +0xMODOFF)`,
 //!   where NAME is the function's symbol (Rust names demangled, without
 //!   the hash), OFF the address's offset into it, and MODOFF the address
@@ -83,12 +85,22 @@
 //!   dump signal` (it masks the real-time signal used to ask it, so it is
 //!   not waited for), `no answer within N ms` (it did not answer before
 //!   the one deadline for the whole collection, `thread_timeout`: a thread
-//!   stuck in the kernel, for instance) or `the dump signal could not be
-//!   sent`. A thread that exits meanwhile is left out. Frame `#0` of each
+//!   stuck in the kernel, for instance), `too little stack room` (it was
+//!   inside a signal handler on an alternate stack with too little room
+//!   left to walk its stack) or `the dump signal could not be sent`. A
+//!   thread that exits meanwhile is left out. Frame `#0` of each
 //!   is the instruction the thread was interrupted at. faulthandler's own
 //!   helper threads (`fh-dumper`, `fh-watchdog`) are never listed.
 //! - When a process has more threads than `max_threads` (100 by default),
 //!   the list ends with `... N more threads not shown (max_threads M)`.
+//! - A report whose writing ran out of time ends with `(the report was cut
+//!   short: the write deadline passed)`, where the fd still takes a line;
+//!   one cut by a fault inside the handler ends with `(the report was cut
+//!   short: signal N (SIGNAME) inside the handler)`.
+//! - A report whose writing ran out of time ends with `(the report was cut
+//!   short: the write deadline passed)`, where the fd still takes a line;
+//!   one cut by a fault inside the handler ends with `(the report was cut
+//!   short: signal N (SIGNAME) inside the handler)`.
 //! - `Modules:` lists every module a frame referred to: its address range,
 //!   path and GNU build-id, so the report can be symbolized later even for
 //!   a stripped binary.
