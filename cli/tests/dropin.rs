@@ -214,8 +214,8 @@ fn version_and_help_for_each_command(_: &Ctx) -> Check {
 }
 
 fn run_finds_its_preload_object_and_the_lib_overrides(_: &Ctx) -> Check {
-    // Next to the command, as `cargo install` puts them (target/debug has
-    // faulthandler-preload and no libfaulthandler.so).
+    // Next to the command, as `cargo install` puts them (the test install
+    // dir holds the command and faulthandler-preload, no libfaulthandler.so).
     let exe = fixture("exe_dropin");
     let o = Runner::program(cli(), &["run", "--", exe.to_str().unwrap(), "segv"])
         .env("FAULTHANDLER_LIB", "")
