@@ -11,6 +11,7 @@
 //! Normal context only; the handler sees just the fd.
 
 use crate::error::Error;
+use crate::runtime::late_file;
 use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::os::fd::OwnedFd;
@@ -78,8 +79,13 @@ pub(crate) fn create(path: &Path) -> Result<OwnedFd, Error> {
     match file {
         Ok(f) => Ok(f.into()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let what = match std::fs::symlink_metadata(path) {
-                Ok(m) if m.file_type().is_symlink() => "a symbolic link",
+            use std::os::unix::fs::FileTypeExt;
+            let what = match std::fs::symlink_metadata(path).map(|m| m.file_type()) {
+                Ok(t) if t.is_symlink() => "a symbolic link",
+                Ok(t) if t.is_dir() => "a directory",
+                Ok(t) if t.is_fifo() => "a FIFO",
+                Ok(t) if t.is_socket() => "a socket",
+                Ok(t) if t.is_char_device() || t.is_block_device() => "a device",
                 _ => "a file",
             };
             Err(Error::invalid(format!(
@@ -95,11 +101,14 @@ pub(crate) fn create(path: &Path) -> Result<OwnedFd, Error> {
     }
 }
 
-/// The current report file: its path and identity, for removal at exit.
+/// The current report file: its path and identity, for removal at exit,
+/// and the process that created it (the only one that may remove it: a
+/// forked child that exits leaves its parent's file alone).
 struct Current {
     path: PathBuf,
     dev: u64,
     ino: u64,
+    creator: u32,
 }
 
 static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
@@ -117,7 +126,11 @@ pub(crate) fn track(path: &Path) {
             path: path.to_owned(),
             dev: meta.dev(),
             ino: meta.ino(),
+            creator: std::process::id(),
         });
+    // A crash after the removal at exit (in an atexit handler the program
+    // registered before enable) creates the file again from this path.
+    late_file::keep(path.as_os_str().as_bytes());
     if let Some(prev) = previous {
         remove_if_empty(&prev);
     }
@@ -133,6 +146,7 @@ pub(crate) fn track(path: &Path) {
 
 /// Stop tracking the report file, removing it if it is empty.
 pub(crate) fn untrack() {
+    late_file::forget();
     let prev = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(prev) = prev {
         remove_if_empty(&prev);
@@ -145,18 +159,25 @@ extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(|| {
         if let Ok(mut cur) = CURRENT.try_lock() {
             if let Some(c) = cur.take() {
-                remove_if_empty(&c);
+                if remove_if_empty(&c) {
+                    late_file::mark_removed();
+                }
             }
         }
     });
 }
 
-fn remove_if_empty(c: &Current) {
-    // Only remove the very file we created, and only if nothing was written.
-    if let Ok(m) = std::fs::symlink_metadata(&c.path) {
-        if m.is_file() && m.len() == 0 && m.dev() == c.dev && m.ino() == c.ino {
-            let _ = std::fs::remove_file(&c.path);
+/// Remove the file if it is the very one we created, nothing was written
+/// to it, and this process created it. Returns whether it was removed.
+fn remove_if_empty(c: &Current) -> bool {
+    if c.creator != std::process::id() {
+        return false;
+    }
+    match std::fs::symlink_metadata(&c.path) {
+        Ok(m) if m.is_file() && m.len() == 0 && m.dev() == c.dev && m.ino() == c.ino => {
+            std::fs::remove_file(&c.path).is_ok()
         }
+        _ => false,
     }
 }
 
@@ -211,6 +232,19 @@ mod tests {
         assert!(!target.exists(), "the link must not be followed");
         let e = create(&d.join("missing/report")).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
+        // Whatever is there, the error says what it is.
+        let dir = d.join("a-dir");
+        std::fs::create_dir(&dir).unwrap();
+        let e = create(&dir).unwrap_err();
+        assert!(e.to_string().contains("a directory already exists"), "{e}");
+        let fifo = d.join("a-fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path we own.
+        #[allow(unsafe_code)]
+        let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+        assert_eq!(made, 0);
+        let e = create(&fifo).unwrap_err();
+        assert!(e.to_string().contains("a FIFO already exists"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -511,6 +511,43 @@ mod child {
         black_box(fh_rust_null_deref(black_box(NULL_ADDR as *const u32)));
     }
 
+    /// A report file; a forked child exits cleanly (its atexit handlers
+    /// run); then the parent crashes: its report must land in the file.
+    pub fn fork_child_exits_then_parent_crashes() {
+        let path = std::env::var_os("FH_REPORT_PATH").expect("FH_REPORT_PATH");
+        enable(faulthandler::Config::new().file(&path).also_stderr(false));
+        // SAFETY: fork in a process whose other threads hold no lock the
+        // child needs: the child only calls exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: a clean exit of the child, atexit handlers included.
+            unsafe { libc::exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        check(
+            unsafe { libc::waitpid(pid, &mut status, 0) } == pid,
+            "waitpid",
+        );
+        check(libc::WIFEXITED(status), "the child exited");
+        null_deref()
+    }
+
+    extern "C" fn crash_at_exit() {
+        black_box(fh_rust_null_deref(black_box(NULL_ADDR as *const u32)));
+    }
+
+    /// An atexit handler registered before enable() crashes, after ours
+    /// removed the (empty) report file: the report must land in it anyway.
+    pub fn crash_in_an_earlier_atexit_handler() {
+        // SAFETY: registering a plain extern "C" fn.
+        check(unsafe { libc::atexit(crash_at_exit) } == 0, "atexit");
+        let path = std::env::var_os("FH_REPORT_PATH").expect("FH_REPORT_PATH");
+        enable(faulthandler::Config::new().file(&path).also_stderr(false));
+        announce_thread();
+        std::process::exit(0)
+    }
+
     pub fn panic_abort() {
         enable_default();
         let caught = std::panic::catch_unwind(|| fh_rust_panic(black_box(7)));
@@ -1045,24 +1082,27 @@ fn check_panic_then_abort(c: &Ctx) -> Check {
     Ok(())
 }
 
-fn report_path(control: bool) -> PathBuf {
+/// The report file of case `case` (one per case: cases run in parallel).
+fn case_report_path(case: &str, control: bool) -> PathBuf {
     std::env::temp_dir().join(format!(
-        "fh-report-{}-{}",
+        "fh-report-{}-{case}-{}",
         std::process::id(),
         if control { "control" } else { "main" }
     ))
 }
 
 fn setup_report_file(r: Runner, control: bool) -> Runner {
-    let _ = std::fs::remove_file(report_path(control));
-    r.env("FH_REPORT_PATH", report_path(control))
+    let case = r.scenario_name().unwrap_or_default();
+    let path = case_report_path(&case, control);
+    let _ = std::fs::remove_file(&path);
+    r.env("FH_REPORT_PATH", path)
 }
 
 fn check_file_with_stuck_stderr(c: &Ctx) -> Check {
     let run = c.run();
-    let report = std::fs::read_to_string(report_path(false));
-    let _ = std::fs::remove_file(report_path(false));
-    let _ = std::fs::remove_file(report_path(true));
+    let report = std::fs::read_to_string(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, true));
     let report = report.map_err(|e| format!("cannot read the report file: {e}"))?;
     let rep = Report::find_one(&report)?;
     ensure!(
@@ -1083,11 +1123,26 @@ fn check_file_with_stuck_stderr(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// The report file exists and holds exactly one crash report (SIGSEGV).
+fn check_report_in_file(c: &Ctx) -> Check {
+    let report = std::fs::read_to_string(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, true));
+    let report =
+        report.map_err(|e| format!("the report file is gone: {e}; stderr:\n{}", c.run().stderr))?;
+    let rep = Report::find_one(&report)?;
+    ensure!(
+        rep.first_line.starts_with("Fatal signal 11 (SIGSEGV)") && rep.has_modules_block,
+        "not a whole report in the file:\n{report}"
+    );
+    Ok(())
+}
+
 fn check_report_to_file(c: &Ctx) -> Check {
     let run = c.run();
-    let report = std::fs::read_to_string(report_path(false));
-    let _ = std::fs::remove_file(report_path(false));
-    let _ = std::fs::remove_file(report_path(true));
+    let report = std::fs::read_to_string(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, true));
     ensure!(
         !run.stderr.contains("Fatal signal"),
         "the report went to stderr, not to the file"
@@ -1563,6 +1618,8 @@ static CASES: &[Case] = &[
     Case { name: "abort", body: Some(b::abort_), expect: ABRT, check: check_abort, ..CASE },
     Case { name: "panic_then_abort", body: Some(b::panic_abort), expect: ABRT, check: check_panic_then_abort, ..CASE },
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
+    Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
+    Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_with_a_stuck_stderr", body: Some(b::file_with_stuck_stderr), expect: SEGV, setup: setup_report_file, check: check_file_with_stuck_stderr, ..CASE },
     Case { name: "stack_overflow_main", body: Some(b::overflow_main), expect: ABRT, check: check_overflow, ..CASE },
     Case { name: "stack_overflow_thread", body: Some(b::overflow_thread), expect: ABRT, check: check_overflow, ..CASE },

@@ -16,6 +16,7 @@
 
 pub(crate) mod elf;
 pub(crate) mod fmt;
+pub(crate) mod late_file;
 pub(crate) mod modules;
 pub(crate) mod procfs;
 pub(crate) mod racy;

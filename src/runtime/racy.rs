@@ -24,6 +24,12 @@ impl<T> RacyCell<T> {
         RacyCell(UnsafeCell::new(v))
     }
 
+    /// A raw pointer to the value (for readers that go through the
+    /// kernel, which reads it).
+    pub(crate) fn as_ptr(&self) -> *const T {
+        self.0.get()
+    }
+
     /// Raw access to the value.
     ///
     /// # Safety

@@ -29,6 +29,7 @@
 use super::claim::{self, Claim, Crash, Scratch};
 use crate::report::{self, Current, FatalHeader, Header, Parts};
 use crate::runtime::fmt::Buf;
+use crate::runtime::late_file;
 use crate::runtime::modules;
 use crate::runtime::racy::RacyCell;
 use crate::runtime::signals::{self as table, Origin, FATAL, FATAL_SIGNALS};
@@ -496,8 +497,11 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
         fault_addr,
         stack_overflow,
     };
+    // The report file was removed at exit (empty) and we crash after
+    // that, in an atexit handler: create it again.
+    let fd = late_file::reopen().unwrap_or_else(|| settings::FD.load(Ordering::Relaxed));
     w.reset(
-        settings::FD.load(Ordering::Relaxed),
+        fd,
         settings::COPY_FD.load(Ordering::Relaxed),
         settings::write_timeout_ms(),
     );

@@ -152,6 +152,14 @@ impl Runner {
 
     /// This test binary as child `scenario`; `control` makes it the
     /// control run (`FH_CONTROL=1`: no faulthandler).
+    /// The child scenario this runner runs (its `FH_CHILD`), if any.
+    pub fn scenario_name(&self) -> Option<String> {
+        self.cmd
+            .get_envs()
+            .find(|(k, _)| *k == CHILD_ENV)
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
     pub fn scenario(scenario: &str, control: bool) -> Runner {
         Runner::scenario_of(&super::self_exe(), scenario, control)
     }
