@@ -104,6 +104,7 @@ pub(crate) fn write_dump(
     let others: Option<report::Others<'_>> = if all_threads { Some(&mut others) } else { None };
     report::begin_naming(parts.symbols, u64::MAX);
     report::compose_body(&mut parts, stack.as_ref(), max, others);
+    report::end_dump(&mut parts);
     let ok = w.ok();
     drop(claim);
     if ok {

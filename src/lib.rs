@@ -106,7 +106,8 @@
 //!   a stripped binary.
 //!
 //! Reports that are not crashes have another first line and go on as
-//! above (threads, then modules):
+//! above (threads, then modules), and end with a blank line, so that
+//! successive reports on one fd stand apart:
 //! - a dump requested by a signal ([`register()`]): `Dump requested by signal
 //!   N (SIGNAME) from pid P`, the `Process` line, then every thread;
 //! - the watchdog ([`dump_traceback_later`]): `Timeout (H:MM:SS.mmm)!`

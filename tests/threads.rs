@@ -563,6 +563,34 @@ fn run_scenario_dump_traceback() {
     eprint!("{}", cap.text());
 }
 
+/// Two dumps in a row on one fd.
+#[inline(never)]
+fn run_scenario_two_dumps() {
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), false).unwrap();
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), false).unwrap();
+}
+
+fn check_two_dumps(c: &Ctx) -> Check {
+    use common::ensure;
+    let err = &c.run().stderr;
+    let at: Vec<usize> = err
+        .match_indices("Stack dump requested\n")
+        .map(|(i, _)| i)
+        .collect();
+    ensure!(at.len() == 2, "two dumps expected:\n{err}");
+    // The first report ends with its Modules block and a blank line, and
+    // the second starts right after it.
+    ensure!(
+        err[..at[1]].ends_with("\n\n") && !err[..at[1]].ends_with("\n\n\n"),
+        "no single blank line between the dumps:\n{err}"
+    );
+    ensure!(
+        err.ends_with("\n\n"),
+        "the last dump ends without its blank line:\n{err}"
+    );
+    Ok(())
+}
+
 #[inline(never)]
 fn run_scenario_dump_limit() {
     common::enable(faulthandler::Config::new().max_threads(2));
@@ -1254,6 +1282,7 @@ static CASES: &[Case] = &[
     Case { name: "hook_first", body: Some(run_scenario_hook_first), check: check_signal_hook, ..DUMP },
     Case { name: "hook_after", body: Some(run_scenario_hook_after), check: check_signal_hook, ..DUMP },
     Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
+    Case { name: "successive_dumps_are_separated", body: Some(run_scenario_two_dumps), check: check_two_dumps, ..DUMP },
     Case { name: "dump_limit", body: Some(run_scenario_dump_limit), check: check_dump_limit, ..DUMP },
     Case { name: "blocked_not_waited", body: Some(run_scenario_blocked_not_waited), check: check_blocked_not_waited, ..DUMP },
     Case { name: "stuck_in_kernel", body: Some(run_scenario_stuck_in_kernel), check: check_stuck_in_kernel, ..DUMP },

@@ -173,6 +173,13 @@ pub(crate) fn compose_body(
     p.w.flush();
 }
 
+/// End a report that the process survives (a dump) with a blank line, so
+/// that successive reports on one fd stand apart.
+pub(crate) fn end_dump(p: &mut Parts<'_>) {
+    p.w.write(b"\n");
+    p.w.flush();
+}
+
 /// The frame lines of one stack: all of them, or the pc alone with a line
 /// saying why when the walk could not cross the signal frame.
 fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
