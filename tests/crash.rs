@@ -1529,6 +1529,21 @@ fn check_eight_threads(c: &Ctx) -> Check {
         "{} threads announced",
         info.threads.len()
     );
+    // Threads that crashed at the same moment wait in the fatal handler
+    // (which blocks the collection signal): they are said to have crashed
+    // too, with their signal, never to block the dump signal.
+    ensure!(
+        !run.stderr
+            .contains("no stack: the thread blocks the dump signal"),
+        "a crashed thread reported as blocking the dump signal:\n{}",
+        run.stderr
+    );
+    for line in run.stderr.lines().filter(|l| l.contains(": no stack: ")) {
+        ensure!(
+            line.ends_with(": no stack: it crashed too, with signal 11 (SIGSEGV)"),
+            "{line}"
+        );
+    }
     segv_report(run).map(drop)
 }
 

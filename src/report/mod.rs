@@ -97,6 +97,11 @@ pub(crate) enum NoStack {
     /// It was inside a signal handler on an alternate stack with too
     /// little room left to walk its stack.
     NoRoom,
+    /// It crashed too, at the same moment, and waits in the fatal handler.
+    Crashed {
+        /// Its signal.
+        sig: i32,
+    },
 }
 
 /// What the composer writes with: lent from the reporter claim's scratch.
@@ -151,12 +156,22 @@ pub(crate) fn compose_body(
                 after_block = true;
             }
             Thread::NoStack { tid, why } => {
+                let mut crashed = crate::runtime::fmt::Buf::<64>::new();
+                if let NoStack::Crashed { sig } = why {
+                    crashed
+                        .str("it crashed too, with signal ")
+                        .dec(sig.max(0) as u64)
+                        .str(" (");
+                    crate::runtime::signals::write_name(&mut crashed, sig);
+                    crashed.str(")");
+                }
                 let (reason, ms): (&[u8], u64) = match why {
                     NoStack::Blocked => (b"the thread blocks the dump signal", 0),
                     NoStack::NotSent => (b"the dump signal could not be sent", 0),
                     NoStack::NoAnswer { ms } => (b"no answer within ", ms),
                     NoStack::NoFreeSlot => (b"no free slot", 0),
                     NoStack::NoRoom => (b"too little stack room", 0),
+                    NoStack::Crashed { .. } => (crashed.as_bytes(), 0),
                 };
                 write_no_stack_line(p.w, tid, after_block, reason, ms);
                 after_block = false;

@@ -17,7 +17,7 @@
 use crate::runtime::racy::RacyCell;
 use crate::runtime::sys::Action;
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// One fatal signal.
 pub(crate) struct Fatal {
@@ -181,6 +181,32 @@ pub(crate) static FATAL: [Fatal; 5] = [
 
 /// Whether the crash handlers are installed and should report.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Threads that entered the fatal handler, as `tid << 8 | signal` (0:
+/// free): a collection names them "crashed too" rather than "blocks the
+/// dump signal" (the handler's mask blocks it).
+static CRASHED: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+
+/// Note that thread `tid` entered the fatal handler with `sig`.
+pub(crate) fn note_crashed(tid: i32, sig: c_int) {
+    let v = (u64::from(tid as u32) << 8) | u64::from(sig as u8);
+    for slot in &CRASHED {
+        if slot
+            .compare_exchange(0, v, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// The signal thread `tid` crashed with, if it entered the fatal handler.
+pub(crate) fn crashed_with(tid: i32) -> Option<c_int> {
+    CRASHED.iter().find_map(|slot| {
+        let v = slot.load(Ordering::Acquire);
+        (v != 0 && (v >> 8) as u32 == tid as u32).then_some((v & 0xff) as c_int)
+    })
+}
 
 /// Whether the crash handlers are installed and should report.
 pub(crate) fn enabled() -> bool {

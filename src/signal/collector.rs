@@ -103,6 +103,8 @@ enum Outcome {
     Blocked = 1,
     Gone = 2,
     NotSent = 3,
+    /// It is in the fatal handler itself (it crashed too).
+    Crashed = 4,
 }
 
 /// One thread's answer.
@@ -483,11 +485,17 @@ pub(crate) unsafe fn collect_other_threads(
         if !checked_blocked && now >= first_stop {
             checked_blocked = true;
             for s in in_order() {
+                let tid = s.tid.load(Ordering::Relaxed);
                 if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
                     && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
-                    && blocks_signal(s.tid.load(Ordering::Relaxed), sig, &mut scratch.status)
+                    && blocks_signal(tid, sig, &mut scratch.status)
                 {
-                    s.outcome.store(Outcome::Blocked as u8, Ordering::Relaxed);
+                    let outcome = if crate::runtime::signals::crashed_with(tid).is_some() {
+                        Outcome::Crashed
+                    } else {
+                        Outcome::Blocked
+                    };
+                    s.outcome.store(outcome as u8, Ordering::Relaxed);
                 }
             }
             continue;
@@ -570,6 +578,12 @@ pub(crate) unsafe fn collect_other_threads(
             emit(Thread::NoStack {
                 tid,
                 why: NoStack::Blocked,
+            });
+        } else if outcome == Outcome::Crashed as u8 {
+            let sig = crate::runtime::signals::crashed_with(tid).unwrap_or(0);
+            emit(Thread::NoStack {
+                tid,
+                why: NoStack::Crashed { sig },
             });
         } else if outcome == Outcome::NotSent as u8 {
             emit(Thread::NoStack {

@@ -273,6 +273,7 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         // signal is still reported: the kernel would kill the process.)
         return;
     }
+    table::note_crashed(tid, sig);
     match Claim::crash(tid) {
         Crash::Won(mut claim) => {
             // Let a fault inside the report reach the handler again, so it
