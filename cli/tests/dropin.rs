@@ -573,7 +573,13 @@ fn give_fd_7(cmd: &mut std::process::Command, fd: &impl std::os::fd::AsRawFd) {
     // SAFETY: dup2 in the child between fork and exec is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 7) < 0 {
+            // dup2 onto itself keeps close-on-exec: clear it instead.
+            let r = if raw == 7 {
+                libc::fcntl(7, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 7)
+            };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
