@@ -489,6 +489,7 @@ pub(crate) unsafe fn collect_other_threads(
                 if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
                     && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
                     && blocks_signal(tid, sig, &mut scratch.status)
+                    && !answering_late(pool, tid)
                 {
                     let outcome = if crate::runtime::signals::crashed_with(tid).is_some() {
                         Outcome::Crashed
@@ -600,6 +601,16 @@ pub(crate) unsafe fn collect_other_threads(
     if more > 0 {
         emit(Thread::Cut { more, max_threads });
     }
+}
+
+/// Whether thread `tid` is inside our collector handler right now,
+/// answering an earlier collection late: the collection signal is blocked
+/// while it does, and it takes ours as soon as it returns, so it does not
+/// "block the dump signal".
+fn answering_late(pool: &Pool, tid: i32) -> bool {
+    pool.slots.iter().any(|s| {
+        s.state.load(Ordering::Acquire) & 0xff == WRITING && s.tid.load(Ordering::Relaxed) == tid
+    })
 }
 
 /// The slots of the first `listed` listed threads, in listing order.
