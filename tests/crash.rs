@@ -533,6 +533,50 @@ mod child {
         null_deref()
     }
 
+    /// A child forked while another thread writes a dump (stuck on a full
+    /// pipe for 2 s) crashes at once: its report must not wait for a dump
+    /// that does not exist in the child.
+    pub fn fork_during_a_dump() {
+        enable(faulthandler::Config::new().write_timeout(Duration::from_secs(2)));
+        if !control() {
+            let (r, w) = pipe(libc::O_NONBLOCK);
+            let chunk = [b'x'; 4096];
+            // SAFETY: writes from our own buffer to our own pipe, until full.
+            while unsafe { libc::write(w.as_raw_fd(), chunk.as_ptr().cast(), chunk.len()) } > 0 {}
+            std::mem::forget(r);
+            std::thread::spawn(move || {
+                let _ = faulthandler::dump_traceback(std::os::fd::AsFd::as_fd(&w), true);
+            });
+            // Let the dump take the claim and block on the pipe.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let start = std::time::Instant::now();
+        // SAFETY: the child only crashes.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            black_box(fh_rust_null_deref(black_box(NULL_ADDR as *const u32)));
+            // SAFETY: not reached.
+            unsafe { libc::_exit(3) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        check(
+            unsafe { libc::waitpid(pid, &mut status, 0) } == pid,
+            "waitpid",
+        );
+        let sig = if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        };
+        eprintln!(
+            "child: forked child died of signal {sig} after {} ms",
+            start.elapsed().as_millis()
+        );
+        // SAFETY: a prompt exit, with the dump thread still stuck.
+        unsafe { libc::_exit(0) };
+    }
+
     extern "C" fn crash_at_exit() {
         black_box(fh_rust_null_deref(black_box(NULL_ADDR as *const u32)));
     }
@@ -1138,6 +1182,32 @@ fn check_report_in_file(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn check_fork_during_a_dump(c: &Ctx) -> Check {
+    let line = |r: &Run| {
+        r.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("child: forked child died of signal "))
+            .map(str::to_owned)
+    };
+    let (Some(with), Some(without)) = (line(c.run()), line(c.control())) else {
+        return Err(format!("no child outcome:\n{}", c.run().stderr));
+    };
+    let (sig, ms) = with.split_once(" after ").ok_or("bad line")?;
+    let ms: u64 = ms.trim_end_matches(" ms").parse().map_err(|_| "bad ms")?;
+    ensure!(
+        sig == "11" && without.starts_with("11 "),
+        "the child died of {sig} (control: {without})"
+    );
+    // It reported at once: no 4 s wait for the parent's dump.
+    ensure!(ms < 1500, "the forked child took {ms} ms to die");
+    ensure!(
+        c.run().stderr.contains("Fatal signal 11 (SIGSEGV)"),
+        "no report from the child:\n{}",
+        c.run().stderr
+    );
+    Ok(())
+}
+
 fn check_report_to_file(c: &Ctx) -> Check {
     let run = c.run();
     let report = std::fs::read_to_string(case_report_path(c.case.name, false));
@@ -1635,6 +1705,7 @@ static CASES: &[Case] = &[
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
+    Case { name: "a_child_forked_during_a_dump_reports_at_once", body: Some(b::fork_during_a_dump), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_fork_during_a_dump, ..CASE },
     Case { name: "report_file_with_a_stuck_stderr", body: Some(b::file_with_stuck_stderr), expect: SEGV, setup: setup_report_file, check: check_file_with_stuck_stderr, ..CASE },
     Case { name: "stack_overflow_main", body: Some(b::overflow_main), expect: ABRT, check: check_overflow, ..CASE },
     Case { name: "stack_overflow_thread", body: Some(b::overflow_thread), expect: ABRT, check: check_overflow, ..CASE },

@@ -107,7 +107,11 @@ impl Claim {
                 Ok(_) => return Crash::Won(Claim::crash_token(tid)),
                 Err(owner) if owner == tid => return Crash::Nested,
                 Err(owner) if owner < 0 => {
-                    if (owner == -tid || waited >= dump_limit)
+                    // A dump on this thread (we crashed inside it), one
+                    // that took too long, or one whose thread is not in
+                    // this process (we are a child forked during a dump:
+                    // it will never end here): take over.
+                    if (owner == -tid || waited >= dump_limit || !sys::thread_exists(-owner))
                         && OWNER
                             .compare_exchange(owner, tid, Ordering::AcqRel, Ordering::Acquire)
                             .is_ok()
