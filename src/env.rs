@@ -208,6 +208,12 @@ impl Env {
     /// stderr), then readiness. Returns the warnings: those of
     /// [`Env::read`], and one line for each step that failed.
     ///
+    /// When the settings came from [`Env::read`], `FAULTHANDLER_READY_FD`
+    /// is taken out of the process's environment (so children never repeat
+    /// the handshake). Changing the environment races with other threads
+    /// that read it: call this early in `main`, before starting threads,
+    /// as the preload library does from its constructor.
+    ///
     /// ```
     /// let warnings = faulthandler::env::Env::read_from(|_| None).apply();
     /// assert!(warnings.is_empty());

@@ -184,7 +184,11 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Threads that entered the fatal handler, as `tid << 8 | signal` (0:
 /// free): a collection names them "crashed too" rather than "blocks the
-/// dump signal" (the handler's mask blocks it).
+/// dump signal" (the handler's mask blocks it). Entries are never cleared:
+/// in a process that survives a fault (its own handler recovered), a later
+/// thread that reuses such a tid and masks the signal is still said to have
+/// crashed. The table is full after 32 crashing threads; later ones read as
+/// blocking the signal, as before.
 static CRASHED: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
 
 /// Note that thread `tid` entered the fatal handler with `sig`.
