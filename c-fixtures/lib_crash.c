@@ -204,3 +204,22 @@ int fh_c_install_chaining_handler(void) {
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGSEGV, &sa, &chained_prev);
 }
+
+/* For tests/crash.rs: a vfork child that crashes (a null read), sharing
+ * the parent's memory until it dies. Returns the child's wait status, or
+ * -1 when vfork or waitpid fails. */
+#include <sys/wait.h>
+int fh_c_vfork_child_crashes(void) {
+    pid_t p = vfork();
+    if (p < 0)
+        return -1;
+    if (p == 0) {
+        volatile int *null = (volatile int *)0x10;
+        (void)*null;
+        _exit(0);
+    }
+    int status = 0;
+    if (waitpid(p, &status, 0) != p)
+        return -1;
+    return status;
+}

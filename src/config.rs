@@ -6,6 +6,7 @@
 
 use crate::error::Error;
 use crate::setup;
+use crate::signal::claim::Claim;
 use crate::signal::fatal as handler;
 use crate::{altstack, report_file, settings};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -286,8 +287,19 @@ impl Config {
         setup::modules::snapshot();
         setup::index::prepare();
         crate::panic_hook::install_once();
+        setup::process::watch();
+        // From here to the handlers' install, nothing may change under a
+        // report in progress: wait for it to end (a crash's ends the
+        // process). The warm-up after this takes the claim on its own.
+        let configuring = Claim::configure(crate::runtime::sys::gettid());
         let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
         settings::FD.store(raw, Ordering::Release);
+        let (dev, ino) = match raw {
+            libc::STDERR_FILENO => (0, 0),
+            fd => crate::runtime::sys::fd_identity(fd).unwrap_or((0, 0)),
+        };
+        settings::FD_DEV.store(dev, Ordering::Release);
+        settings::FD_INO.store(ino, Ordering::Release);
         settings::COPY_FD.store(
             if copy_to_stderr {
                 libc::STDERR_FILENO
@@ -305,7 +317,9 @@ impl Config {
             Some(p) => report_file::track(p),
             None => report_file::untrack(),
         }
-        handler::install()?;
+        let installed = handler::install();
+        drop(configuring);
+        installed?;
         handler::warm_up();
         drop(state);
         if let Some(ready) = self.ready_fd {
@@ -371,13 +385,18 @@ pub fn enable() -> Result<(), Error> {
 /// ```
 pub fn disable() -> bool {
     let mut state = lock();
+    // A report in progress keeps its fd and its handlers: wait for it.
+    let configuring = Claim::configure(crate::runtime::sys::gettid());
     let was = handler::is_enabled();
     handler::uninstall();
-    altstack::release_current_thread();
     settings::FD.store(libc::STDERR_FILENO, Ordering::Release);
+    settings::FD_DEV.store(0, Ordering::Release);
+    settings::FD_INO.store(0, Ordering::Release);
     settings::COPY_FD.store(-1, Ordering::Release);
     state.fd = None;
     report_file::untrack();
+    drop(configuring);
+    altstack::release_current_thread();
     was
 }
 

@@ -99,7 +99,7 @@ pub(crate) fn write_dump(
     });
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
-        unsafe { threads::collect_other_threads(collect, max, emit) }
+        unsafe { threads::collect_other_threads(collect, max, false, emit) }
     };
     let others: Option<report::Others<'_>> = if all_threads { Some(&mut others) } else { None };
     report::begin_naming(parts.symbols, u64::MAX);

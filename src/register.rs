@@ -175,6 +175,9 @@ impl Register {
         }
         let state = request::state(sig)
             .ok_or_else(|| Error::invalid(format!("{sig} is not a signal number")))?;
+        let raw_fd = self.fd.as_ref().map_or(-1, |f| f.as_raw_fd());
+        state.fd.store(raw_fd, Ordering::Release);
+        state.all_threads.store(self.all_threads, Ordering::Release);
         if let Some(e) = st.entries.iter_mut().find(|e| e.sig == sig) {
             e.fd = self.fd.map(Arc::new);
             e.all_threads = self.all_threads;
@@ -190,7 +193,7 @@ impl Register {
             // eventfd, which is async-signal-safe.
             let id = unsafe {
                 signal_hook_registry::register_sigaction(sig, move |info| {
-                    request::note_request(sig, info)
+                    request::note_request(sig, info, core::ptr::null_mut())
                 })
             }
             .map_err(|e| {
@@ -306,6 +309,7 @@ fn start_dumper() -> Result<(), Error> {
         return Err(Error::os("eventfd"));
     }
     request::EVENT_FD.store(efd, Ordering::Release);
+    request::DUMPER_PID.store(sys::getpid(), Ordering::Release);
     helpers::spawn_internal(Helper::Dumper, move || {
         loop {
             let mut v: u64 = 0;

@@ -49,6 +49,12 @@ pub(crate) const NESTED_FAULT_FLUSH_MS: u64 = 500;
 /// After this long without an answer, a collection checks which threads
 /// block the collection signal, and stops waiting for those.
 pub(crate) const BLOCKED_CHECK_AFTER_NS: u64 = 2_000_000;
+/// A crash claim whose report was done this long ago, in a process that
+/// still runs, is stale: the process survived the crash.
+pub(crate) const STALE_CRASH_MS: u64 = 200;
+/// While a collection waits, it checks this often for threads that
+/// exited without answering.
+pub(crate) const GONE_CHECK_EVERY_NS: u64 = 5_000_000;
 /// One symbol-table scan may take at most this long.
 pub(crate) const SCAN_LOOKUP_MS: u64 = 50;
 /// All the scans of one report may take at most this long.
@@ -56,6 +62,9 @@ pub(crate) const SCAN_REPORT_MS: u64 = 200;
 /// The scan budget is renewed for a report that starts this long after
 /// the last one (a long-running process that dumps now and then).
 pub(crate) const SCAN_BUDGET_RENEW_MS: u64 = 2000;
+/// The threads of a crash's collection stay held (see
+/// `signal::collector`) at most this long past the report's deadlines.
+pub(crate) const HOLD_MARGIN_MS: u64 = 5000;
 /// How long a new helper thread may take to mark itself internal.
 pub(crate) const HELPER_START_WAIT_MS: u64 = 100;
 
@@ -66,6 +75,28 @@ pub(crate) static FD: AtomicI32 = AtomicI32::new(2);
 /// A second fd that gets a copy of the report (stderr, next to a report
 /// file), or -1.
 pub(crate) static COPY_FD: AtomicI32 = AtomicI32::new(-1);
+/// The identity of [`FD`]'s open file at `enable()`: device and inode (0
+/// and 0 for stderr, which is not checked). A daemon that closes every fd
+/// and opens its own files may have given our number to another file.
+pub(crate) static FD_DEV: AtomicU64 = AtomicU64::new(0);
+pub(crate) static FD_INO: AtomicU64 = AtomicU64::new(0);
+
+/// Where the crash report goes: [`FD`] while it is still the file it was
+/// at `enable()`; stderr otherwise, with `Err` carrying the stale number.
+pub(crate) fn report_fd() -> Result<i32, i32> {
+    let fd = FD.load(Ordering::Relaxed);
+    let (dev, ino) = (
+        FD_DEV.load(Ordering::Relaxed),
+        FD_INO.load(Ordering::Relaxed),
+    );
+    if fd == libc::STDERR_FILENO || (dev, ino) == (0, 0) {
+        return Ok(fd);
+    }
+    match crate::runtime::sys::fd_identity(fd) {
+        Some(id) if id == (dev, ino) => Ok(fd),
+        _ => Err(fd),
+    }
+}
 /// How many frames of a stack are shown.
 pub(crate) static MAX_FRAMES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_FRAMES);
 /// Whether a crash report shows the other threads too.
@@ -101,6 +132,12 @@ pub(crate) fn thread_timeout_ms() -> u64 {
 /// its two destinations (the fd, and the copy to stderr).
 pub(crate) fn report_write_ms() -> u64 {
     write_timeout_ms().saturating_mul(2)
+}
+
+/// The longest the other threads of a crash stay held in the collector
+/// handler: the report's deadlines plus [`HOLD_MARGIN_MS`].
+pub(crate) fn hold_limit_ms() -> u64 {
+    dump_duration_ms().saturating_add(HOLD_MARGIN_MS)
 }
 
 /// The longest a dump may take: its collection and write deadlines.

@@ -51,6 +51,7 @@ mod child {
         fn fh_c_install_malloc_mask_handler() -> c_int;
         fn fh_c_install_plain_handler() -> c_int;
         fn fh_c_install_abrt_handler() -> c_int;
+        fn fh_c_vfork_child_crashes() -> c_int;
         // The crate's C API (src/capi.rs).
     }
 
@@ -481,6 +482,33 @@ mod child {
         null_deref()
     }
 
+    /// A daemon's habit: close every fd above 2, then open its own log,
+    /// which gets the number our report fd had.
+    pub fn daemon_reuses_the_report_fd() {
+        let path = std::env::var_os("FH_REPORT_PATH").expect("FH_REPORT_PATH");
+        let file = std::fs::File::create(&path).expect("create the report file");
+        let number = file.as_raw_fd();
+        enable(faulthandler::Config::new().fd(file.try_clone().expect("dup").into()));
+        drop(file);
+        let mut log = path.clone();
+        log.push(".daemon-log");
+        let daemon = std::fs::File::create(&log).expect("create the daemon's log");
+        // SAFETY: closing every fd from 3 up, as a daemon does, then giving
+        // the daemon's log the lowest number (the report fd's, given first).
+        unsafe {
+            for fd in 3..1024 {
+                if fd != daemon.as_raw_fd() {
+                    libc::close(fd);
+                }
+            }
+            let lowest = libc::dup(daemon.as_raw_fd());
+            check(lowest >= 0, "dup");
+            eprintln!("child: daemon log fd={lowest} (report fd was {number})");
+        }
+        std::mem::forget(daemon);
+        null_deref()
+    }
+
     /// A report file, and a copy to stderr that nobody reads (a full
     /// pipe): the file must get the whole report anyway.
     pub fn file_with_stuck_stderr() {
@@ -676,6 +704,94 @@ mod child {
         check(
             unsafe { fh_c_install_malloc_mask_handler() } == 0,
             "install the malloc handler",
+        );
+        null_deref()
+    }
+
+    /// A thread sleeps in `nanosleep`; main crashes. The collection must
+    /// not end the sleep: the thread says so, and exits, if it does.
+    pub fn sleeper_then_crash() {
+        enable_default();
+        announce_thread();
+        announce_fn(
+            "fh_rust_null_deref",
+            fh_rust_null_deref as *const () as usize,
+        );
+        let ready = Arc::new(Barrier::new(2));
+        let r = Arc::clone(&ready);
+        std::thread::Builder::new()
+            .name("sleeper".into())
+            .spawn(move || {
+                announce_thread();
+                r.wait();
+                let req = libc::timespec {
+                    tv_sec: 30,
+                    tv_nsec: 0,
+                };
+                // SAFETY: a plain nanosleep with a valid timespec.
+                let rc = unsafe { libc::nanosleep(&req, std::ptr::null_mut()) };
+                if rc != 0 {
+                    let msg = b"child: the sleeper woke early (EINTR)\n";
+                    // SAFETY: writing a static buffer to stderr.
+                    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+                }
+            })
+            .expect("spawn");
+        ready.wait();
+        std::thread::sleep(Duration::from_millis(30));
+        fh_rust_null_deref(black_box(NULL_ADDR as *const u32));
+        survived()
+    }
+
+    /// Another thread, with every signal blocked (so the crash's
+    /// collection cannot stop it), calls `enable()` over and over while
+    /// main crashes and reports.
+    pub fn enable_during_a_crash() {
+        enable_default();
+        let ready = Arc::new(Barrier::new(2));
+        let r = Arc::clone(&ready);
+        std::thread::Builder::new()
+            .name("enabler".into())
+            .spawn(move || {
+                // SAFETY: blocking every signal on this thread only.
+                unsafe {
+                    let mut all: libc::sigset_t = std::mem::zeroed();
+                    libc::sigfillset(&mut all);
+                    libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+                }
+                r.wait();
+                loop {
+                    if !control() {
+                        let _ = faulthandler::Config::new().enable();
+                    } else {
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                }
+            })
+            .expect("spawn");
+        ready.wait();
+        std::thread::sleep(Duration::from_millis(5));
+        null_deref()
+    }
+
+    /// A vfork child crashes (sharing our memory until it dies); then we
+    /// crash ourselves.
+    pub fn vfork_child_crashes_then_parent() {
+        enable_default();
+        // SAFETY: the fixture vforks a child that faults and waits for it.
+        let status = unsafe { fh_c_vfork_child_crashes() };
+        check(status >= 0, "vfork and waitpid");
+        if libc::WIFSIGNALED(status) {
+            eprintln!(
+                "child: vfork child ended by signal {}",
+                libc::WTERMSIG(status)
+            );
+        } else {
+            eprintln!("child: vfork child status {status:#x}");
+        }
+        check(
+            control() || faulthandler::is_enabled(),
+            "still enabled after the vfork child's crash",
         );
         null_deref()
     }
@@ -1235,6 +1351,37 @@ fn check_report_to_file(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn check_daemon_reused_fd(c: &Ctx) -> Check {
+    let log_of = |control: bool| {
+        let mut p = case_report_path(c.case.name, control).into_os_string();
+        p.push(".daemon-log");
+        PathBuf::from(p)
+    };
+    let log = std::fs::read_to_string(log_of(false)).map_err(|e| format!("the log: {e}"));
+    let control_log = std::fs::read_to_string(log_of(true)).unwrap_or_default();
+    for control in [false, true] {
+        let _ = std::fs::remove_file(log_of(control));
+        let _ = std::fs::remove_file(case_report_path(c.case.name, control));
+    }
+    let log = log?;
+    ensure!(
+        log == control_log,
+        "the daemon's log differs from the control's: {log:?}"
+    );
+    ensure!(
+        log.is_empty(),
+        "our report went into the daemon's file: {log:?}"
+    );
+    let run = c.run();
+    ensure!(
+        run.stderr
+            .contains("is no longer the report's file given at enable()"),
+        "no line says why the report is on stderr:\n{}",
+        run.stderr
+    );
+    segv_report(run).map(drop)
+}
+
 fn check_overflow(c: &Ctx) -> Check {
     let (run, control) = (c.run(), c.control());
     // Whatever the program dies of without us (Rust std prints its message
@@ -1579,6 +1726,19 @@ fn check_bad_fd(c: &Ctx) -> Check {
         "took {:.2?} to die (limit {BAD_FD_LIMIT:?})",
         run.elapsed
     );
+    if c.case.name == "bad_fd_closed_fd" {
+        // The fd is no longer the one given at enable(): the report goes
+        // to stderr, with a line that says why.
+        ensure!(
+            run.stderr.contains("faulthandler: fd ")
+                && run
+                    .stderr
+                    .contains("is no longer the report's file given at enable()"),
+            "no line says why the report is on stderr:\n{}",
+            run.stderr
+        );
+        return segv_report(run).map(drop);
+    }
     ensure!(
         !run.stderr.contains("Fatal signal"),
         "the report went to stderr instead of the configured fd"
@@ -1673,6 +1833,90 @@ fn check_zero_malloc_spy_catches_own_stack(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// How many times the racy cases run their child (the first run is the
+/// harness's own).
+const RACE_RUNS: usize = 6;
+
+/// Run the case's child `RACE_RUNS` times in all and check each run.
+fn each_run(c: &Ctx, mut check: impl FnMut(&Run) -> Check) -> Check {
+    check(c.run()).map_err(|e| format!("run 1: {e}"))?;
+    for i in 2..=RACE_RUNS {
+        let run = c.runner(false).run()?;
+        run.expect(SEGV.expect("a signal"))
+            .map_err(|e| format!("run {i}: {e}"))?;
+        check(&run).map_err(|e| format!("run {i}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn check_sleeper_stays_asleep(c: &Ctx) -> Check {
+    each_run(c, |run| {
+        ensure!(
+            !run.stderr.contains("woke early"),
+            "the crash ended another thread's sleep:\n{}",
+            run.stderr
+        );
+        let rep = segv_report(run)?;
+        let info = Info::parse(&run.stderr);
+        let sleeper = info
+            .threads
+            .iter()
+            .find(|t| t.1 == "sleeper")
+            .ok_or("no sleeper announced")?;
+        let t = rep
+            .threads
+            .iter()
+            .find(|t| t.tid as i32 == sleeper.0)
+            .ok_or_else(|| format!("the sleeper {} is not in the report", sleeper.0))?;
+        ensure!(
+            !t.frames.is_empty(),
+            "the sleeper has no stack: {}",
+            t.heading
+        );
+        Ok(())
+    })
+}
+
+fn check_enable_during_a_crash(c: &Ctx) -> Check {
+    each_run(c, |run| {
+        let reports = run.reports();
+        ensure!(
+            reports.len() == 1,
+            "{} reports:\n{}",
+            reports.len(),
+            run.stderr
+        );
+        let rep = segv_report(run)?;
+        ensure!(rep.cut_short.is_none(), "cut short: {:?}", rep.cut_short);
+        ensure!(rep.has_modules_block, "no modules block:\n{}", run.stderr);
+        ensure!(
+            rep.threads.iter().any(|t| t.name == "enabler"),
+            "the enabler thread is not listed:\n{}",
+            run.stderr
+        );
+        Ok(())
+    })
+}
+
+fn check_vfork_child_crash(c: &Ctx) -> Check {
+    for run in [c.run(), c.control()] {
+        ensure!(
+            run.stderr
+                .contains("child: vfork child ended by signal 11\n"),
+            "the vfork child did not die of SIGSEGV:\n{}",
+            run.stderr
+        );
+    }
+    let reports = c.run().reports();
+    ensure!(
+        reports.len() == 1,
+        "{} reports:\n{}",
+        reports.len(),
+        c.run().stderr
+    );
+    segv_report(c.run()).map(drop)
+}
+
 fn check_enabled_from_other_thread(c: &Ctx) -> Check {
     let run = c.run();
     let rep = segv_report(run)?;
@@ -1706,6 +1950,7 @@ static CASES: &[Case] = &[
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "a_child_forked_during_a_dump_reports_at_once", body: Some(b::fork_during_a_dump), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_fork_during_a_dump, ..CASE },
+    Case { name: "report_fd_taken_by_a_daemons_file", body: Some(b::daemon_reuses_the_report_fd), expect: SEGV, setup: setup_report_file, check: check_daemon_reused_fd, ..CASE },
     Case { name: "report_file_with_a_stuck_stderr", body: Some(b::file_with_stuck_stderr), expect: SEGV, setup: setup_report_file, check: check_file_with_stuck_stderr, ..CASE },
     Case { name: "stack_overflow_main", body: Some(b::overflow_main), expect: ABRT, check: check_overflow, ..CASE },
     Case { name: "stack_overflow_thread", body: Some(b::overflow_thread), expect: ABRT, check: check_overflow, ..CASE },
@@ -1741,6 +1986,9 @@ static CASES: &[Case] = &[
     Case { name: "zero_malloc_spy_catches", body: Some(b::spy_control), expect: exit(common::FH_MALLOC_HANDLER_EXIT), setup: spy, check: check_zero_malloc_spy_catches, ..CASE },
     // The same, for a handler on the thread's own stack (the signal mask).
     Case { name: "zero_malloc_spy_catches_own_stack", body: Some(b::spy_control_own_stack), expect: exit(common::FH_MALLOC_HANDLER_EXIT), setup: spy, check: check_zero_malloc_spy_catches_own_stack, ..CASE },
+    Case { name: "a_crash_does_not_end_another_threads_sleep", body: Some(b::sleeper_then_crash), expect: SEGV, timeout: Duration::from_secs(20), check: check_sleeper_stays_asleep, ..CASE },
+    Case { name: "enable_during_a_crash_leaves_the_report_whole", body: Some(b::enable_during_a_crash), expect: SEGV, timeout: Duration::from_secs(20), check: check_enable_during_a_crash, ..CASE },
+    Case { name: "a_crashing_vfork_child_leaves_the_parent_enabled", body: Some(b::vfork_child_crashes_then_parent), expect: SEGV, check: check_vfork_child_crash, ..CASE },
     Case { name: "enabled_from_other_thread", body: Some(b::other_thread), expect: SEGV, check: check_enabled_from_other_thread, ..CASE },
     #[cfg(target_arch = "x86_64")]
     Case { name: "fault_inside_handler", body: Some(b::bad_stack), expect: signal(libc::SIGILL), check: check_fault_inside_handler, ..CASE },

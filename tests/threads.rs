@@ -591,6 +591,65 @@ fn check_two_dumps(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// A forked child (no exec) asks itself for a dump: its dumper thread
+/// stayed in the parent.
+fn run_scenario_dump_in_forked_child() {
+    start_named_threads();
+    faulthandler::register(libc::SIGUSR1).unwrap();
+    // SAFETY: fork; the child only signals itself, sleeps and _exits.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork");
+    if child == 0 {
+        // SAFETY: plain system calls in the child.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGUSR1);
+            libc::usleep(200_000);
+            libc::_exit(0);
+        }
+    }
+    eprintln!("child: forked pid={child}");
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status:#x}"
+    );
+}
+
+fn check_dump_in_forked_child(c: &Ctx) -> Check {
+    use common::ensure;
+    let err = &c.run().stderr;
+    let pid: u32 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child: forked pid="))
+        .ok_or("no forked pid")?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let reports = Report::parse_all(err);
+    ensure!(reports.len() == 1, "{} reports:\n{err}", reports.len());
+    let rep = &reports[0];
+    ensure!(
+        rep.first_line
+            .starts_with("Dump requested by signal 10 (SIGUSR1) from pid "),
+        "{}",
+        rep.first_line
+    );
+    let p = rep.process.as_ref().ok_or("no Process line")?;
+    ensure!(
+        p.pid == pid,
+        "the dump is of pid {}, not the child {pid}",
+        p.pid
+    );
+    let cur = rep.threads.first().ok_or("no thread")?;
+    ensure!(
+        cur.tid == pid && !cur.frames.is_empty(),
+        "the child's own thread is not shown first with its stack:\n{err}"
+    );
+    ensure!(rep.has_modules_block, "no Modules block:\n{err}");
+    Ok(())
+}
+
 #[inline(never)]
 fn run_scenario_dump_limit() {
     common::enable(faulthandler::Config::new().max_threads(2));
@@ -1283,6 +1342,7 @@ static CASES: &[Case] = &[
     Case { name: "hook_after", body: Some(run_scenario_hook_after), check: check_signal_hook, ..DUMP },
     Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
     Case { name: "successive_dumps_are_separated", body: Some(run_scenario_two_dumps), check: check_two_dumps, ..DUMP },
+    Case { name: "dump_in_a_forked_child", body: Some(run_scenario_dump_in_forked_child), check: check_dump_in_forked_child, ..DUMP },
     Case { name: "dump_limit", body: Some(run_scenario_dump_limit), check: check_dump_limit, ..DUMP },
     Case { name: "blocked_not_waited", body: Some(run_scenario_blocked_not_waited), check: check_blocked_not_waited, ..DUMP },
     Case { name: "stuck_in_kernel", body: Some(run_scenario_stuck_in_kernel), check: check_stuck_in_kernel, ..DUMP },

@@ -188,6 +188,17 @@ pub(crate) fn compose_body(
     p.w.flush();
 }
 
+/// The line that tells why a crash report comes on stderr: fd `stale`,
+/// the report's fd at `enable()`, now belongs to another file (a daemon
+/// closed it and opened its own), which must not get our report.
+pub(crate) fn write_stale_fd_note(w: &mut Writer, stale: i32) {
+    let mut line = crate::runtime::fmt::Buf::<160>::new();
+    line.str("faulthandler: fd ")
+        .dec(stale as u64)
+        .str(" is no longer the report's file given at enable() (closed, or another file now): the report goes to stderr\n");
+    w.write(line.as_bytes());
+}
+
 /// End a report that the process survives (a dump) with a blank line, so
 /// that successive reports on one fd stand apart.
 pub(crate) fn end_dump(p: &mut Parts<'_>) {

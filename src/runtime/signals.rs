@@ -15,9 +15,9 @@
 #![allow(unsafe_code)]
 
 use crate::runtime::racy::RacyCell;
-use crate::runtime::sys::Action;
+use crate::runtime::sys::{self, Action};
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// One fatal signal.
 pub(crate) struct Fatal {
@@ -178,6 +178,26 @@ pub(crate) static FATAL: [Fatal; 5] = [
     ),
     Fatal::new(libc::SIGABRT, "SIGABRT", false, &[]),
 ];
+
+/// The process id our state belongs to: set at `enable()` and in every
+/// child that `fork()` makes (through a `pthread_atfork` handler). A
+/// process whose pid differs shares our memory without being us: a child
+/// of `vfork()` (or of a raw `clone` with `CLONE_VM`), which must leave
+/// everything as it found it, since the parent resumes with it.
+static PROCESS: AtomicI32 = AtomicI32::new(0);
+
+/// Record the calling process as the owner of our state. Normal context
+/// (`enable()`), or the child side of `fork()`.
+pub(crate) fn note_process() {
+    PROCESS.store(sys::getpid(), Ordering::Release);
+}
+
+/// Whether we run in a process that shares our memory but is not the one
+/// it belongs to (see [`PROCESS`]).
+pub(crate) fn in_borrowed_memory() -> bool {
+    let owner = PROCESS.load(Ordering::Acquire);
+    owner != 0 && owner != sys::getpid()
+}
 
 /// Whether the crash handlers are installed and should report.
 static ENABLED: AtomicBool = AtomicBool::new(false);

@@ -46,10 +46,20 @@ pub(crate) fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
-/// The process id.
+/// The device and inode of the file open on `fd`, if it is open.
+pub(crate) fn fd_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer.
+    let rc = unsafe { libc::fstat(fd, &mut st) };
+    (rc == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// The process id, from the kernel (never a cached value: a `vfork`
+/// child must see its own).
 pub(crate) fn getpid() -> i32 {
     // SAFETY: getpid takes no arguments and cannot fail.
-    unsafe { libc::getpid() }
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
 }
 
 /// Monotonic clock in nanoseconds.

@@ -28,12 +28,38 @@ use crate::settings::{self, MAX_FRAMES_LIMIT};
 use crate::signal::collector;
 use crate::symbolize::lookup;
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// Who holds the claim (see the module docs for the encoding).
 static OWNER: AtomicI32 = AtomicI32::new(0);
 /// Set once a crash report is complete (or given up on).
 static CRASH_DONE: AtomicBool = AtomicBool::new(false);
+/// When [`CRASH_DONE`] was set (monotonic milliseconds).
+static CRASH_DONE_AT: AtomicU64 = AtomicU64::new(0);
+
+/// Set [`CRASH_DONE`]; returns whether it was set already.
+fn set_crash_done() -> bool {
+    CRASH_DONE_AT.store(sys::monotonic_ms(), Ordering::Release);
+    CRASH_DONE.swap(true, Ordering::AcqRel)
+}
+
+/// Whether the crash claim `owner` is stale: its report is done, and the
+/// process went on (a handler of the program's recovered, a sent signal
+/// was survived). For a dump it is enough that our handlers stepped
+/// aside after the report (the dump is harmless even if the process is
+/// dying after all); a change of configuration, which installs our
+/// handlers again, waits until the process, had it been dying, would be
+/// dead ([`settings::STALE_CRASH_MS`]).
+fn crash_is_stale(owner: i32, for_configure: bool) -> bool {
+    if owner <= 0 || !CRASH_DONE.load(Ordering::Acquire) {
+        return false;
+    }
+    let long_ago = sys::monotonic_ms().saturating_sub(CRASH_DONE_AT.load(Ordering::Acquire))
+        >= settings::STALE_CRASH_MS;
+    long_ago
+        || !sys::thread_exists(owner)
+        || (!for_configure && !crate::runtime::signals::enabled())
+}
 
 /// What the claim guards: the storage a report needs, kept out of the
 /// (possibly 8 KiB) alternate stack.
@@ -170,14 +196,18 @@ impl Claim {
                 // running: the process survived it (a handler that
                 // recovers, a sent signal). Its claim is stale.
                 Err(owner)
-                    if owner > 0
-                        && CRASH_DONE.load(Ordering::Acquire)
-                        && !crate::runtime::signals::enabled()
+                    if crash_is_stale(owner, false)
                         && OWNER
                             .compare_exchange(owner, -tid, Ordering::AcqRel, Ordering::Acquire)
                             .is_ok() =>
                 {
                     return Some(token);
+                }
+                // A report on this very thread, below us (a signal
+                // handler's dump on top of it): it cannot end while we wait.
+                Err(owner) if owner == tid || owner == -tid => {
+                    core::mem::forget(token);
+                    return None;
                 }
                 Err(_) => {}
             }
@@ -186,6 +216,39 @@ impl Claim {
                 return None;
             }
             sys::sleep_ms(1);
+        }
+    }
+
+    /// The claim for changing the configuration (`enable()`,
+    /// `disable()`), held while the settings, the fd and the handlers
+    /// change, so that a report in progress never sees them change under
+    /// it: waits, without a limit, for a report or dump in progress to
+    /// end. A crash report holds the claim until the process ends, so a
+    /// thread that enables during a crash waits for the end; a crash the
+    /// process survived leaves a stale claim, taken over here.
+    ///
+    /// A crash on another thread meanwhile waits for this claim as for a
+    /// dump (the configuration holds it for well under a millisecond).
+    /// Normal context.
+    pub(crate) fn configure(tid: i32) -> Claim {
+        loop {
+            match OWNER.compare_exchange(0, -tid, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(owner)
+                    if crash_is_stale(owner, true)
+                        && OWNER
+                            .compare_exchange(owner, -tid, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok() =>
+                {
+                    break
+                }
+                Err(_) => sys::sleep_ms(1),
+            }
+        }
+        CRASH_DONE.store(false, Ordering::Release);
+        Claim {
+            tid: -tid,
+            _thread: PhantomData,
         }
     }
 
@@ -215,7 +278,7 @@ impl Claim {
     /// End a crash report: it is complete (or given up on), and the claim
     /// stays taken until the process ends or a dump finds it stale.
     pub(crate) fn keep(self) {
-        CRASH_DONE.store(true, Ordering::Release);
+        set_crash_done();
         core::mem::forget(self);
     }
 }
@@ -230,13 +293,7 @@ impl Drop for Claim {
 /// Mark a crash report as done without a token (a nested fault gave up on
 /// it); returns whether it was already done.
 pub(crate) fn mark_crash_done() -> bool {
-    CRASH_DONE.swap(true, Ordering::AcqRel)
-}
-
-/// A fresh install: no report is in progress or stale.
-pub(crate) fn reset() {
-    OWNER.store(0, Ordering::Release);
-    CRASH_DONE.store(false, Ordering::Release);
+    set_crash_done()
 }
 
 #[cfg(test)]

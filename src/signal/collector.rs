@@ -71,6 +71,12 @@ static POOL: AtomicPtr<Pool> = AtomicPtr::new(core::ptr::null_mut());
 static GENERATION: AtomicU32 = AtomicU32::new(0);
 /// Bumped by every answer; the collector waits on it with `FUTEX_WAIT`.
 static ACKS: AtomicU32 = AtomicU32::new(0);
+/// The generation of a crash's collection whose threads stay inside the
+/// collector handler once they have answered (0: none), so that the
+/// report is one snapshot: no thread runs on, sleeps end early or exits
+/// while the crash is written. Cleared by [`release_held`] when the
+/// process goes on; otherwise the process ends with them held.
+static HOLD: AtomicU32 = AtomicU32::new(0);
 /// Our own helper threads (dumper, watchdog, symbol indexer), left out of
 /// every report.
 static INTERNAL_TIDS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
@@ -210,7 +216,7 @@ pub(crate) fn set_registry_handler(h: usize) {
 }
 
 /// The interrupted pc from a ucontext.
-fn context_pc(uc: *mut c_void) -> usize {
+pub(crate) fn context_pc(uc: *mut c_void) -> usize {
     if uc.is_null() {
         return 0;
     }
@@ -299,6 +305,34 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
     slot.state.store(pack(gen, DONE), Ordering::Release);
     ACKS.fetch_add(1, Ordering::Release);
     sys::futex_wake(&ACKS);
+    if gen != 0 && HOLD.load(Ordering::Acquire) == gen {
+        stay_held(gen);
+    }
+}
+
+/// Wait inside the handler while the crash's collection `gen` is held,
+/// at most [`settings::hold_limit_ms`]: a process that goes on without
+/// releasing us loses at most that much time on this thread.
+#[inline(never)]
+fn stay_held(gen: u32) {
+    let limit = settings::hold_limit_ms().saturating_mul(1_000_000);
+    let start = sys::monotonic_ns();
+    while HOLD.load(Ordering::Acquire) == gen {
+        let waited = sys::monotonic_ns().saturating_sub(start);
+        if waited >= limit {
+            return;
+        }
+        sys::futex_wait(&HOLD, gen, (limit - waited).max(1));
+    }
+}
+
+/// Let the threads of a held crash collection return from the handler:
+/// the process goes on (a handler of the program's runs next, or the
+/// fault was survived). Idempotent.
+pub(crate) fn release_held() {
+    if HOLD.swap(0, Ordering::AcqRel) != 0 {
+        sys::futex_wake(&HOLD);
+    }
 }
 
 /// Call `f` with every thread id of the process, from `/proc/self/task`,
@@ -388,6 +422,9 @@ fn send(sig: c_int, tid: i32, value: usize) -> c_int {
 /// (the report composer writes them), then the thread-limit cut if the
 /// limit cut the list.
 ///
+/// With `hold` (a crash), the threads that answer stay inside the
+/// collector handler until [`release_held`], or until the process ends.
+///
 /// Async-signal-safe.
 ///
 /// # Safety
@@ -397,6 +434,7 @@ fn send(sig: c_int, tid: i32, value: usize) -> c_int {
 pub(crate) unsafe fn collect_other_threads(
     scratch: &mut Scratch,
     max_frames: usize,
+    hold: bool,
     emit: &mut dyn FnMut(Thread<'_>),
 ) {
     let sig = SIGNAL.load(Ordering::Acquire);
@@ -410,6 +448,9 @@ pub(crate) unsafe fn collect_other_threads(
         .min(pool.order.len());
     let max_frames = max_frames.clamp(1, pool.per_slot.max(1));
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+    if hold {
+        HOLD.store(gen, Ordering::Release);
+    }
     let start = sys::monotonic_ns();
     let deadline = start.saturating_add(timeout_ms.saturating_mul(1_000_000));
     let me = sys::gettid();
@@ -504,8 +545,23 @@ pub(crate) unsafe fn collect_other_threads(
         if now >= deadline {
             break;
         }
+        if checked_blocked {
+            // A thread that exited meanwhile never answers (its pending
+            // signal went with it): stop waiting for it.
+            for s in in_order() {
+                if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
+                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+                    && !thread_exists(s.tid.load(Ordering::Relaxed))
+                {
+                    s.outcome.store(Outcome::Gone as u8, Ordering::Relaxed);
+                }
+            }
+            if pending() == 0 {
+                break;
+            }
+        }
         let stop = if checked_blocked {
-            deadline
+            deadline.min(now.saturating_add(settings::GONE_CHECK_EVERY_NS))
         } else {
             first_stop
         };

@@ -102,7 +102,6 @@ pub(crate) fn install() -> Result<(), crate::Error> {
         }
     }
     if result.is_ok() {
-        claim::reset();
         table::set_enabled(true);
     }
     sys::thread_sigmask(libc::SIG_SETMASK, &old_mask);
@@ -256,6 +255,12 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
 /// Async-signal-safe: see the module documentation for what it does.
 extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let _errno = ErrnoGuard::new();
+    if table::in_borrowed_memory() {
+        // A vfork child: its memory is the parent's, which resumes with
+        // it. Touch nothing; end as the action from before us would.
+        chain_read_only(sig, info, uc);
+        return;
+    }
     let tid = sys::gettid();
     if info.is_null() {
         chain(sig, info, uc);
@@ -315,6 +320,10 @@ fn chain(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     if is_ours(&cur) {
         restore_previous_actions();
         table::set_enabled(false);
+        if prev.is_some_and(|p| p.is_handler()) {
+            // A handler of the program's runs next: the process may go on.
+            super::collector::release_held();
+        }
     } else if let Some(prev) = prev {
         // Someone installed a handler after us and called ours: run the
         // action from before us directly, never re-raising into them. When
@@ -339,6 +348,25 @@ fn chain(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     refire(sig, info);
 }
 
+/// Hand the signal to the action from before us, writing no memory (a
+/// vfork child shares the parent's): only system calls, which act on
+/// this process alone (a vfork child has its own signal actions).
+#[inline(never)]
+fn chain_read_only(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+    let prev = table::fatal(sig)
+        .and_then(|f| f.previous())
+        .unwrap_or(Action::default_action());
+    if prev.is_handler() && prev.handler_addr() != our_action().handler_addr() {
+        // SAFETY: `info` and `uc` are the kernel's, and `prev` is an
+        // action the kernel gave us.
+        if unsafe { sys::call_handler(&prev, sig, info, uc) } == Called::Handler {
+            return;
+        }
+    }
+    let _ = sys::set_action(sig, &prev);
+    refire(sig, info);
+}
+
 /// Make `sig` happen again once the handler returns, into whatever action
 /// is installed now.
 fn refire(sig: c_int, info: *mut libc::siginfo_t) {
@@ -360,6 +388,10 @@ fn refire(sig: c_int, info: *mut libc::siginfo_t) {
 
 #[inline(never)]
 fn call_previous(prev: Action, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+    if prev.is_handler() {
+        // The program's handler may need the other threads, and may go on.
+        super::collector::release_held();
+    }
     // SAFETY: `info` and `uc` are the kernel's, and `prev` is an action the
     // kernel gave us.
     match unsafe { sys::call_handler(&prev, sig, info, uc) } {
@@ -500,12 +532,22 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
     };
     // The report file was removed at exit (empty) and we crash after
     // that, in an atexit handler: create it again.
-    let fd = late_file::reopen().unwrap_or_else(|| settings::FD.load(Ordering::Relaxed));
-    w.reset(
-        fd,
-        settings::COPY_FD.load(Ordering::Relaxed),
-        settings::write_timeout_ms(),
-    );
+    let (fd, stale) = match late_file::reopen() {
+        Some(fd) => (fd, None),
+        None => match settings::report_fd() {
+            Ok(fd) => (fd, None),
+            Err(stale) => (libc::STDERR_FILENO, Some(stale)),
+        },
+    };
+    // The copy to stderr would repeat the report there.
+    let copy = match stale {
+        Some(_) => -1,
+        None => settings::COPY_FD.load(Ordering::Relaxed),
+    };
+    w.reset(fd, copy, settings::write_timeout_ms());
+    if let Some(stale) = stale {
+        report::write_stale_fd_note(w, stale);
+    }
     let mut parts = Parts {
         w,
         seen,
@@ -547,7 +589,7 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
     };
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
-        unsafe { super::collector::collect_other_threads(collect, max, emit) }
+        unsafe { super::collector::collect_other_threads(collect, max, true, emit) }
     };
     let others: Option<report::Others<'_>> = if settings::ALL_THREADS.load(Ordering::Relaxed) {
         Some(&mut others)

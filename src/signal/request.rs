@@ -34,6 +34,11 @@ pub(crate) struct SigState {
     /// The previous action was SIG_DFL and `chain` asked for it: the
     /// dumper carries it out.
     pub run_default: AtomicBool,
+    /// Where its dumps go (-1: stderr), and whether they show every
+    /// thread: copies of the registration, for a dump written by the
+    /// handler itself (see [`note_request`]).
+    pub fd: AtomicI32,
+    pub all_threads: AtomicBool,
     prev_valid: AtomicBool,
     prev: RacyCell<Action>,
 }
@@ -45,6 +50,8 @@ static SIGS: [SigState; NSIG] = [const {
         pending: AtomicU32::new(0),
         pid: AtomicI32::new(0),
         run_default: AtomicBool::new(false),
+        fd: AtomicI32::new(-1),
+        all_threads: AtomicBool::new(true),
         prev_valid: AtomicBool::new(false),
         prev: RacyCell::new(Action::ZERO),
     }
@@ -52,6 +59,9 @@ static SIGS: [SigState; NSIG] = [const {
 
 /// The eventfd that wakes the dumper thread, -1 until it runs.
 pub(crate) static EVENT_FD: AtomicI32 = AtomicI32::new(-1);
+/// The process the dumper thread runs in (0 until it runs). A child that
+/// `fork()` made has no dumper: its requests are served by the handler.
+pub(crate) static DUMPER_PID: AtomicI32 = AtomicI32::new(0);
 
 impl SigState {
     /// Remember `prev` as the action from before ours. Normal context,
@@ -104,8 +114,9 @@ pub(crate) fn is_ours(act: &Action) -> bool {
 }
 
 /// Note a request and wake the dumper (also called through
-/// signal-hook-registry).
-pub(crate) fn note_request(sig: c_int, info: &libc::siginfo_t) {
+/// signal-hook-registry, with a null `uc`). In a process without the
+/// dumper thread (a forked child), write the dump here and now instead.
+pub(crate) fn note_request(sig: c_int, info: &libc::siginfo_t, uc: *mut c_void) {
     let Some(st) = state(sig) else {
         return;
     };
@@ -120,9 +131,23 @@ pub(crate) fn note_request(sig: c_int, info: &libc::siginfo_t) {
     } else {
         0
     };
+    if !dumper_here() {
+        let fd = match st.fd.load(Ordering::Acquire) {
+            -1 => libc::STDERR_FILENO,
+            fd => fd,
+        };
+        super::own_dump::dump_here(sig, pid, fd, st.all_threads.load(Ordering::Acquire), uc);
+        return;
+    }
     st.pid.store(pid, Ordering::Relaxed);
     st.pending.fetch_add(1, Ordering::AcqRel);
     wake_dumper();
+}
+
+/// Whether the dumper thread runs in this process.
+fn dumper_here() -> bool {
+    let pid = DUMPER_PID.load(Ordering::Acquire);
+    pid == 0 || pid == sys::getpid()
 }
 
 /// Wake the dumper thread.
@@ -146,7 +171,7 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
     let active = st.active.load(Ordering::Acquire);
     if active && !info.is_null() {
         // SAFETY: the kernel passes a valid siginfo.
-        note_request(sig, unsafe { &*info });
+        note_request(sig, unsafe { &*info }, uc);
     }
     if active && !st.chain.load(Ordering::Acquire) {
         return;
@@ -159,7 +184,14 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
     // SAFETY: `info` and `uc` are the kernel's; `prev` is an action the
     // kernel gave us.
     if unsafe { sys::call_handler(&prev, sig, info, uc) } == Called::Default && active {
-        st.run_default.store(true, Ordering::Release);
-        wake_dumper();
+        if dumper_here() {
+            st.run_default.store(true, Ordering::Release);
+            wake_dumper();
+        } else {
+            // No dumper to carry the default action out after the dump:
+            // the dump is written already; do it now.
+            let _ = sys::set_action(sig, &Action::default_action());
+            sys::requeue_to_self(sig, info);
+        }
     }
 }
