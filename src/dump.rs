@@ -12,8 +12,8 @@
 #![allow(unsafe_code)]
 
 use crate::report::{self, Current as CurrentStack, DumpHeader, Header, Parts};
-use crate::runtime::sys;
 use crate::runtime::writer::{SigpipeGuard, Writer};
+use crate::runtime::{guard, sys};
 use crate::settings;
 use crate::signal::claim::{Claim, Scratch};
 use crate::signal::collector as threads;
@@ -60,6 +60,9 @@ pub(crate) fn write_dump(
 ) -> io::Result<()> {
     prepare().map_err(io::Error::from)?;
     let _serial = DUMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // A thread's walk may fault on a corrupt stack: with the crash
+    // handlers not installed, catch such faults for the dump's duration.
+    let _catcher = guard::Catcher::install_unless(crate::signal::fatal::is_ours);
     let tid = sys::gettid();
     let wait = settings::dump_duration_ms().saturating_add(settings::DUMP_WAIT_MARGIN_MS);
     let Some(mut claim) = Claim::dump(tid, wait) else {
@@ -88,7 +91,12 @@ pub(crate) fn write_dump(
         symbols,
     };
     report::compose_header(&mut parts, &Header::Dump(header));
-    let stack = walk.map(|walk| CurrentStack {
+    if let Some(None) = walk {
+        // Our own walk faulted on a corrupt frame chain (caught).
+        report::write_thread_heading(parts.w, tid, true);
+        parts.w.write(b"  (no stack: the unwinder faulted)\n");
+    }
+    let stack = walk.flatten().map(|walk| CurrentStack {
         tid,
         frames: frames.get(..walk.stored).unwrap_or(&[]),
         first_is_pc: false,

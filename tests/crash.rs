@@ -1460,6 +1460,15 @@ fn check_fault_inside_handler(c: &Ctx) -> Check {
         "frame #0 {:?}",
         f0.line
     );
+    // The modules known so far are listed, the executable among them, so
+    // that the frame can be symbolized later.
+    ensure!(rep.has_modules_block, "no Modules block:\n{}", run.stderr);
+    let exe = self_exe();
+    ensure!(
+        rep.modules.iter().any(|m| Path::new(&m.path) == exe),
+        "the executable is not in the Modules block:\n{}",
+        run.stderr
+    );
     Ok(())
 }
 

@@ -24,6 +24,8 @@ const NAMES: [&str; 3] = ["fh-alpha", "fh-bravo", "fh-charlie"];
 
 extern "C" {
     fn fh_threads_vfork_stall(ms: u32);
+    #[cfg(target_arch = "x86_64")]
+    fn fh_threads_wait_with_corrupt_frames(stop: *const i32);
 }
 
 // ---------------------------------------------------------------- child side
@@ -647,6 +649,103 @@ fn check_dump_in_forked_child(c: &Ctx) -> Check {
         "the child's own thread is not shown first with its stack:\n{err}"
     );
     ensure!(rep.has_modules_block, "no Modules block:\n{err}");
+    Ok(())
+}
+
+/// Dumps while threads come and go: a thread that exits after it was
+/// listed never answers, and must not be waited for until the deadline
+/// (2 s here).
+fn run_scenario_exiting_threads_not_waited_for() {
+    common::enable(faulthandler::Config::new().thread_timeout(Duration::from_secs(2)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    let churn = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            let _ = std::thread::spawn(|| {}).join();
+        }
+    });
+    let null = std::fs::File::create("/dev/null").unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..40 {
+        let t = Instant::now();
+        faulthandler::dump_traceback(null.as_fd(), true).unwrap();
+        slowest = slowest.max(t.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    eprintln!("child: slowest dump {} ms", slowest.as_millis());
+}
+
+fn check_exiting_threads_not_waited_for(c: &Ctx) -> Check {
+    use common::ensure;
+    let err = &c.run().stderr;
+    let ms: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("child: slowest dump "))
+        .and_then(|l| l.strip_suffix(" ms"))
+        .ok_or_else(|| format!("no figure:\n{err}"))?
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    ensure!(
+        ms < 1000,
+        "a dump waited {ms} ms for a thread that had exited"
+    );
+    Ok(())
+}
+
+/// A thread whose frame chain is corrupt, so that its walk faults inside
+/// the unwinder: dumps (without `enable()`, then with it, by API and by
+/// signal) must go on, saying so for that thread.
+#[cfg(target_arch = "x86_64")]
+fn run_scenario_dump_survives_an_unwinder_fault() {
+    static STOP: i32 = 0;
+    let t = std::thread::Builder::new()
+        .name("fh-corrupt".into())
+        // SAFETY: the fixture only waits; `STOP` is a static.
+        .spawn(|| unsafe { fh_threads_wait_with_corrupt_frames(&STOP) })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+    common::enable(faulthandler::Config::new());
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+    faulthandler::register(libc::SIGUSR1).unwrap();
+    // SAFETY: a signal to ourselves, which the dumper serves.
+    unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+    std::thread::sleep(Duration::from_millis(300));
+    eprintln!("child: survived the dumps");
+    drop(t);
+    std::process::exit(0);
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn run_scenario_dump_survives_an_unwinder_fault() {
+    eprintln!("child: survived the dumps");
+    eprintln!("(the corrupt-frame fixture is x86_64 only)");
+}
+
+fn check_dump_survives_an_unwinder_fault(c: &Ctx) -> Check {
+    use common::ensure;
+    let err = &c.run().stderr;
+    ensure!(err.contains("child: survived the dumps"), "{err}");
+    if err.contains("x86_64 only") {
+        return Ok(());
+    }
+    let reports = Report::parse_all(err);
+    ensure!(reports.len() == 3, "{} reports:\n{err}", reports.len());
+    for rep in &reports {
+        let t = rep
+            .threads
+            .iter()
+            .find(|t| t.name == "fh-corrupt")
+            .ok_or_else(|| format!("no fh-corrupt thread:\n{}", rep.text))?;
+        ensure!(
+            t.no_stack.as_deref() == Some("the unwinder faulted"),
+            "{:?}:\n{}",
+            t.no_stack,
+            rep.text
+        );
+        ensure!(rep.has_modules_block, "no Modules block:\n{}", rep.text);
+    }
     Ok(())
 }
 
@@ -1343,6 +1442,8 @@ static CASES: &[Case] = &[
     Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
     Case { name: "successive_dumps_are_separated", body: Some(run_scenario_two_dumps), check: check_two_dumps, ..DUMP },
     Case { name: "dump_in_a_forked_child", body: Some(run_scenario_dump_in_forked_child), check: check_dump_in_forked_child, ..DUMP },
+    Case { name: "exiting_threads_not_waited_for", body: Some(run_scenario_exiting_threads_not_waited_for), timeout: Duration::from_secs(60), check: check_exiting_threads_not_waited_for, ..DUMP },
+    Case { name: "dump_survives_an_unwinder_fault", body: Some(run_scenario_dump_survives_an_unwinder_fault), check: check_dump_survives_an_unwinder_fault, ..DUMP },
     Case { name: "dump_limit", body: Some(run_scenario_dump_limit), check: check_dump_limit, ..DUMP },
     Case { name: "blocked_not_waited", body: Some(run_scenario_blocked_not_waited), check: check_blocked_not_waited, ..DUMP },
     Case { name: "stuck_in_kernel", body: Some(run_scenario_stuck_in_kernel), check: check_stuck_in_kernel, ..DUMP },

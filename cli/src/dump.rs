@@ -98,6 +98,14 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
             .map_err(|e| fail(format!("no process {pid}: {e}")))?;
         let caught = mask_has(&status, "SigCgt:", sig);
         let ignored = mask_has(&status, "SigIgn:", sig);
+        if caught && is_collection_signal(&status, sig) {
+            return Err(fail(format!(
+                "{} is the real-time signal faulthandler uses inside process {pid} to collect \
+                 stacks (the lowest one it catches): it never asks for a dump; not sent \
+                 (use the target's dump signal, FAULTHANDLER_SIGNAL)",
+                name(sig)
+            )));
+        }
         if caught {
             // SAFETY: kill takes plain integers.
             #[allow(unsafe_code)]
@@ -129,6 +137,14 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether `sig` is the lowest real-time signal the target catches: the
+/// one faulthandler picks for its stack collection (the first
+/// `SIGRTMIN+n` with no handler at install time).
+fn is_collection_signal(status: &str, sig: i32) -> bool {
+    let lo = libc::SIGRTMIN();
+    sig >= lo && (lo..sig).all(|s| !mask_has(status, "SigCgt:", s))
 }
 
 /// Whether the hex signal mask on line `key` of /proc/PID/status has `sig`.

@@ -176,6 +176,16 @@ fn dump_refuses_crash_signals_before_sending_anything(_: &Ctx) -> Check {
         );
         assert!(!o.stderr.contains("sent"), "{sig}: {}", o.stderr);
     }
+    // Nor is the collection signal (the lowest real-time one it catches),
+    // which the target takes without dumping anything.
+    let rt = libc::SIGRTMIN().to_string();
+    let o = run_cli(&["dump", &pid, "--signal", &rt, "--wait-ready", "2"]);
+    o.expect_code(2)?;
+    assert!(
+        o.stderr.contains("faulthandler uses inside process") && o.stderr.contains("not sent"),
+        "{rt}: {}",
+        o.stderr
+    );
     std::thread::sleep(Duration::from_millis(100));
     assert!(child.is_running(), "the target must be alive");
     child.kill()?;

@@ -42,7 +42,7 @@ impl ModulesSeen {
         self.count = 0;
     }
 
-    fn note(&mut self, m: &Module) {
+    pub(crate) fn note(&mut self, m: &Module) {
         let seen = self.starts.get(..self.count).unwrap_or(&[]);
         if seen.contains(&m.start) {
             return;

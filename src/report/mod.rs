@@ -97,6 +97,8 @@ pub(crate) enum NoStack {
     /// It was inside a signal handler on an alternate stack with too
     /// little room left to walk its stack.
     NoRoom,
+    /// The unwinder faulted on its corrupt stack (the fault was caught).
+    UnwinderFaulted,
     /// It crashed too, at the same moment, and waits in the fatal handler.
     Crashed {
         /// Its signal.
@@ -171,6 +173,7 @@ pub(crate) fn compose_body(
                     NoStack::NoAnswer { ms } => (b"no answer within ", ms),
                     NoStack::NoFreeSlot => (b"no free slot", 0),
                     NoStack::NoRoom => (b"too little stack room", 0),
+                    NoStack::UnwinderFaulted => (b"the unwinder faulted", 0),
                     NoStack::Crashed { .. } => (crashed.as_bytes(), 0),
                 };
                 write_no_stack_line(p.w, tid, after_block, reason, ms);

@@ -52,7 +52,7 @@
 use crate::report::{Current, NoStack, Thread};
 use crate::runtime::fmt::{parse_hex, Buf};
 use crate::runtime::sys::{self, ErrnoGuard};
-use crate::runtime::unwind;
+use crate::runtime::{guard, unwind};
 use crate::settings;
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{
@@ -87,6 +87,8 @@ static REGISTRY_HANDLER: AtomicUsize = AtomicUsize::new(0);
 /// A slot flag: the thread answered without a stack, having too little
 /// room for the walk.
 const NO_ROOM: u8 = 4;
+/// A slot flag: the thread's walk faulted (caught), so it has no stack.
+const FAULTED: u8 = 8;
 /// The least alternate-stack room a thread walks itself in: the unwinder,
 /// a lazy symbol binding (which saves the whole register file), and a
 /// margin.
@@ -288,9 +290,16 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         // end, and a fault there would kill the process. Answer without one.
         (0, 0, NO_ROOM)
     } else {
-        // SAFETY: walking our own stack from the handler (see `unwind`).
-        let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
-        if walk.found_start {
+        let mut walk = unwind::Walk::default();
+        let mut walk_it = || {
+            // SAFETY: walking our own stack from the handler (see `unwind`).
+            walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+        };
+        // A corrupt frame chain can fault inside the unwinder: caught,
+        // and answered as such (a dump never kills the process).
+        if guard::catching_faults(&mut walk_it).is_err() {
+            (0, 0, FAULTED)
+        } else if walk.found_start {
             (walk.stored, walk.total, 1 | if walk.cut { 2 } else { 0 })
         } else {
             if let Some(f) = frames.first_mut() {
@@ -604,11 +613,16 @@ pub(crate) unsafe fn collect_other_threads(
             s.state.store(FREE, Ordering::Release);
             continue;
         }
-        if done && s.flags.load(Ordering::Relaxed) & NO_ROOM != 0 {
+        let flags = s.flags.load(Ordering::Relaxed);
+        if done && flags & (NO_ROOM | FAULTED) != 0 {
             s.state.store(FREE, Ordering::Release);
             emit(Thread::NoStack {
                 tid,
-                why: NoStack::NoRoom,
+                why: if flags & FAULTED != 0 {
+                    NoStack::UnwinderFaulted
+                } else {
+                    NoStack::NoRoom
+                },
             });
         } else if done {
             let stored = s.stored.load(Ordering::Relaxed);
@@ -710,9 +724,18 @@ fn thread_exists(tid: i32) -> bool {
 /// Normal context. Walk the calling thread's stack, keeping only frames
 /// whose stack address lies above `sp_floor` (the frames of our callers);
 /// the first `skip` of those are dropped too.
-pub(crate) fn walk_current(sp_floor: usize, skip: usize, out: &mut [usize]) -> unwind::Walk {
-    // SAFETY: a walk of our own stack, in normal context.
-    unsafe { unwind::walk(unwind::Start::AboveSp(sp_floor), skip, out) }
+/// `None` when the unwinder faulted on the way (caught).
+pub(crate) fn walk_current(
+    sp_floor: usize,
+    skip: usize,
+    out: &mut [usize],
+) -> Option<unwind::Walk> {
+    let mut walk = unwind::Walk::default();
+    let mut walk_it = || {
+        // SAFETY: a walk of our own stack, in normal context.
+        walk = unsafe { unwind::walk(unwind::Start::AboveSp(sp_floor), skip, out) };
+    };
+    guard::catching_faults(&mut walk_it).ok().map(|()| walk)
 }
 
 #[cfg(test)]

@@ -70,7 +70,8 @@ fn our_action() -> Action {
     act
 }
 
-fn is_ours(act: &Action) -> bool {
+/// Whether `act` is our crash handler.
+pub(crate) fn is_ours(act: &Action) -> bool {
     act.is(fatal_handler)
 }
 
@@ -255,6 +256,11 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
 /// Async-signal-safe: see the module documentation for what it does.
 extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let _errno = ErrnoGuard::new();
+    if crate::runtime::guard::recover(sig, uc) {
+        // A dump's stack walk faulted on a corrupt stack: it resumes and
+        // says so. Not a crash.
+        return;
+    }
     if table::in_borrowed_memory() {
         // A vfork child: its memory is the parent's, which resumes with
         // it. Touch nothing; end as the action from before us would.
@@ -446,6 +452,7 @@ fn note_nested_fault(sig: c_int) {
                 line.str(" +")
                     .hex(pc.wrapping_sub(m.bias) as u64, 1)
                     .str(")\n");
+                scratch.seen.note(&m);
             }
             None => {
                 line.str("(??)\n");
@@ -454,6 +461,9 @@ fn note_nested_fault(sig: c_int) {
         w.write(line.as_bytes());
         line.clear();
     }
+    // The modules known so far, so the frames shown can be symbolized.
+    let w = &mut scratch.writer;
+    report::write_modules(w, &mut scratch.late, &scratch.seen);
     line.str("\n(the report was cut short: signal ")
         .dec(sig as u64)
         .str(" (");
