@@ -342,6 +342,12 @@ impl Report {
                 match parse_module(l) {
                     Some(m) => rep.modules.push(m),
                     None if l.starts_with("  ") => rep.other.push(l.to_string()),
+                    // A report cut short ends with its line after the
+                    // modules known so far (a blank line between).
+                    None if l.is_empty() => {}
+                    None if l.starts_with("(the report was cut short") => {
+                        rep.cut_short = Some(l.to_string());
+                    }
                     None => break,
                 }
                 text.push_str(raw);
