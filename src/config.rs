@@ -271,7 +271,8 @@ impl Config {
                 .map_or(0, |d| d.as_secs());
             let path =
                 report_file::expand(template, std::process::id(), now, &report_file::exe_name())?;
-            fd = Some(report_file::create(&path)?);
+            let pid_in_name = report_file::has_pid(template);
+            fd = Some(report_file::create(&path, pid_in_name)?);
             file_path = Some(path);
         }
         let copy_to_stderr = match (&fd, self.also_stderr) {

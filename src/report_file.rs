@@ -57,8 +57,23 @@ pub(crate) fn expand(template: &Path, pid: u32, time: u64, exe: &str) -> Result<
     Ok(PathBuf::from(OsString::from_vec(out)))
 }
 
+/// Whether `template` expands `%p` (the pid) somewhere; `%%` is a
+/// literal `%`.
+pub(crate) fn has_pid(template: &Path) -> bool {
+    let mut it = template.as_os_str().as_bytes().iter();
+    while let Some(&b) = it.next() {
+        if b == b'%' && it.next() == Some(&b'p') {
+            return true;
+        }
+    }
+    false
+}
+
 /// Create the report file at `path`: new, 0600, never through a symlink.
-pub(crate) fn create(path: &Path) -> Result<OwnedFd, Error> {
+/// With `pid_in_name` (the template has `%p`), an empty file of ours
+/// already there is taken over: an earlier image of this process (before
+/// an `exec`, which keeps the pid) created it.
+pub(crate) fn create(path: &Path, pid_in_name: bool) -> Result<OwnedFd, Error> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -78,7 +93,49 @@ pub(crate) fn create(path: &Path) -> Result<OwnedFd, Error> {
         .open(path);
     match file {
         Ok(f) => Ok(f.into()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && pid_in_name => {
+            take_over_from_an_earlier_image(path).ok_or(e).or_else(|e| refuse(path, e))
+        }
+        Err(e) => refuse(path, e),
+    }
+}
+
+/// The file at `path` (whose name holds our pid) already exists: when it
+/// is what an earlier image of this very process left behind, having
+/// created it before it called `exec` (the file stays, the fd was
+/// close-on-exec), take it over: a regular file, not a link, ours (uid,
+/// mode 0600, one link) and still empty. Checked again on the open fd, so
+/// a file swapped in between is refused.
+fn take_over_from_an_earlier_image(path: &Path) -> Option<OwnedFd> {
+    use std::os::unix::fs::MetadataExt;
+    let fits = |m: &std::fs::Metadata| {
+        m.file_type().is_file()
+            && m.uid() == current_euid()
+            && m.mode() & 0o7777 == 0o600
+            && m.nlink() == 1
+            && m.len() == 0
+    };
+    let before = std::fs::symlink_metadata(path).ok().filter(fits)?;
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let after = f.metadata().ok().filter(fits)?;
+    (before.dev() == after.dev() && before.ino() == after.ino()).then(|| f.into())
+}
+
+fn current_euid() -> u32 {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::geteuid()
+    }
+}
+
+fn refuse(path: &Path, e: std::io::Error) -> Result<OwnedFd, Error> {
+    match e {
+        e if e.kind() == std::io::ErrorKind::AlreadyExists => {
             use std::os::unix::fs::FileTypeExt;
             let what = match std::fs::symlink_metadata(path).map(|m| m.file_type()) {
                 Ok(t) if t.is_symlink() => "a symbolic link",
@@ -94,7 +151,7 @@ pub(crate) fn create(path: &Path) -> Result<OwnedFd, Error> {
                 path.display()
             )))
         }
-        Err(e) => Err(Error::with_io(
+        e => Err(Error::with_io(
             format!("cannot create report file {}", path.display()),
             e,
         )),
@@ -215,27 +272,47 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_file_of_ours_with_our_pid_is_taken_over() {
+        assert!(has_pid(Path::new("/tmp/r-%p.txt")));
+        assert!(!has_pid(Path::new("/tmp/r-%%p.txt")));
+        let d = scratch_dir("takeover");
+        let p = d.join("report-1234");
+        drop(create(&p, true).unwrap());
+        // As after an exec: the earlier image's file is there, empty.
+        drop(create(&p, true).expect("taken over"));
+        // Not without %p, not once it holds a report, not another mode.
+        assert!(create(&p, false).is_err());
+        std::fs::write(&p, b"Fatal signal 11").unwrap();
+        assert!(create(&p, true).is_err());
+        let q = d.join("report-other-mode");
+        std::fs::write(&q, b"").unwrap();
+        std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(create(&q, true).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
     fn creates_0600_and_refuses_existing_and_links() {
         let d = scratch_dir("create");
         let p = d.join("report");
-        let fd = create(&p).unwrap();
+        let fd = create(&p, false).unwrap();
         drop(fd);
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let e = create(&p).unwrap_err();
+        let e = create(&p, false).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
         let target = d.join("target");
         let link = d.join("link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let e = create(&link).unwrap_err();
+        let e = create(&link, false).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert!(!target.exists(), "the link must not be followed");
-        let e = create(&d.join("missing/report")).unwrap_err();
+        let e = create(&d.join("missing/report"), false).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
         // Whatever is there, the error says what it is.
         let dir = d.join("a-dir");
         std::fs::create_dir(&dir).unwrap();
-        let e = create(&dir).unwrap_err();
+        let e = create(&dir, false).unwrap_err();
         assert!(e.to_string().contains("a directory already exists"), "{e}");
         let fifo = d.join("a-fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
@@ -243,7 +320,7 @@ mod tests {
         #[allow(unsafe_code)]
         let made = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
         assert_eq!(made, 0);
-        let e = create(&fifo).unwrap_err();
+        let e = create(&fifo, false).unwrap_err();
         assert!(e.to_string().contains("a FIFO already exists"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -252,12 +329,12 @@ mod tests {
     fn untrack_removes_only_an_empty_file() {
         let d = scratch_dir("track");
         let empty = d.join("empty");
-        drop(create(&empty).unwrap());
+        drop(create(&empty, false).unwrap());
         track(&empty);
         untrack();
         assert!(!empty.exists());
         let full = d.join("full");
-        let fd = create(&full).unwrap();
+        let fd = create(&full, false).unwrap();
         std::io::Write::write_all(&mut std::fs::File::from(fd), b"x").unwrap();
         track(&full);
         untrack();

@@ -396,6 +396,32 @@ fn run_refuses_bad_options_with_exit_2(_: &Ctx) -> Check {
     Ok(())
 }
 
+fn an_exec_with_the_same_pid_takes_the_report_file_over(_: &Ctx) -> Check {
+    // The first image creates r-PID.txt, then execs (same pid); the new
+    // image finds its own file there, empty, and keeps using it: no
+    // "already exists" refusal, and its crash lands in the file.
+    let dir = scratch_dir("exec-same-pid");
+    let template = dir.join("r-%p.txt");
+    let script = "exec sh -c 'kill -SEGV $$'";
+    let control = common::runner::Runner::program("sh", &["-c", script]).run()?;
+    let o = run_cli(&["run", "--file", template.to_str().unwrap(), "--", "sh", "-c", script]);
+    assert_eq!(signal(&o), signal(&control), "{}", stderr(&o));
+    assert_eq!(signal(&o), Some(libc::SIGSEGV));
+    assert!(!stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let report = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        report.starts_with("Fatal signal 11 (SIGSEGV): sent by pid "),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn report_file_is_0600_and_an_empty_one_is_removed(_: &Ctx) -> Check {
     let dir = scratch_dir("file");
     let template = dir.join("crash-%e-%p.txt");
@@ -902,6 +928,7 @@ static CASES: &[Case] = &[
     Case { name: "preloading_without_the_switch_changes_nothing", check: preloading_without_the_switch_changes_nothing, ..PROGRAMS },
     Case { name: "a_library_dlopened_with_the_switch_on_enables_itself_without_stalling", check: a_library_dlopened_with_the_switch_on_enables_itself_without_stalling, ..PROGRAMS },
     Case { name: "readiness_fd_gets_ready_then_eof", check: readiness_fd_gets_ready_then_eof, ..PROGRAMS },
+    Case { name: "an_exec_with_the_same_pid_takes_the_report_file_over", check: an_exec_with_the_same_pid_takes_the_report_file_over, ..PROGRAMS },
     Case { name: "dump_refuses_a_process_that_would_be_killed", check: dump_refuses_a_process_that_would_be_killed, ..PROGRAMS },
     Case { name: "a_c_program_uses_the_header_and_the_shared_library", check: a_c_program_uses_the_header_and_the_shared_library, ..PROGRAMS },
     Case { name: "the_c_api_dumps_on_a_signal_on_request_and_on_a_timer", check: the_c_api_dumps_on_a_signal_on_request_and_on_a_timer, ..PROGRAMS },
