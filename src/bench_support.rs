@@ -66,6 +66,7 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
         first_is_pc: false,
         total: frames.len(),
         cut: false,
+        bottom: 0,
         found_start: true,
         heading: true,
     };

@@ -102,6 +102,7 @@ pub(crate) fn write_dump(
         first_is_pc: false,
         total: walk.total,
         cut: walk.cut,
+        bottom: walk.bottom,
         found_start: true,
         heading: true,
     });

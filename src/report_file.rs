@@ -94,7 +94,9 @@ pub(crate) fn create(path: &Path, pid_in_name: bool) -> Result<OwnedFd, Error> {
     match file {
         Ok(f) => Ok(f.into()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && pid_in_name => {
-            take_over_from_an_earlier_image(path).ok_or(e).or_else(|e| refuse(path, e))
+            take_over_from_an_earlier_image(path)
+                .ok_or(e)
+                .or_else(|e| refuse(path, e))
         }
         Err(e) => refuse(path, e),
     }

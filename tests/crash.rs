@@ -1042,13 +1042,21 @@ fn expect_report(run: &Run, exe: &Path, first: &str, frames: FrameCheck) -> Resu
         info.threads
     );
     ensure!(!cur.frames.is_empty(), "no frame lines");
-    for (i, f) in cur.frames.iter().enumerate() {
-        ensure!(f.index == i, "frame line out of order: {:?}", f.line);
+    // Frames are numbered from 0 up; after a truncation line that gives
+    // a count, the bottom's numbers skip the frames not shown.
+    let skipped = cur.truncation.as_ref().and_then(|t| t.count).unwrap_or(0) as usize;
+    let mut want = 0;
+    for f in &cur.frames {
+        if f.index != want && f.index == want + skipped {
+            want += skipped;
+        }
+        ensure!(f.index == want, "frame line out of order: {:?}", f.line);
         ensure!(
-            f.line.starts_with(&format!("  #{i}  0x")),
+            f.line.starts_with(&format!("  #{want}  0x")),
             "malformed frame line {:?}",
             f.line
         );
+        want += 1;
     }
     // Every line of the current block is a frame or the truncation line.
     ensure!(
@@ -1409,10 +1417,45 @@ fn check_overflow(c: &Ctx) -> Check {
         .ok_or("no truncation line")?;
     ensure!(
         t.line.starts_with("  ... ")
-            && t.line.ends_with(" more frames not shown (max_frames 100)")
+            && t.line.ends_with(" frames not shown (max_frames 100)")
             && t.count.is_some(),
         "truncation line {:?}",
         t.line
+    );
+    // The bottom of the stack is there too: the last 10 frames, the
+    // thread's entry last (`_start` on main, the thread start routine in
+    // libc on a spawned thread), after the recursion's start.
+    let cur = rep.current()?;
+    let hidden = t.count.unwrap_or(0) as usize;
+    ensure!(hidden > 1000, "only {hidden} frames hidden in an overflow");
+    let bottom: Vec<_> = cur
+        .frames
+        .iter()
+        .filter(|f| f.index >= 90 + hidden)
+        .collect();
+    ensure!(
+        bottom.len() == 10,
+        "{} bottom frames:\n{}",
+        bottom.len(),
+        rep.text
+    );
+    let names: Vec<&str> = bottom.iter().map(|f| f.name.as_str()).collect();
+    ensure!(
+        names
+            .iter()
+            .any(|n| n.contains("recurse") || n.contains("overflow_")),
+        "no frame of the overflowing test body at the bottom: {names:?}"
+    );
+    let entry = if c.case.name == "stack_overflow_main" {
+        names.last().is_some_and(|n| n.starts_with("_start"))
+    } else {
+        bottom
+            .last()
+            .is_some_and(|f| f.module.as_deref().is_some_and(|m| m.contains("libc.so")))
+    };
+    ensure!(
+        entry,
+        "the bottom does not end at the thread's entry: {names:?}"
     );
     Ok(())
 }
@@ -1484,11 +1527,41 @@ fn check_truncation(c: &Ctx) -> Check {
     let n = t
         .line
         .strip_prefix("  ... ")
-        .and_then(|r| r.strip_suffix(" more frames not shown (max_frames 5)"))
+        .and_then(|r| r.strip_suffix(" frames not shown (max_frames 5)"))
         .and_then(|n| n.parse::<u64>().ok())
         .ok_or_else(|| format!("truncation line {:?}", t.line))?;
     ensure!(t.count == Some(n) && t.max_frames == Some(5), "{t:?}");
     ensure!(n >= 30, "only {n} frames cut from a 40-deep recursion");
+    // The top (3 frames) and the bottom (2), numbered as they are: the
+    // bottom's numbers go on after the ones not shown, down to the entry.
+    let numbers: Vec<usize> = cur.frames.iter().map(|f| f.index).collect();
+    let n = n as usize;
+    ensure!(
+        numbers == [0, 1, 2, 3 + n, 4 + n],
+        "frame numbers {numbers:?} around {n} not shown"
+    );
+    let at = rep
+        .lines()
+        .position(|l| l == t.line)
+        .ok_or("truncation line not found")?;
+    let f2 = rep
+        .lines()
+        .position(|l| l == cur.frames[2].line)
+        .unwrap_or(0);
+    let f3 = rep
+        .lines()
+        .position(|l| l == cur.frames[3].line)
+        .unwrap_or(0);
+    ensure!(
+        f2 < at && at < f3,
+        "the truncation line is not between top and bottom"
+    );
+    let last = &cur.frames[4];
+    ensure!(
+        last.name.starts_with("_start"),
+        "the bottom does not end at the thread's entry: {:?}",
+        last.line
+    );
     Ok(())
 }
 

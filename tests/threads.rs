@@ -609,10 +609,11 @@ fn run_scenario_dump_in_forked_child() {
             libc::_exit(0);
         }
     }
-    eprintln!("child: forked pid={child}");
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    // After the child's dump, so the lines do not mix.
+    eprintln!("child: forked pid={child}");
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{status:#x}"

@@ -404,7 +404,15 @@ fn an_exec_with_the_same_pid_takes_the_report_file_over(_: &Ctx) -> Check {
     let template = dir.join("r-%p.txt");
     let script = "exec sh -c 'kill -SEGV $$'";
     let control = common::runner::Runner::program("sh", &["-c", script]).run()?;
-    let o = run_cli(&["run", "--file", template.to_str().unwrap(), "--", "sh", "-c", script]);
+    let o = run_cli(&[
+        "run",
+        "--file",
+        template.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
     assert_eq!(signal(&o), signal(&control), "{}", stderr(&o));
     assert_eq!(signal(&o), Some(libc::SIGSEGV));
     assert!(!stderr(&o).contains("already exists"), "{}", stderr(&o));

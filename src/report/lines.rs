@@ -139,6 +139,7 @@ pub(crate) fn write_frames(
     first_is_pc: bool,
     total: usize,
     cut: bool,
+    bottom: usize,
     max_frames: usize,
     seen: &mut ModulesSeen,
 ) {
@@ -146,7 +147,17 @@ pub(crate) fn write_frames(
     // rest (the handler may run on an 8 KiB alternate stack).
     let mut line = Buf::<128>::new();
     let mut symbols = lookup::Session::for_frames(symbols, frames, first_is_pc);
-    for (n, &ip) in frames.iter().enumerate() {
+    // The last `bottom` frames are the bottom of a deeper stack: the line
+    // that says how many were not shown goes before them, and they keep
+    // their true numbers.
+    let bottom = bottom.min(frames.len());
+    let top = frames.len() - bottom;
+    let hidden = total.saturating_sub(frames.len());
+    for (k, &ip) in frames.iter().enumerate() {
+        if k == top && bottom > 0 {
+            write_not_shown(w, Some(hidden), max_frames);
+        }
+        let n = if k < top { k } else { k + hidden };
         line.clear();
         line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
         // A return address is looked up inside its call instruction.
@@ -188,19 +199,26 @@ pub(crate) fn write_frames(
         w.write(line.as_bytes());
     }
     drop(symbols);
-    let shown = frames.len();
-    if total > shown || cut {
-        line.clear();
-        line.str("  ... ");
-        if cut {
-            line.str("more frames not shown (max_frames ");
-        } else {
-            line.dec((total - shown) as u64)
-                .str(" more frames not shown (max_frames ");
-        }
-        line.dec(max_frames as u64).str(")\n");
-        w.write(line.as_bytes());
+    if bottom == 0 && (hidden > 0 || cut) {
+        write_not_shown(w, if cut { None } else { Some(hidden) }, max_frames);
     }
+}
+
+/// `  ... N frames not shown (max_frames M)`, or `... more frames not
+/// shown` when the count is unknown (the walk stopped early).
+fn write_not_shown(w: &mut Writer, count: Option<usize>, max_frames: usize) {
+    let mut line = Buf::<96>::new();
+    line.str("  ... ");
+    match count {
+        Some(n) => {
+            line.dec(n as u64).str(" frames not shown (max_frames ");
+        }
+        None => {
+            line.str("more frames not shown (max_frames ");
+        }
+    }
+    line.dec(max_frames as u64).str(")\n");
+    w.write(line.as_bytes());
 }
 
 /// The `Modules:` block: range, path and build-id of every module seen.

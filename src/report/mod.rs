@@ -46,6 +46,9 @@ pub(crate) struct Current<'a> {
     pub total: usize,
     /// Whether the walk stopped early.
     pub cut: bool,
+    /// How many of `frames`, at the end, are the bottom of a deeper stack
+    /// (see `unwind::Walk::bottom`).
+    pub bottom: usize,
     /// Whether the walk found its start frame; when it did not, only
     /// `frames[0]` (the pc) is shown, with a line that says why.
     pub found_start: bool,
@@ -221,13 +224,14 @@ fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
             c.first_is_pc,
             c.total,
             c.cut,
+            c.bottom,
             max_frames,
             p.seen,
         );
     } else {
         let pc = c.frames.first().map_or(&[][..], core::slice::from_ref);
         write_frames(
-            p.w, p.late, p.symbols, pc, true, 1, false, max_frames, p.seen,
+            p.w, p.late, p.symbols, pc, true, 1, false, 0, max_frames, p.seen,
         );
         p.w.write(
             b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",

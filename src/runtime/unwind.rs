@@ -57,6 +57,24 @@ pub(crate) struct Walk {
     pub found_start: bool,
     /// Whether the walk stopped early: the limit, or a loop.
     pub cut: bool,
+    /// How many of the stored frames, at the end of the output, are the
+    /// bottom of a stack too deep for it (its last frames, down to the
+    /// thread's entry); the frames between the top part and those were
+    /// walked, counted in `total`, and not kept. 0 when everything fit.
+    pub bottom: usize,
+}
+
+/// The bottom of a deep stack keeps this many frames (fewer when the
+/// output holds fewer than twice as many).
+pub(crate) const BOTTOM_FRAMES: usize = 10;
+
+/// How many bottom frames an output of `len` frames keeps.
+pub(crate) const fn bottom_frames(len: usize) -> usize {
+    if len >= 2 * BOTTOM_FRAMES {
+        BOTTOM_FRAMES
+    } else {
+        len / 2
+    }
 }
 
 /// Where a walk's kept frames begin.
@@ -89,12 +107,37 @@ pub(crate) unsafe fn walk(start: Start, skip: usize, out: &mut [usize]) -> Walk 
         last_sp: 0,
         steps: 0,
         on: false,
+        ring: [0; BOTTOM_FRAMES],
     };
     // SAFETY: `_Unwind_Backtrace` calls `step` once per frame, on this
     // thread, before it returns, with `arg` as given: a pointer to `state`,
     // which outlives the call.
     unsafe { uw::_Unwind_Backtrace(step, (&mut state as *mut State<'_>).cast()) };
+    keep_bottom(&mut state);
     state.walk
+}
+
+/// A stack deeper than the output, walked to its end: put its last frames
+/// (from the ring) at the end of the output, over the top part's last
+/// ones. A walk that stopped early (`cut`) has no known bottom.
+fn keep_bottom(s: &mut State<'_>) {
+    let len = s.out.len();
+    let keep = bottom_frames(len);
+    let w = &mut s.walk;
+    if w.cut || keep == 0 || w.total <= len {
+        return;
+    }
+    let first = len - keep;
+    for k in 0..keep {
+        // Frame number total - keep + k sits in the ring at its number
+        // modulo the ring's size.
+        let number = w.total - keep + k;
+        let ip = s.ring.get(number % BOTTOM_FRAMES).copied().unwrap_or(0);
+        if let Some(slot) = s.out.get_mut(first + k) {
+            *slot = ip;
+        }
+    }
+    w.bottom = keep;
 }
 
 /// What a walk carries from frame to frame.
@@ -107,6 +150,8 @@ struct State<'a> {
     last_sp: usize,
     steps: usize,
     on: bool,
+    /// The last frames seen, by frame number modulo its size.
+    ring: [usize; BOTTOM_FRAMES],
 }
 
 /// One frame of the walk; returns whether to go on.
@@ -160,6 +205,9 @@ fn frame(s: &mut State<'_>, ip: usize, sp: usize) -> bool {
     if let Some(slot) = s.out.get_mut(w.stored) {
         *slot = ip;
         w.stored += 1;
+    }
+    if let Some(r) = s.ring.get_mut(w.total % BOTTOM_FRAMES) {
+        *r = ip;
     }
     w.total += 1;
     true

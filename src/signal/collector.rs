@@ -123,6 +123,8 @@ pub(crate) struct Slot {
     total: AtomicUsize,
     /// Bit 0: the walk reached the interrupted pc; bit 1: cut short.
     flags: AtomicU8,
+    /// Stored frames that are the bottom of a deeper stack.
+    bottom: AtomicU8,
     /// Written and read by the collecting thread only.
     outcome: AtomicU8,
 }
@@ -179,6 +181,7 @@ impl Slot {
             stored: AtomicUsize::new(0),
             total: AtomicUsize::new(0),
             flags: AtomicU8::new(0),
+            bottom: AtomicU8::new(0),
             outcome: AtomicU8::new(0),
         }
     }
@@ -279,10 +282,15 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         return;
     }
     let cells = pool.frames_of(idx);
-    // SAFETY: AtomicUsize has the layout of usize, and we own the slot
-    // exclusively until we publish DONE (see the module's Safety section).
+    // Walk into as many frames as are shown, so that the bottom of a deep
+    // stack lands where the report takes it.
+    let len = cells.len().min(settings::max_frames().max(1));
+    // SAFETY: AtomicUsize has the layout of usize, `len` is within the
+    // slot's cells, and we own the slot exclusively until we publish DONE
+    // (see the module's Safety section).
     let frames: &mut [usize] =
-        unsafe { core::slice::from_raw_parts_mut(cells.as_ptr() as *mut usize, cells.len()) };
+        unsafe { core::slice::from_raw_parts_mut(cells.as_ptr() as *mut usize, len) };
+    let mut bottom = 0;
     let pc = context_pc(uc);
     let (stored, total, flags) = if sys::altstack_room().is_some_and(|r| r < MIN_WALK_ROOM) {
         // We run on an alternate stack that another handler is using
@@ -300,6 +308,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         if guard::catching_faults(&mut walk_it).is_err() {
             (0, 0, FAULTED)
         } else if walk.found_start {
+            bottom = walk.bottom;
             (walk.stored, walk.total, 1 | if walk.cut { 2 } else { 0 })
         } else {
             if let Some(f) = frames.first_mut() {
@@ -311,6 +320,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
     slot.stored.store(stored, Ordering::Relaxed);
     slot.total.store(total, Ordering::Relaxed);
     slot.flags.store(flags, Ordering::Relaxed);
+    slot.bottom.store(bottom as u8, Ordering::Relaxed);
     slot.state.store(pack(gen, DONE), Ordering::Release);
     ACKS.fetch_add(1, Ordering::Release);
     sys::futex_wake(&ACKS);
@@ -639,6 +649,13 @@ pub(crate) unsafe fn collect_other_threads(
                 first_is_pc: true,
                 total: s.total.load(Ordering::Relaxed),
                 cut: flags & 2 != 0,
+                // Only when every frame walked is shown: the bottom is at
+                // the end of what the walk stored.
+                bottom: if n == stored {
+                    usize::from(s.bottom.load(Ordering::Relaxed))
+                } else {
+                    0
+                },
                 found_start: flags & 1 != 0,
                 heading: true,
             }));

@@ -594,6 +594,7 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
         first_is_pc: true,
         total: walk.total,
         cut: walk.cut,
+        bottom: walk.bottom,
         found_start: walk.found_start,
         heading: false,
     };
@@ -648,6 +649,7 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             first_is_pc: true,
             total: walk.total,
             cut: walk.cut,
+            bottom: walk.bottom,
             found_start: true,
             heading: true,
         };

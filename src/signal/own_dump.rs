@@ -36,12 +36,7 @@ pub(crate) fn dump_here(sig: c_int, pid: i32, fd: c_int, all_threads: bool, uc: 
     let scratch = claim.scratch();
     let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
     let walk = if pc == 0 {
-        unwind::Walk {
-            stored: 0,
-            total: 0,
-            found_start: false,
-            cut: false,
-        }
+        unwind::Walk::default()
     } else {
         // SAFETY: walking our own stack from the handler (see `unwind`).
         unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) }
@@ -91,6 +86,7 @@ fn write(
         first_is_pc: true,
         total: walk.total,
         cut: walk.cut,
+        bottom: walk.bottom,
         found_start: walk.found_start,
         heading: true,
     };
