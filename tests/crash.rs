@@ -171,6 +171,46 @@ mod child {
         }
     }
 
+    /// Mutual recursion, `depth` calls deep, then a null dereference: a
+    /// cycle of two frames.
+    #[no_mangle]
+    #[inline(never)]
+    fn fh_rust_ping(depth: u32) -> u32 {
+        if black_box(depth) == 0 {
+            fh_rust_null_deref(black_box(NULL_ADDR as *const u32))
+        } else {
+            black_box(fh_rust_pong(depth - 1)).wrapping_add(1)
+        }
+    }
+
+    #[no_mangle]
+    #[inline(never)]
+    fn fh_rust_pong(depth: u32) -> u32 {
+        black_box(fh_rust_ping(black_box(depth))).wrapping_add(2)
+    }
+
+    pub fn fold_period_1() {
+        enable_default();
+        announce_thread();
+        announce_fn(
+            "fh_rust_null_deref",
+            fh_rust_null_deref as *const () as usize,
+        );
+        black_box(fh_rust_deep(black_box(30)));
+        survived()
+    }
+
+    pub fn fold_period_2() {
+        enable_default();
+        announce_thread();
+        announce_fn(
+            "fh_rust_null_deref",
+            fh_rust_null_deref as *const () as usize,
+        );
+        black_box(fh_rust_ping(black_box(12)));
+        survived()
+    }
+
     #[inline(never)]
     fn fh_rust_panic(n: u32) {
         if black_box(n) == 7 {
@@ -1042,21 +1082,15 @@ fn expect_report(run: &Run, exe: &Path, first: &str, frames: FrameCheck) -> Resu
         info.threads
     );
     ensure!(!cur.frames.is_empty(), "no frame lines");
-    // Frames are numbered from 0 up; after a truncation line that gives
-    // a count, the bottom's numbers skip the frames not shown.
-    let skipped = cur.truncation.as_ref().and_then(|t| t.count).unwrap_or(0) as usize;
-    let mut want = 0;
-    for f in &cur.frames {
-        if f.index != want && f.index == want + skipped {
-            want += skipped;
-        }
+    // Frames are numbered from 0 up: folded repetitions and the frames
+    // not shown before the bottom of a deep stack keep their numbers.
+    for (f, want) in cur.frames.iter().zip(cur.expected_numbers()) {
         ensure!(f.index == want, "frame line out of order: {:?}", f.line);
         ensure!(
             f.line.starts_with(&format!("  #{want}  0x")),
             "malformed frame line {:?}",
             f.line
         );
-        want += 1;
     }
     // Every line of the current block is a frame or the truncation line.
     ensure!(
@@ -1428,15 +1462,18 @@ fn check_overflow(c: &Ctx) -> Check {
     let cur = rep.current()?;
     let hidden = t.count.unwrap_or(0) as usize;
     ensure!(hidden > 1000, "only {hidden} frames hidden in an overflow");
-    let bottom: Vec<_> = cur
-        .frames
-        .iter()
-        .filter(|f| f.index >= 90 + hidden)
-        .collect();
+    let after = cur.truncation_after.ok_or("no truncation position")?;
+    let bottom: Vec<_> = cur.frames.get(after..).unwrap_or(&[]).iter().collect();
+    // 100 frames walked into the report: the last one is number
+    // 100 + hidden - 1 (repetitions in the bottom are folded).
+    let last = bottom
+        .last()
+        .ok_or_else(|| format!("no bottom frames:\n{}", rep.text))?;
     ensure!(
-        bottom.len() == 10,
-        "{} bottom frames:\n{}",
-        bottom.len(),
+        last.index == 100 + hidden - 1,
+        "the last frame is #{}, not #{}:\n{}",
+        last.index,
+        100 + hidden - 1,
         rep.text
     );
     let names: Vec<&str> = bottom.iter().map(|f| f.name.as_str()).collect();
@@ -1561,6 +1598,50 @@ fn check_truncation(c: &Ctx) -> Check {
         last.name.starts_with("_start"),
         "the bottom does not end at the thread's entry: {:?}",
         last.line
+    );
+    Ok(())
+}
+
+/// A recursion shows its frame once, then the fold line; numbers stay
+/// true (the shared report check verifies them from the fold).
+fn check_folded(c: &Ctx) -> Check {
+    let rep = segv_report(c.run())?;
+    let cur = rep.current()?;
+    let (period, name, more) = if c.case.name.ends_with("period_1") {
+        (1, "fh_rust_deep", 29)
+    } else {
+        (2, "fh_rust_pong", 11)
+    };
+    let &(after, p, m) = cur
+        .folds
+        .first()
+        .ok_or_else(|| format!("no fold line:\n{}", rep.text))?;
+    ensure!(
+        p == period && m >= more,
+        "fold of period {p}, {m} more times; wanted period {period}, at least {more}:\n{}",
+        rep.text
+    );
+    let folded: Vec<&str> = cur.frames[after - p..after]
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    ensure!(
+        folded.iter().any(|n| n.starts_with(name)),
+        "the folded frames {folded:?} are not the recursion's:\n{}",
+        rep.text
+    );
+    let line = format!(
+        "  ... previous {} repeated {m} more times",
+        if p == 1 {
+            "frame".to_string()
+        } else {
+            format!("{p} frames")
+        }
+    );
+    ensure!(
+        rep.lines().any(|l| l == line),
+        "no line {line:?}:\n{}",
+        rep.text
     );
     Ok(())
 }
@@ -2040,6 +2121,8 @@ static CASES: &[Case] = &[
     // stack Rust std gave the thread (max(SIGSTKSZ, AT_MINSIGSTKSZ)).
     Case { name: "stack_overflow_thread_std_altstack", body: Some(b::overflow_thread_std_altstack), expect: ABRT, check: check_overflow, ..CASE },
     Case { name: "altstack_usage", body: Some(b::altstack_usage), expect: exit(b::MEASURED), check: check_altstack_usage, ..CASE },
+    Case { name: "repetition_folded_period_1", body: Some(b::fold_period_1), expect: SEGV, check: check_folded, ..CASE },
+    Case { name: "repetition_folded_period_2", body: Some(b::fold_period_2), expect: SEGV, check: check_folded, ..CASE },
     Case { name: "truncation", body: Some(b::truncate), expect: SEGV, check: check_truncation, ..CASE },
     Case { name: "disable_segv", body: Some(b::disable_segv), expect: SEGV, check: check_disabled, ..CASE },
     Case { name: "disable_abort", body: Some(b::disable_abort), expect: ABRT, check: check_disabled, ..CASE },

@@ -143,9 +143,6 @@ pub(crate) fn write_frames(
     max_frames: usize,
     seen: &mut ModulesSeen,
 ) {
-    // Names and paths go to the writer directly: the line buffer holds the
-    // rest (the handler may run on an 8 KiB alternate stack).
-    let mut line = Buf::<128>::new();
     let mut symbols = lookup::Session::for_frames(symbols, frames, first_is_pc);
     // The last `bottom` frames are the bottom of a deeper stack: the line
     // that says how many were not shown goes before them, and they keep
@@ -153,55 +150,116 @@ pub(crate) fn write_frames(
     let bottom = bottom.min(frames.len());
     let top = frames.len() - bottom;
     let hidden = total.saturating_sub(frames.len());
-    for (k, &ip) in frames.iter().enumerate() {
+    let mut k = 0;
+    while k < frames.len() {
         if k == top && bottom > 0 {
             write_not_shown(w, Some(hidden), max_frames);
         }
-        let n = if k < top { k } else { k + hidden };
-        line.clear();
-        line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
-        // A return address is looked up inside its call instruction.
-        let probe = if n == 0 && first_is_pc {
-            ip
-        } else {
-            ip.wrapping_sub(1)
-        };
-        match modules::lookup(probe, late) {
-            Some(m) => {
-                seen.note(m);
-                match symbols.lookup(m, probe) {
-                    Some(f) => {
-                        w.write(line.as_bytes());
-                        w.write(f.name);
-                        line.clear();
-                        line.byte(b'+').hex(ip.wrapping_sub(f.start) as u64, 1);
-                    }
-                    None => {
-                        line.str("??");
-                    }
-                }
-                line.str(" (");
-                // 16 bytes a piece: escaped, a piece is at most 64.
-                for part in m.path().chunks(16) {
-                    w.write(line.as_bytes());
-                    line.clear();
-                    line.ascii(part);
-                }
-                line.str(" +")
-                    .hex(ip.wrapping_sub(m.bias) as u64, 1)
-                    .byte(b')');
-            }
-            None => {
-                line.str("?? (??)");
-            }
+        // Repetition is folded within the top part and within the bottom.
+        let end = if k < top { top } else { frames.len() };
+        let (period, more) = repetition(frames.get(k..end).unwrap_or(&[]));
+        let shown = period.max(1);
+        for j in k..(k + shown).min(frames.len()) {
+            let n = if j < top { j } else { j + hidden };
+            let ip = frames.get(j).copied().unwrap_or(0);
+            write_frame(w, late, &mut symbols, seen, n, ip, n == 0 && first_is_pc);
         }
-        line.byte(b'\n');
-        w.write(line.as_bytes());
+        if more > 0 {
+            write_repeated(w, period, more);
+        }
+        k += shown.saturating_mul(more + 1);
     }
     drop(symbols);
     if bottom == 0 && (hidden > 0 || cut) {
         write_not_shown(w, if cut { None } else { Some(hidden) }, max_frames);
     }
+}
+
+/// The frames a stack repeats from its start: the shortest cycle (of at
+/// most [`MAX_PERIOD`] frames) that comes again right after itself, and
+/// how many more times it does. `(0, 0)` when the first frame starts no
+/// repetition.
+pub(crate) fn repetition(frames: &[usize]) -> (usize, usize) {
+    for period in 1..=MAX_PERIOD {
+        let Some(cycle) = frames.get(..period) else {
+            break;
+        };
+        let more = frames
+            .get(period..)
+            .unwrap_or(&[])
+            .chunks_exact(period)
+            .take_while(|c| *c == cycle)
+            .count();
+        if more > 0 {
+            return (period, more);
+        }
+    }
+    (0, 0)
+}
+
+/// Cycles up to this many frames long are folded.
+pub(crate) const MAX_PERIOD: usize = 4;
+
+/// `  ... previous frame repeated N more times`, or `previous K frames`.
+fn write_repeated(w: &mut Writer, period: usize, more: usize) {
+    let mut line = Buf::<96>::new();
+    line.str("  ... previous ");
+    if period == 1 {
+        line.str("frame");
+    } else {
+        line.dec(period as u64).str(" frames");
+    }
+    line.str(" repeated ").dec(more as u64).str(" more times\n");
+    w.write(line.as_bytes());
+}
+
+/// One frame line: `#N`, the address, the name, the module. Names and
+/// paths go to the writer directly: the line buffer holds the rest (the
+/// handler may run on an 8 KiB alternate stack).
+fn write_frame(
+    w: &mut Writer,
+    late: &mut Late,
+    symbols: &mut lookup::Session<'_>,
+    seen: &mut ModulesSeen,
+    n: usize,
+    ip: usize,
+    is_pc: bool,
+) {
+    let mut line = Buf::<128>::new();
+    line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
+    // A return address is looked up inside its call instruction.
+    let probe = if is_pc { ip } else { ip.wrapping_sub(1) };
+    match modules::lookup(probe, late) {
+        Some(m) => {
+            seen.note(m);
+            match symbols.lookup(m, probe) {
+                Some(f) => {
+                    w.write(line.as_bytes());
+                    w.write(f.name);
+                    line.clear();
+                    line.byte(b'+').hex(ip.wrapping_sub(f.start) as u64, 1);
+                }
+                None => {
+                    line.str("??");
+                }
+            }
+            line.str(" (");
+            // 16 bytes a piece: escaped, a piece is at most 64.
+            for part in m.path().chunks(16) {
+                w.write(line.as_bytes());
+                line.clear();
+                line.ascii(part);
+            }
+            line.str(" +")
+                .hex(ip.wrapping_sub(m.bias) as u64, 1)
+                .byte(b')');
+        }
+        None => {
+            line.str("?? (??)");
+        }
+    }
+    line.byte(b'\n');
+    w.write(line.as_bytes());
 }
 
 /// `  ... N frames not shown (max_frames M)`, or `... more frames not

@@ -70,8 +70,56 @@ pub struct Thread {
     pub frames: Vec<Frame>,
     pub no_stack: Option<String>,
     pub truncation: Option<Truncation>,
+    /// Folded repetitions: (frames shown before the line, period, more).
+    pub folds: Vec<(usize, usize, usize)>,
+    /// How many frames come before the truncation line.
+    pub truncation_after: Option<usize>,
     pub heading: String,
     pub other: Vec<String>,
+}
+
+impl Thread {
+    /// The frame numbers the lines must carry, from the folds and the
+    /// truncation count: each fold skips period × more numbers, and the
+    /// bottom after a counted truncation line skips that count.
+    pub fn expected_numbers(&self) -> Vec<usize> {
+        let trunc_at = self.truncation_position();
+        let mut want = Vec::new();
+        let mut n = 0;
+        for k in 0..self.frames.len() {
+            if Some(k) == trunc_at {
+                n += self.truncation.as_ref().and_then(|t| t.count).unwrap_or(0) as usize;
+            }
+            want.push(n);
+            n += 1;
+            for &(after, period, more) in &self.folds {
+                if after == k + 1 {
+                    n += period * more;
+                }
+            }
+        }
+        want
+    }
+
+    fn truncation_position(&self) -> Option<usize> {
+        self.truncation.as_ref()?;
+        self.truncation_after
+    }
+}
+
+/// `  ... previous frame repeated N more times` or `  ... previous K
+/// frames repeated N more times`: (K, N).
+pub fn parse_fold(l: &str) -> Option<(usize, usize)> {
+    let r = l.strip_prefix("  ... previous ")?;
+    let (period, r) = match r.strip_prefix("frame repeated ") {
+        Some(r) => (1, r),
+        None => {
+            let (k, r) = r.split_once(" frames repeated ")?;
+            (k.parse().ok()?, r)
+        }
+    };
+    let more = r.strip_suffix(" more times")?.parse().ok()?;
+    Some((period, more))
 }
 
 /// `  0xSTART-0xEND PATH build-id HEX`.
@@ -197,6 +245,8 @@ fn parse_thread_line(l: &str) -> Option<Thread> {
         frames: Vec::new(),
         no_stack,
         truncation: None,
+        folds: Vec::new(),
+        truncation_after: None,
         heading: l.to_string(),
         other: Vec::new(),
     })
@@ -366,6 +416,9 @@ impl Report {
                     t.frames.push(f);
                 } else if let Some(tr) = parse_truncation(l) {
                     t.truncation = Some(tr);
+                    t.truncation_after = Some(t.frames.len());
+                } else if let Some((period, more)) = parse_fold(l) {
+                    t.folds.push((t.frames.len(), period, more));
                 } else if let Some(f) = t.frames.last_mut() {
                     f.extra.push(l.trim().to_string());
                 } else {
@@ -503,11 +556,10 @@ Modules:
         assert_eq!(f0.module_offset, Some(0x3b1f4));
         assert_eq!(f0.extra, ["(inlined) read_field at src/parse.c:17"]);
         assert_eq!(c.frames[1].name, "<W<(A, (B, C))> as T>::f");
-        assert_eq!(
-            c.frames[1].extra,
-            ["... previous frame repeated 28 more times"]
-        );
+        assert!(c.frames[1].extra.is_empty());
+        assert_eq!(c.folds, [(2, 1, 28)]);
         assert_eq!(c.frames[2].index, 31);
+        assert_eq!(&c.expected_numbers()[..3], [0, 1, 30]);
         assert_eq!(
             (c.frames[2].name.as_str(), &c.frames[2].module),
             ("??", &None)
