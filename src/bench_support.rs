@@ -69,6 +69,7 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
         bottom: 0,
         found_start: true,
         heading: true,
+        name: None,
     };
     report::begin_naming(parts.symbols, u64::MAX);
     report::compose_body(&mut parts, Some(&current), frames.len(), None);

@@ -93,7 +93,7 @@ pub(crate) fn write_dump(
     report::compose_header(&mut parts, &Header::Dump(header));
     if let Some(None) = walk {
         // Our own walk faulted on a corrupt frame chain (caught).
-        report::write_thread_heading(parts.w, tid, true);
+        report::write_thread_heading(parts.w, tid, true, None);
         parts.w.write(b"  (no stack: the unwinder faulted)\n");
     }
     let stack = walk.flatten().map(|walk| CurrentStack {
@@ -105,6 +105,7 @@ pub(crate) fn write_dump(
         bottom: walk.bottom,
         found_start: true,
         heading: true,
+        name: None,
     });
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.

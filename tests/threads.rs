@@ -103,9 +103,13 @@ impl Capture {
         let (r, w) = pipe();
         let text = Arc::new(Mutex::new(String::new()));
         let t = text.clone();
+        let (started_tx, started) = mpsc::channel();
         std::thread::Builder::new()
             .name("fh-capture".into())
             .spawn(move || {
+                // Its name is set by now: dumps show the thread's name at
+                // the moment it answers.
+                let _ = started_tx.send(());
                 let mut f = std::fs::File::from(r);
                 let mut buf = [0u8; 65536];
                 loop {
@@ -119,6 +123,7 @@ impl Capture {
                 }
             })
             .unwrap();
+        let _ = started.recv();
         (w, Capture { text })
     }
 
@@ -326,9 +331,11 @@ fn run_scenario_register_many() {
     start_named_threads();
     // A reader blocked in read() the whole time: it must never see EINTR.
     let (r, w) = pipe();
+    let (named_tx, named) = mpsc::channel();
     let reader = std::thread::Builder::new()
         .name("fh-reader".into())
         .spawn(move || {
+            let _ = named_tx.send(());
             let mut b = [0u8; 1];
             // SAFETY: reading into a local buffer.
             let n = unsafe { libc::read(r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
@@ -336,6 +343,7 @@ fn run_scenario_register_many() {
             (n, err.raw_os_error())
         })
         .unwrap();
+    named.recv().unwrap();
     let (fd, cap) = Capture::new();
     faulthandler::Register::new(libc::SIGUSR1)
         .fd(fd)

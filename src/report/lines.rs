@@ -104,7 +104,12 @@ pub(crate) fn write_process_line(w: &mut Writer) {
 
 /// A thread's heading: `Current thread TID "NAME" (most recent call first):`
 /// or `Thread TID "NAME" (most recent call first):`.
-pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
+pub(crate) fn write_thread_heading(
+    w: &mut Writer,
+    tid: i32,
+    current: bool,
+    known: Option<&[u8; 16]>,
+) {
     // Room for a 15-byte name escaped to 60.
     let mut line = Buf::<128>::new();
     line.str(if current {
@@ -114,7 +119,16 @@ pub(crate) fn write_thread_heading(w: &mut Writer, tid: i32, current: bool) {
     })
     .dec(tid as u64)
     .str(" \"");
-    procfs::write_thread_name(&mut line, tid);
+    let known = known.map(|n| {
+        let len = n.iter().position(|&b| b == 0).unwrap_or(n.len());
+        n.get(..len).unwrap_or(&[])
+    });
+    match known {
+        Some(name) if !name.is_empty() => {
+            line.ascii(name);
+        }
+        _ => procfs::write_thread_name(&mut line, tid),
+    }
     line.str("\" (most recent call first):\n");
     w.write(line.as_bytes());
 }

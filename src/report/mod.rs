@@ -55,6 +55,9 @@ pub(crate) struct Current<'a> {
     /// Whether the block's heading is still to be written (a crash report
     /// writes it with the first lines, before the walk).
     pub heading: bool,
+    /// The thread's name when already known (NUL-padded), else it is read
+    /// for the heading.
+    pub name: Option<[u8; 16]>,
 }
 
 /// What the collection found for one other thread.
@@ -145,7 +148,7 @@ pub(crate) fn compose_body(
 ) {
     if let Some(c) = current {
         if c.heading {
-            write_thread_heading(p.w, c.tid, true);
+            write_thread_heading(p.w, c.tid, true, c.name.as_ref());
         }
         write_stack(p, c, max_frames);
     }
@@ -156,7 +159,7 @@ pub(crate) fn compose_body(
         let mut after_block = true;
         others(&mut |t| match t {
             Thread::Stack(c) => {
-                write_thread_heading(p.w, c.tid, false);
+                write_thread_heading(p.w, c.tid, false, c.name.as_ref());
                 write_stack(p, &c, max_frames);
                 after_block = true;
             }

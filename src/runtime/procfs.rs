@@ -62,6 +62,14 @@ fn close(fd: i32) {
 /// Append the kernel name (comm) of thread `tid` of this process, without
 /// its trailing newline. Appends `?` when it cannot be read.
 pub(crate) fn write_thread_name<const N: usize>(out: &mut Buf<N>, tid: i32) {
+    if tid == sys::gettid() {
+        let mut own = [0u8; 16];
+        let n = sys::own_thread_name(&mut own);
+        if n > 0 {
+            out.ascii(own.get(..n).unwrap_or(&[]));
+            return;
+        }
+    }
     let mut path = Buf::<64>::new();
     path.str("/proc/self/task/").dec(tid as u64).str("/comm");
     let mut name = [0u8; 32];

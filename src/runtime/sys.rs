@@ -46,6 +46,18 @@ pub(crate) fn gettid() -> i32 {
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
+/// The calling thread's name (its comm, up to 15 bytes), from
+/// `prctl(PR_GET_NAME)`: no file to open. Returns the length.
+pub(crate) fn own_thread_name(out: &mut [u8; 16]) -> usize {
+    *out = [0; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, to `out`.
+    let rc = unsafe { libc::prctl(libc::PR_GET_NAME, out.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    out.iter().position(|&b| b == 0).unwrap_or(out.len())
+}
+
 /// The device and inode of the file open on `fd`, if it is open.
 pub(crate) fn fd_identity(fd: i32) -> Option<(u64, u64)> {
     // SAFETY: an all-zero `stat` is a valid value to be overwritten.

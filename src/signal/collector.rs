@@ -80,6 +80,33 @@ static HOLD: AtomicU32 = AtomicU32::new(0);
 /// Our own helper threads (dumper, watchdog, symbol indexer), left out of
 /// every report.
 static INTERNAL_TIDS: [AtomicI32; 3] = [const { AtomicI32::new(0) }; 3];
+/// The threads inside the collector handler right now (0: a free cell):
+/// the collection signal is blocked on them until they return, which is
+/// not blocking it for good. A thread that finds no free cell is not
+/// listed (it may then be taken for one that blocks the signal).
+static INSIDE: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+
+/// Marks the calling thread as inside the collector handler while it
+/// lives.
+struct Inside(Option<&'static AtomicI32>);
+
+impl Inside {
+    fn enter(tid: i32) -> Inside {
+        Inside(INSIDE.iter().find(|c| {
+            c.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        }))
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            c.store(0, Ordering::Release);
+        }
+    }
+}
+
 /// The sigaction handler address of `signal-hook-registry`, found once by a
 /// probe (0 when unknown).
 static REGISTRY_HANDLER: AtomicUsize = AtomicUsize::new(0);
@@ -125,6 +152,9 @@ pub(crate) struct Slot {
     flags: AtomicU8,
     /// Stored frames that are the bottom of a deeper stack.
     bottom: AtomicU8,
+    /// The thread's name, read by the thread itself (no file to open per
+    /// thread): 16 bytes, NUL-padded.
+    name: [AtomicU64; 2],
     /// Written and read by the collecting thread only.
     outcome: AtomicU8,
 }
@@ -182,6 +212,7 @@ impl Slot {
             total: AtomicUsize::new(0),
             flags: AtomicU8::new(0),
             bottom: AtomicU8::new(0),
+            name: [AtomicU64::new(0), AtomicU64::new(0)],
             outcome: AtomicU8::new(0),
         }
     }
@@ -253,6 +284,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
     if code != libc::SI_QUEUE || pid != sys::getpid() {
         return;
     }
+    let _inside = Inside::enter(sys::gettid());
     let p = POOL.load(Ordering::Acquire);
     if p.is_null() {
         return;
@@ -321,6 +353,13 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
     slot.total.store(total, Ordering::Relaxed);
     slot.flags.store(flags, Ordering::Relaxed);
     slot.bottom.store(bottom as u8, Ordering::Relaxed);
+    let mut name = [0u8; 16];
+    sys::own_thread_name(&mut name);
+    for (cell, part) in slot.name.iter().zip(name.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(part);
+        cell.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+    }
     slot.state.store(pack(gen, DONE), Ordering::Release);
     ACKS.fetch_add(1, Ordering::Release);
     sys::futex_wake(&ACKS);
@@ -658,6 +697,7 @@ pub(crate) unsafe fn collect_other_threads(
                 },
                 found_start: flags & 1 != 0,
                 heading: true,
+                name: Some(slot_name(s)),
             }));
             s.state.store(FREE, Ordering::Release);
         } else if outcome == Outcome::Gone as u8 {
@@ -690,14 +730,25 @@ pub(crate) unsafe fn collect_other_threads(
     }
 }
 
+/// The name a slot's thread stored (NUL-padded).
+fn slot_name(s: &Slot) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (part, cell) in out.chunks_exact_mut(8).zip(&s.name) {
+        part.copy_from_slice(&cell.load(Ordering::Relaxed).to_ne_bytes());
+    }
+    out
+}
+
 /// Whether thread `tid` is inside our collector handler right now,
 /// answering an earlier collection late: the collection signal is blocked
 /// while it does, and it takes ours as soon as it returns, so it does not
 /// "block the dump signal".
 fn answering_late(pool: &Pool, tid: i32) -> bool {
-    pool.slots.iter().any(|s| {
-        s.state.load(Ordering::Acquire) & 0xff == WRITING && s.tid.load(Ordering::Relaxed) == tid
-    })
+    INSIDE.iter().any(|c| c.load(Ordering::Acquire) == tid)
+        || pool.slots.iter().any(|s| {
+            s.state.load(Ordering::Acquire) & 0xff == WRITING
+                && s.tid.load(Ordering::Relaxed) == tid
+        })
 }
 
 /// The slots of the first `listed` listed threads, in listing order.

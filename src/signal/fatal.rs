@@ -225,11 +225,32 @@ fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
 /// Whether a fault at `fault` with the stack pointer at `sp` is a stack
 /// overflow: the address lies in the guard area just below the stack that
 /// `sp` belongs to, and is not itself accessible memory.
+///
+/// Costs nothing for most faults: an address far from the stack pointer
+/// is no overflow, and one within a few pages below it (the frame being
+/// pushed) is one at once. Only an address in between, up to the gap the
+/// kernel keeps below a growing stack, needs `/proc/self/maps`, whose
+/// size grows with the number of threads.
 #[inline(never)]
 fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
     // The kernel keeps a 1 MiB gap below a growing main stack; thread
     // guards are a few pages. Allow for one large frame beyond that.
     const GAP: usize = (1 << 20) + (64 << 10);
+    // A faulting access at most this far below the stack pointer (or just
+    // above it: a push, a red-zone store) is the stack growing into what
+    // is not there.
+    const NEAR: usize = 64 << 10;
+    const ABOVE: usize = 256;
+    if fault >= sp {
+        return fault - sp < ABOVE;
+    }
+    let below = sp - fault;
+    if below <= NEAR {
+        return true;
+    }
+    if below > GAP.saturating_mul(2) {
+        return false;
+    }
     let mut fault_accessible = false;
     let mut stack: Option<(usize, usize)> = None;
     crate::runtime::procfs::for_each_mapping(scratch, |m| {
@@ -565,7 +586,7 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
         symbols,
     };
     report::compose_header(&mut parts, &Header::Fatal(&header));
-    report::write_thread_heading(parts.w, sys::gettid(), true);
+    report::write_thread_heading(parts.w, sys::gettid(), true, None);
     parts.w.flush();
 }
 
@@ -597,6 +618,7 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
         bottom: walk.bottom,
         found_start: walk.found_start,
         heading: false,
+        name: None,
     };
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
@@ -634,6 +656,9 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             ..
         } = &mut *scratch;
         let _ = is_stack_overflow(pc, sp, maps);
+        // The maps reader's first line only: its cost must not grow with
+        // the number of mappings (threads) on enable()'s path.
+        crate::runtime::procfs::for_each_mapping(maps, |_| false);
         // A writer with no fd: everything is formatted, nothing written.
         w.reset(-1, -1, 0);
         let mut parts = Parts {
@@ -652,6 +677,7 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             bottom: walk.bottom,
             found_start: true,
             heading: true,
+            name: None,
         };
         // The symbolizer runs too (open, pread, close, the demangler), but
         // makes one scan read in all: the index is not built yet, and

@@ -89,6 +89,7 @@ fn write(
         bottom: walk.bottom,
         found_start: walk.found_start,
         heading: true,
+        name: None,
     };
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
