@@ -246,6 +246,11 @@ pub mod __private {
         });
     }
 
+    /// `Config::report_first` for the C API, in force at once.
+    pub fn set_report_first(on: bool) {
+        crate::settings::REPORT_FIRST.store(on, Ordering::Release);
+    }
+
     /// Whether this code runs from one of the preload objects
     /// (`libfaulthandler*.so*`, `faulthandler-preload`), not from a
     /// program that links the crate.

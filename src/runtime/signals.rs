@@ -37,6 +37,12 @@ pub(crate) struct Fatal {
     /// Set when `disable()` found another handler installed over ours:
     /// ours stays in their chain, so the next install keeps `base`.
     displaced: AtomicBool,
+    /// Set when the program's handler, installed with `SA_RESETHAND`, was
+    /// run once: the program's action is `SIG_DFL` from then on.
+    reset: AtomicBool,
+    /// The action from before ours is Rust std's stack-overflow handler
+    /// (see `fatal::note_rust_std`).
+    rust_std: AtomicBool,
 }
 
 impl Fatal {
@@ -55,6 +61,8 @@ impl Fatal {
             base: RacyCell::new(Action::ZERO),
             prev_valid: AtomicBool::new(false),
             displaced: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
+            rust_std: AtomicBool::new(false),
         }
     }
 
@@ -63,9 +71,29 @@ impl Fatal {
         if !self.prev_valid.load(Ordering::Acquire) {
             return None;
         }
+        if self.reset.load(Ordering::Acquire) {
+            return Some(Action::default_action());
+        }
         // SAFETY: the slot is written only while the flag is clear (see
         // `save_previous`), and we saw it set.
         Some(unsafe { *self.prev.get_unsynchronized() })
+    }
+
+    /// Whether the action from before ours is Rust std's stack-overflow
+    /// handler.
+    pub(crate) fn is_rust_std(&self) -> bool {
+        self.rust_std.load(Ordering::Acquire)
+    }
+
+    /// Mark (or unmark) the action from before ours as Rust std's.
+    pub(crate) fn set_rust_std(&self, yes: bool) {
+        self.rust_std.store(yes, Ordering::Release);
+    }
+
+    /// The program's handler (`SA_RESETHAND`) runs now: from now on its
+    /// action is `SIG_DFL`, as the kernel would have made it.
+    pub(crate) fn reset_hand(&self) {
+        self.reset.store(true, Ordering::Release);
     }
 
     /// The action from before our first install: what a chain that
@@ -74,6 +102,9 @@ impl Fatal {
     /// that chains to ours.
     pub(crate) fn base(&self) -> Action {
         if !self.prev_valid.load(Ordering::Acquire) {
+            return Action::default_action();
+        }
+        if self.reset.load(Ordering::Acquire) {
             return Action::default_action();
         }
         // SAFETY: as in `previous`.
@@ -94,6 +125,7 @@ impl Fatal {
         let keep_base =
             self.prev_valid.load(Ordering::Acquire) && self.displaced.swap(false, Ordering::AcqRel);
         self.prev_valid.store(false, Ordering::Release);
+        self.reset.store(false, Ordering::Release);
         // SAFETY: the flag is clear, so no reader touches the slots, and
         // only the install-lock holder writes them.
         unsafe {

@@ -215,6 +215,16 @@ impl Action {
         self.0.sa_sigaction == libc::SIG_IGN
     }
 
+    /// Its `sa_flags`.
+    pub(crate) fn flags(&self) -> c_int {
+        self.0.sa_flags
+    }
+
+    /// Its `sa_mask`.
+    pub(crate) fn mask(&self) -> libc::sigset_t {
+        self.0.sa_mask
+    }
+
     /// Whether it is a handler (neither `SIG_DFL` nor `SIG_IGN`).
     pub(crate) fn is_handler(&self) -> bool {
         !self.is_default() && !self.is_ignore()
@@ -474,6 +484,21 @@ pub(crate) fn sigset_of(signals: &[c_int]) -> libc::sigset_t {
     }
 }
 
+/// Add `sig` to `set`.
+pub(crate) fn sigset_add(set: &mut libc::sigset_t, sig: c_int) {
+    // SAFETY: `set` is a valid sigset_t.
+    unsafe { libc::sigaddset(set, sig) };
+}
+
+/// Add every signal of `from` to `set`.
+pub(crate) fn sigset_add_all(set: &mut libc::sigset_t, from: &libc::sigset_t) {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sigset_has(from, sig) {
+            sigset_add(set, sig);
+        }
+    }
+}
+
 /// Whether `sig` is in `set`.
 pub(crate) fn sigset_has(set: &libc::sigset_t, sig: c_int) -> bool {
     // SAFETY: `set` is a valid sigset_t.
@@ -517,6 +542,29 @@ pub(crate) fn altstack_room() -> Option<usize> {
     let here = 0u8;
     let sp = core::hint::black_box(&here) as *const u8 as usize;
     Some(sp.saturating_sub(cur.ss_sp as usize))
+}
+
+/// Turn the calling thread's alternate signal stack off (it must not be
+/// running on it), returning it for [`altstack_set`]; `None` when it had
+/// none or it could not be turned off.
+pub(crate) fn altstack_disable() -> Option<libc::stack_t> {
+    // SAFETY: an all-zero stack_t is a valid value to overwrite.
+    let mut old: libc::stack_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut off: libc::stack_t = unsafe { core::mem::zeroed() };
+    off.ss_flags = libc::SS_DISABLE;
+    // SAFETY: both are valid stack_t values.
+    let r = unsafe { libc::sigaltstack(&off, &mut old) };
+    (r == 0 && old.ss_flags & libc::SS_DISABLE == 0).then(|| {
+        old.ss_flags = 0;
+        old
+    })
+}
+
+/// Give the calling thread `ss` as its alternate signal stack again.
+pub(crate) fn altstack_set(ss: &libc::stack_t) {
+    // SAFETY: `ss` is a stack the thread had.
+    unsafe { libc::sigaltstack(ss, core::ptr::null_mut()) };
 }
 
 /// Every signal but those in `except`.

@@ -59,6 +59,16 @@ pub(crate) struct Walk {
     pub cut: bool,
 }
 
+impl Walk {
+    /// No walk, for static storage.
+    pub(crate) const EMPTY: Walk = Walk {
+        stored: 0,
+        total: 0,
+        found_start: false,
+        cut: false,
+    };
+}
+
 /// Where a walk's kept frames begin.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Start {

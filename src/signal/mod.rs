@@ -17,6 +17,7 @@
 pub(crate) mod claim;
 pub(crate) mod collector;
 pub(crate) mod fatal;
+pub(crate) mod program;
 pub(crate) mod request;
 
 pub(crate) use crate::runtime::signals::check_dump_signal;
