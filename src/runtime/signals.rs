@@ -43,6 +43,8 @@ pub(crate) struct Fatal {
     /// The action from before ours is Rust std's stack-overflow handler
     /// (see `fatal::note_rust_std`).
     rust_std: AtomicBool,
+    /// Taken by [`Fatal::set_program_view`]'s writers.
+    view_lock: AtomicBool,
 }
 
 impl Fatal {
@@ -63,6 +65,7 @@ impl Fatal {
             displaced: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             rust_std: AtomicBool::new(false),
+            view_lock: AtomicBool::new(false),
         }
     }
 
@@ -77,6 +80,35 @@ impl Fatal {
         // SAFETY: the slot is written only while the flag is clear (see
         // `save_previous`), and we saw it set.
         Some(unsafe { *self.prev.get_unsynchronized() })
+    }
+
+    /// The preload library's interposed `sigaction` set the program's
+    /// own action to `act`: it is what our handler runs first and chains
+    /// to, and what the program reads back. May run in a signal handler
+    /// (a program's handler that resets its action); a writer that finds
+    /// another writer busy waits a bounded time, then writes anyway.
+    pub(crate) fn set_program_view(&self, act: Action) {
+        let mut spins = 0u32;
+        while self
+            .view_lock
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+            && spins < 1_000_000
+        {
+            spins += 1;
+            core::hint::spin_loop();
+        }
+        self.prev_valid.store(false, Ordering::Release);
+        // SAFETY: the flag is clear, so readers skip the slots; writers
+        // take `view_lock` (bounded, see above).
+        unsafe {
+            *self.prev.get_unsynchronized() = act;
+            *self.base.get_unsynchronized() = act;
+        }
+        self.reset.store(false, Ordering::Release);
+        self.rust_std.store(false, Ordering::Release);
+        self.prev_valid.store(true, Ordering::Release);
+        self.view_lock.store(false, Ordering::Release);
     }
 
     /// Whether the action from before ours is Rust std's stack-overflow

@@ -231,18 +231,67 @@ impl Action {
     }
 }
 
+/// The C library's own `sigaction`, when the preload library interposes
+/// the symbol (0: call `libc::sigaction`).
+static RAW_SIGACTION: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// `sigaction(2)` as the C library has it, whatever interposes the
+/// symbol.
+pub(crate) type SigactionFn =
+    unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+
+/// Call the C library's own `sigaction` from now on (see
+/// `__private::set_raw_sigaction`).
+pub(crate) fn set_raw_sigaction(f: SigactionFn) {
+    RAW_SIGACTION.store(f as usize, core::sync::atomic::Ordering::Release);
+}
+
+/// The kernel's `sigaction`, never an interposer's view.
+///
+/// # Safety
+///
+/// As `sigaction(2)`: `act` null or a valid action, `old` null or
+/// writable.
+pub(crate) unsafe fn raw_sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let f = RAW_SIGACTION.load(core::sync::atomic::Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: the caller's contract.
+        return unsafe { libc::sigaction(sig, act, old) };
+    }
+    // SAFETY: only a `SigactionFn` is ever stored.
+    let f = unsafe { core::mem::transmute::<usize, SigactionFn>(f) };
+    // SAFETY: the caller's contract.
+    unsafe { f(sig, act, old) }
+}
+
+impl Action {
+    /// The raw `sigaction`.
+    pub(crate) fn raw(&self) -> libc::sigaction {
+        self.0
+    }
+
+    /// An action from a raw `sigaction`.
+    pub(crate) fn from_raw(act: libc::sigaction) -> Action {
+        Action(act)
+    }
+}
+
 /// The action installed for `sig`.
 pub(crate) fn query_action(sig: c_int) -> Action {
     let mut cur = Action::default_action();
     // SAFETY: a null new action only queries; `cur` is writable.
-    unsafe { libc::sigaction(sig, core::ptr::null(), &mut cur.0) };
+    unsafe { raw_sigaction(sig, core::ptr::null(), &mut cur.0) };
     cur
 }
 
 /// Install `act` for `sig`; the errno on failure.
 pub(crate) fn set_action(sig: c_int, act: &Action) -> Result<(), c_int> {
     // SAFETY: `act` is a fully initialised action.
-    if unsafe { libc::sigaction(sig, &act.0, core::ptr::null_mut()) } == 0 {
+    if unsafe { raw_sigaction(sig, &act.0, core::ptr::null_mut()) } == 0 {
         Ok(())
     } else {
         Err(errno())

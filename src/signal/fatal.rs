@@ -304,34 +304,95 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         return;
     }
     if !settings::REPORT_FIRST.load(Ordering::Relaxed) {
-        if let Some(outer) = program::nested(tid, uc) {
-            // The program's handler for an earlier fault on this thread
-            // raised a crash signal (abort(), or the signal again): that
-            // fault was fatal after all. Report it, from its own context,
-            // then hand this signal on.
-            let then = Then::Raised { sig };
-            // SAFETY: the claim's holder is the frame that called the
-            // program's handler, suspended below us; it resumes only
-            // after this token is gone (kept: the process ends).
-            match unsafe { Claim::adopt(tid) }.filter(|_| outer.prewalked) {
-                Some(mut claim) => {
-                    table::note_crashed(tid, outer.sig);
-                    ORIGINAL_SIG.store(outer.sig, Ordering::Release);
-                    report_prewalked(&mut claim, outer.sig, outer.info, outer.uc, then);
-                    claim.keep();
-                }
-                None => report_crash(tid, outer.sig, outer.info, outer.uc, then),
+        let first = program_first(sig, info, uc);
+        if first.is_none() {
+            if let Some(outer) = program::nested(tid, uc) {
+                // The program's handler for an earlier fault on this
+                // thread raised a crash signal that nothing of the
+                // program's handles (abort(), or the signal again once
+                // it put back SIG_DFL): that fault was fatal after all.
+                // Report it, from its own context, then hand this signal
+                // on.
+                report_outer(tid, outer, sig);
+                chain(sig, info, uc);
+                return;
             }
-            chain(sig, info, uc);
-            return;
         }
-        if let Some((f, prev)) = program_first(sig, info, uc) {
+        if let Some((f, prev)) = first {
             run_program_first(f, &prev, sig, info, uc, tid);
             return;
         }
     }
     report_crash(tid, sig, info, uc, Then::Nothing);
     chain(sig, info, uc);
+}
+
+/// Report the fault whose program handler raised `sig` (still running on
+/// this thread, below us).
+#[inline(never)]
+fn report_outer(tid: i32, outer: program::Outer, sig: c_int) {
+    let then = Then::Raised { sig };
+    // SAFETY: the claim's holder (if any) is the frame that called the
+    // program's handler, suspended below us; it resumes only after this
+    // token is gone (kept: the process ends).
+    if let Some(mut claim) = unsafe { Claim::adopt(tid) }.filter(|_| outer.prewalked) {
+        table::note_crashed(tid, outer.sig);
+        ORIGINAL_SIG.store(outer.sig, Ordering::Release);
+        report_prewalked(&mut claim, outer.sig, outer.info, outer.uc, then);
+        claim.keep();
+        return;
+    }
+    table::note_crashed(tid, outer.sig);
+    match Claim::crash(tid) {
+        Crash::Won(mut claim) => {
+            let crash_set = sys::sigset_of(&FATAL_SIGNALS);
+            sys::thread_sigmask(libc::SIG_UNBLOCK, &crash_set);
+            ORIGINAL_SIG.store(outer.sig, Ordering::Release);
+            // Walk from here, across the program's handler, to the fault;
+            // where the unwinder cannot get there, follow the fault's
+            // frame pointers instead.
+            let (pc, _) = context_pc_sp(outer.uc);
+            let max = settings::max_frames();
+            let scratch = claim.scratch();
+            let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
+            WALKING_PC.store(pc, Ordering::Release);
+            // SAFETY: walking our own stack from the handler.
+            let mut walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+            WALKING_PC.store(0, Ordering::Release);
+            if !walk.found_start {
+                walk = unwind::walk_frame_pointers(pc, context_fp(outer.uc), frames);
+            }
+            scratch.prewalk = walk;
+            report_prewalked(&mut claim, outer.sig, outer.info, outer.uc, then);
+            claim.keep();
+        }
+        Crash::Nested => {
+            if !claim::mark_crash_done() {
+                nested_fault(sig);
+            }
+        }
+        Crash::Waited => {}
+    }
+}
+
+/// The interrupted frame pointer.
+fn context_fp(uc: *mut c_void) -> usize {
+    if uc.is_null() {
+        return 0;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel's ucontext.
+        let g = unsafe { &(*uc).uc_mcontext.gregs };
+        g[libc::REG_RBP as usize] as usize
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: the kernel's ucontext.
+        let m = unsafe { &(*uc).uc_mcontext };
+        m.regs[29] as usize
+    }
 }
 
 /// Run the program's handler first, then report if it showed the fault

@@ -191,6 +191,19 @@ pub(crate) unsafe fn run_first(
     prewalked: bool,
 ) -> After {
     let slot = slot_of(tid);
+    // A fault inside a program handler that we called (its own probe,
+    // SafeFetch-style): keep the outer call's record, and put it back.
+    let saved = slot.map(|s| {
+        (
+            s.active.load(Ordering::Acquire),
+            s.gen.load(Ordering::Acquire),
+            s.frame.load(Ordering::Acquire),
+            s.sig.load(Ordering::Acquire),
+            s.info.load(Ordering::Acquire),
+            s.uc.load(Ordering::Acquire),
+            s.prewalked.load(Ordering::Acquire),
+        )
+    });
     let gen = GENERATION.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
     let canary: u64 = core::hint::black_box(gen ^ CANARY);
     let frame = &canary as *const u64 as usize;
@@ -217,13 +230,23 @@ pub(crate) unsafe fn run_first(
     if prev.flags() & libc::SA_NODEFER == 0 {
         sys::sigset_add(&mut mask, sig);
     }
+    let before = if slot.is_some() {
+        fingerprint(sig, info, uc)
+    } else {
+        0
+    };
     sys::thread_sigmask(libc::SIG_SETMASK, &mask);
     // SAFETY: the caller's contract.
     let _ = unsafe { sys::call_handler(prev, sig, info, uc) };
     core::hint::black_box(&canary);
-    if let Some(s) = slot {
-        s.active.store(false, Ordering::Release);
-        s.prewalked.store(false, Ordering::Release);
+    if let (Some(s), Some((active, gen, frame, sig, info, uc, prewalked))) = (slot, saved) {
+        s.gen.store(gen, Ordering::Release);
+        s.frame.store(frame, Ordering::Release);
+        s.sig.store(sig, Ordering::Release);
+        s.info.store(info, Ordering::Release);
+        s.uc.store(uc, Ordering::Release);
+        s.prewalked.store(prewalked, Ordering::Release);
+        s.active.store(active, Ordering::Release);
     }
     // Back from it, with the program's mask still in force: the kernel
     // restores the interrupted one when we return, and a report unblocks
@@ -243,8 +266,15 @@ pub(crate) unsafe fn run_first(
     let Some(s) = slot else {
         return After::Handled;
     };
-    let print = fingerprint(sig, info, uc);
-    if s.last.swap(print, Ordering::AcqRel) == print {
+    // The same fault straight back: the handler returned into it without
+    // changing the context (the instruction runs again), and it faulted
+    // again just the same. A handler that moved the context on (a landing
+    // pad) made progress, even when the next fault looks the same.
+    let after = fingerprint(sig, info, uc);
+    let again = before != 0 && s.last.load(Ordering::Acquire) == before;
+    s.last
+        .store(if after == before { before } else { 0 }, Ordering::Release);
+    if again {
         let n = s.repeats.fetch_add(1, Ordering::AcqRel).saturating_add(1);
         if n >= LOOP_LIMIT && !s.loop_reported.swap(true, Ordering::AcqRel) {
             return After::Looping;
