@@ -148,6 +148,28 @@ mod b {
         null_deref()
     }
 
+    /// Under the preload: no enable() here, the library's constructor
+    /// did it (and std's init then installed its handler into the view).
+    pub fn preloaded_mprotect_then_crash() {
+        // SAFETY: installs the fixture's SIGSEGV handler.
+        check(
+            unsafe { super::child_ffi::fh_host_install(FIX_PAGE, 0) } == 0,
+            "install",
+        );
+        mprotect(16);
+        null_deref()
+    }
+    pub fn preloaded_std_overflow_main() {
+        std::hint::black_box(recurse(0));
+    }
+    pub fn preloaded_std_overflow_thread() {
+        let t = std::thread::Builder::new()
+            .name("overflower".into())
+            .spawn(|| std::hint::black_box(recurse(0)))
+            .unwrap();
+        let _ = t.join();
+    }
+
     #[inline(never)]
     #[allow(unconditional_recursion)]
     fn recurse(n: u64) -> u64 {
@@ -403,6 +425,348 @@ fn std_overflow(c: &Ctx) -> Check {
     Ok(())
 }
 
+// ---- Programs under the preload, each against the same run without it.
+
+use common::runner::{self, Runner};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn sources() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hosts")
+}
+
+/// `name` on the PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|f| f.is_file())
+    })
+}
+
+/// A visible line for a row that cannot run here.
+fn skipped(why: &str) -> Check {
+    println!("    SKIPPED: {why}");
+    runner::note(format!("SKIPPED: {why}"));
+    Ok(())
+}
+
+/// `r` with the library preloaded and switched on.
+fn preloaded(r: Runner) -> Runner {
+    r.env("LD_PRELOAD", common::c_library())
+        .env("FAULTHANDLER", "1")
+}
+
+fn preload_setup(r: Runner, control: bool) -> Runner {
+    if control {
+        r
+    } else {
+        preloaded(r)
+    }
+}
+
+/// Both runs, at once: with the preload and without.
+fn both(with: Runner, without: Runner) -> Result<(Run, Run), String> {
+    runner::pair(preloaded(with), without)
+}
+
+fn one_fatal(r: &Run) -> Result<Report, String> {
+    let reps = fatal_reports(r);
+    ensure!(
+        reps.len() == 1,
+        "{}: {} reports:\n{}",
+        r.what,
+        reps.len(),
+        r.stderr
+    );
+    Ok(reps.into_iter().next().unwrap())
+}
+
+fn none_fatal(r: &Run) -> Check {
+    let n = fatal_reports(r).len();
+    ensure!(
+        n == 0,
+        "{}: {n} reports for a healthy run:\n{}",
+        r.what,
+        r.stderr
+    );
+    Ok(())
+}
+
+fn both_say(runs: [&Run; 2], text: &str) -> Check {
+    for r in runs {
+        ensure!(
+            r.stdout.contains(text) || r.stderr.contains(text),
+            "{}: no {text:?} in its output:\n{}{}",
+            r.what,
+            r.stdout,
+            r.stderr
+        );
+    }
+    Ok(())
+}
+
+/// The JVM's fixture, built once: (java, class dir with libjnicrash.so).
+fn jvm() -> Result<Option<(PathBuf, PathBuf)>, String> {
+    static BUILT: OnceLock<Result<Option<(PathBuf, PathBuf)>, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let (Some(java), Some(javac)) = (which("java"), which("javac")) else {
+                return Ok(None);
+            };
+            let dir = common::scratch_dir("hosts-jvm");
+            let javac_real = std::fs::canonicalize(&javac).map_err(|e| e.to_string())?;
+            let home = javac_real
+                .parent()
+                .and_then(Path::parent)
+                .ok_or("no JDK home")?
+                .to_path_buf();
+            let o = Runner::program(
+                &javac,
+                &[
+                    "-d",
+                    dir.to_str().unwrap(),
+                    sources().join("Crash.java").to_str().unwrap(),
+                ],
+            )
+            .timeout(Duration::from_secs(120))
+            .run()?;
+            o.expect_code(0)?;
+            let inc = home.join("include");
+            let o = Runner::program(
+                common::CC,
+                &[
+                    "-shared",
+                    "-fPIC",
+                    "-I",
+                    inc.to_str().unwrap(),
+                    "-I",
+                    inc.join("linux").to_str().unwrap(),
+                    sources().join("jni_crash.c").to_str().unwrap(),
+                    "-o",
+                    dir.join("libjnicrash.so").to_str().unwrap(),
+                ],
+            )
+            .run()?;
+            o.expect_code(0)?;
+            Ok(Some((java, dir)))
+        })
+        .clone()
+}
+
+fn java(java: &Path, dir: &Path, errdir: &Path, arg: &str) -> Runner {
+    let err = format!("-XX:ErrorFile={}/hs_err_%p.log", errdir.display());
+    let lib = format!("-Djava.library.path={}", dir.display());
+    Runner::program(
+        java,
+        &[&err, &lib, "-cp", dir.to_str().unwrap(), "Crash", arg],
+    )
+    .timeout(Duration::from_secs(90))
+}
+
+fn hs_err_in(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("hs_err_"))
+    })
+}
+
+fn jvm_jni_crash(_: &Ctx) -> Check {
+    let Some((java_bin, dir)) = jvm()? else {
+        return skipped("java or javac is not installed");
+    };
+    let (a, b) = (dir.join("with"), dir.join("without"));
+    for d in [&a, &b] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let (run, control) = both(
+        java(&java_bin, &dir, &a, "jni"),
+        java(&java_bin, &dir, &b, "jni"),
+    )?;
+    run.expect_signal(libc::SIGABRT)?;
+    both_say(
+        [&run, &control],
+        "# A fatal error has been detected by the Java Runtime Environment",
+    )?;
+    ensure!(hs_err_in(&a), "no hs_err file with faulthandler");
+    ensure!(hs_err_in(&b), "no hs_err file without faulthandler");
+    let rep = one_fatal(&run)?;
+    ensure!(rep.first_line == NULL_FAULT, "{:?}", rep.first_line);
+    ensure!(
+        rep.other
+            .iter()
+            .any(|l| l
+                == "The program's own SIGSEGV handler ran first, then called abort() (SIGABRT)"),
+        "{:?}",
+        rep.other
+    );
+    ensure!(
+        rep.current()?
+            .frames
+            .first()
+            .is_some_and(|f| f.line.contains("Java_Crash_crash")),
+        "frame #0 is not the JNI function:\n{}",
+        rep.text
+    );
+    Ok(())
+}
+
+fn jvm_healthy(_: &Ctx) -> Check {
+    let Some((java_bin, dir)) = jvm()? else {
+        return skipped("java or javac is not installed");
+    };
+    let errdir = dir.join("healthy");
+    std::fs::create_dir_all(&errdir).unwrap();
+    // One after the other, so that the times compare.
+    let control = java(&java_bin, &dir, &errdir, "healthy").run()?;
+    let run = preloaded(java(&java_bin, &dir, &errdir, "healthy")).run()?;
+    for r in [&run, &control] {
+        r.expect_code(0)?;
+    }
+    ensure!(
+        run.stdout == control.stdout && run.stdout.starts_with("healthy: "),
+        "the output differs: {:?} / {:?}",
+        run.stdout,
+        control.stdout
+    );
+    none_fatal(&run)?;
+    let ratio = run.elapsed.as_secs_f64() / control.elapsed.as_secs_f64().max(1e-3);
+    runner::note(format!(
+        "jvm healthy: {:.2?} with faulthandler, {:.2?} without: {ratio:.2}x",
+        run.elapsed, control.elapsed
+    ));
+    println!("    jvm healthy: {ratio:.2}x the time without faulthandler");
+    // The goal is 1.1x; JVM start-up times vary more than that on a
+    // shared CI machine, so only a gross slowdown fails here.
+    ensure!(ratio < 2.0, "{ratio:.2}x slower with faulthandler");
+    Ok(())
+}
+
+fn node_wasm_traps(_: &Ctx) -> Check {
+    let Some(node) = which("node") else {
+        return skipped("node is not installed");
+    };
+    let js = sources().join("wasm.js");
+    let r = || Runner::program(&node, &[js.to_str().unwrap()]);
+    let (run, control) = both(r(), r())?;
+    run.expect_code(0)?;
+    ensure!(
+        run.stdout == control.stdout && run.stdout.trim() == "traps 1000",
+        "{:?} / {:?}",
+        run.stdout,
+        control.stdout
+    );
+    none_fatal(&run)
+}
+
+fn node_kill_segv(_: &Ctx) -> Check {
+    let Some(node) = which("node") else {
+        return skipped("node is not installed");
+    };
+    let js = sources().join("wasm.js");
+    let r = || Runner::program(&node, &[js.to_str().unwrap(), "kill"]);
+    let (run, control) = both(r(), r())?;
+    run.expect_signal(libc::SIGSEGV)?;
+    both_say([&run, &control], "traps 1000")?;
+    let rep = one_fatal(&run)?;
+    ensure!(
+        rep.first_line
+            .starts_with("Fatal signal 11 (SIGSEGV): sent by pid "),
+        "{:?}",
+        rep.first_line
+    );
+    Ok(())
+}
+
+fn cpython_faulthandler(_: &Ctx) -> Check {
+    let Some(py) = which("python3") else {
+        return skipped("python3 is not installed");
+    };
+    let script = sources().join("crash.py");
+    let r = || Runner::program(&py, &["-X", "faulthandler", script.to_str().unwrap()]);
+    let (run, control) = both(r(), r())?;
+    run.expect_signal(libc::SIGSEGV)?;
+    both_say([&run, &control], "Fatal Python error: Segmentation fault")?;
+    let rep = one_fatal(&run)?;
+    // CPython re-raises the signal; our header keeps the original fault.
+    ensure!(rep.first_line == NULL_FAULT, "{:?}", rep.first_line);
+    let err = &run.stderr;
+    ensure!(
+        err.find("Fatal Python error").unwrap_or(usize::MAX)
+            < err.find("Fatal signal").unwrap_or(0),
+        "CPython's report comes first:\n{err}"
+    );
+    Ok(())
+}
+
+/// gcc's ASan runtime, and the fixture built with it.
+fn asan() -> Result<Option<(PathBuf, PathBuf)>, String> {
+    static BUILT: OnceLock<Result<Option<(PathBuf, PathBuf)>, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = common::scratch_dir("hosts-asan");
+            let exe = dir.join("asan");
+            let o = Runner::program(
+                common::CC,
+                &[
+                    "-fsanitize=address",
+                    "-g",
+                    sources().join("asan.c").to_str().unwrap(),
+                    "-o",
+                    exe.to_str().unwrap(),
+                ],
+            )
+            .run()?;
+            if o.end != End::Exit(0) {
+                return Ok(None);
+            }
+            let o = Runner::program(common::CC, &["-print-file-name=libasan.so"]).run()?;
+            let rt = PathBuf::from(o.stdout.trim());
+            Ok(rt.is_absolute().then_some((exe, rt)))
+        })
+        .clone()
+}
+
+fn asan_row(arg: &str, what: &str) -> Check {
+    let Some((exe, rt)) = asan()? else {
+        return skipped("the C compiler cannot build with -fsanitize=address");
+    };
+    // ASan's runtime must come first: `run` keeps it ahead of ours.
+    let with = Runner::program(common::cli(), &["run", "--", exe.to_str().unwrap(), arg])
+        .env("LD_PRELOAD", &rt);
+    let without = Runner::program(&exe, &[arg]).env("LD_PRELOAD", &rt);
+    let (run, control) = runner::pair(with, without)?;
+    run.expect_code(1)?;
+    both_say([&run, &control], what)?;
+    ensure!(
+        !run.stderr.contains("does not come first"),
+        "ASan refused to start:\n{}",
+        run.stderr
+    );
+    Ok(())
+}
+
+fn asan_heap_overflow(_: &Ctx) -> Check {
+    asan_row("overflow", "ERROR: AddressSanitizer: heap-buffer-overflow")
+}
+
+fn asan_segv(_: &Ctx) -> Check {
+    asan_row("segv", "ERROR: AddressSanitizer: SEGV on unknown address")
+}
+
+const PROGRAMS: Case = Case {
+    control: false,
+    timeout: Duration::from_secs(120),
+    ..CASE
+};
+
+const PRELOAD: Case = Case {
+    setup: preload_setup,
+    timeout: Duration::from_secs(20),
+    ..CASE
+};
+
 const LIB: Case = Case {
     timeout: Duration::from_secs(20),
     ..CASE
@@ -434,6 +798,17 @@ static CASES: &[Case] = &[
     // Rust std's own handler: its message, our report, SIGABRT.
     Case { name: "rust_std_overflow_main", body: Some(b::std_overflow_main), expect: ABRT, check: std_overflow, ..LIB },
     Case { name: "rust_std_overflow_thread", body: Some(b::std_overflow_thread), expect: ABRT, check: std_overflow, ..LIB },
+    // Under the preload (LD_PRELOAD=libfaulthandler.so FAULTHANDLER=1).
+    Case { name: "preload_mprotect_host", body: Some(b::preloaded_mprotect_then_crash), expect: SEGV, check: mprotect_host, ..PRELOAD },
+    Case { name: "preload_rust_std_overflow_main", body: Some(b::preloaded_std_overflow_main), expect: ABRT, check: std_overflow, ..PRELOAD },
+    Case { name: "preload_rust_std_overflow_thread", body: Some(b::preloaded_std_overflow_thread), expect: ABRT, check: std_overflow, ..PRELOAD },
+    Case { name: "preload_jvm_jni_crash", check: jvm_jni_crash, ..PROGRAMS },
+    Case { name: "preload_jvm_healthy_npe_and_stack_overflow_errors", check: jvm_healthy, ..PROGRAMS },
+    Case { name: "preload_node_wasm_traps", check: node_wasm_traps, ..PROGRAMS },
+    Case { name: "preload_node_kill_segv", check: node_kill_segv, ..PROGRAMS },
+    Case { name: "preload_cpython_faulthandler", check: cpython_faulthandler, ..PROGRAMS },
+    Case { name: "run_asan_heap_overflow", check: asan_heap_overflow, ..PROGRAMS },
+    Case { name: "run_asan_segv", check: asan_segv, ..PROGRAMS },
 ];
 
 fn main() {
