@@ -124,7 +124,7 @@ pub(crate) fn walk_frame_pointers(pc: usize, fp: usize, out: &mut [usize]) -> Wa
     w.found_start = true;
     let mut fp = fp;
     let mut steps = 0usize;
-    while fp != 0 && fp % core::mem::size_of::<usize>() == 0 && steps < WALK_LIMIT {
+    while fp != 0 && fp.is_multiple_of(core::mem::size_of::<usize>()) && steps < WALK_LIMIT {
         steps += 1;
         let mut pair = [0u8; 16];
         if crate::runtime::sys::read_memory(fp, &mut pair) != 16 {
