@@ -44,6 +44,7 @@ pub struct Config {
     write_timeout: Duration,
     max_threads: usize,
     thread_timeout: Duration,
+    report_first: bool,
 }
 
 impl Default for Config {
@@ -58,6 +59,7 @@ impl Default for Config {
             write_timeout: settings::DEFAULT_WRITE_TIMEOUT,
             max_threads: settings::DEFAULT_MAX_THREADS,
             thread_timeout: settings::DEFAULT_THREAD_TIMEOUT,
+            report_first: false,
         }
     }
 }
@@ -220,6 +222,31 @@ impl Config {
         self
     }
 
+    /// Whether to write the report *before* the program's own handler for
+    /// the signal runs (default `false`).
+    ///
+    /// A crash signal may already have a handler when [`Config::enable`]
+    /// runs (Rust std's stack-overflow handler, a JVM, a garbage collector
+    /// that uses `mprotect`, a wasm engine). By default that handler runs
+    /// first, as the kernel would have run it, and a report is written only
+    /// when the fault turns out to be fatal: the handler gave up (put back
+    /// `SIG_DFL` and returned, or called `abort()`). A fault the handler
+    /// fixes gets no report.
+    ///
+    /// `report_first(true)` keeps the older order: the report first, then
+    /// the program's handler. It is for programs whose earlier handler is
+    /// itself a crash reporter that ends the process (`_exit`), which would
+    /// otherwise leave no room for ours.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().report_first(true);
+    /// # drop(config);
+    /// ```
+    pub fn report_first(mut self, on: bool) -> Self {
+        self.report_first = on;
+        self
+    }
+
     /// Install the crash handlers with these settings, or apply the
     /// settings to the handlers already installed. Calling it again never
     /// stacks handlers on top of each other.
@@ -311,6 +338,7 @@ impl Config {
         );
         settings::MAX_FRAMES.store(self.max_frames, Ordering::Release);
         settings::ALL_THREADS.store(self.all_threads, Ordering::Release);
+        settings::REPORT_FIRST.store(self.report_first, Ordering::Release);
         settings::WRITE_TIMEOUT_MS.store(timeout_ms, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
         let _old_fd = std::mem::replace(&mut state.fd, fd);
@@ -321,6 +349,7 @@ impl Config {
         let installed = handler::install();
         drop(configuring);
         installed?;
+        handler::note_rust_std(in_our_module);
         handler::warm_up();
         drop(state);
         if let Some(ready) = self.ready_fd {
@@ -328,6 +357,21 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether `addr` lies in the module (executable or shared object) that
+/// holds this code.
+fn in_our_module(addr: usize) -> bool {
+    #[allow(unsafe_code)]
+    fn base_of(addr: usize) -> Option<usize> {
+        // SAFETY: an all-zero Dl_info is a valid value to fill in.
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: dladdr only reads the loader's tables; `info` is writable.
+        let ok = unsafe { libc::dladdr(addr as *const libc::c_void, &mut info) };
+        (ok != 0).then_some(info.dli_fbase as usize)
+    }
+    let ours = base_of(in_our_module as *const () as usize);
+    ours.is_some() && base_of(addr) == ours
 }
 
 /// Tell a supervisor that the handlers are in place: `ready\n`, then close.

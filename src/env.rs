@@ -7,6 +7,7 @@
 //! | `FAULTHANDLER` | anything but `0` (or empty) turns it on |
 //! | `FAULTHANDLER_FILE` | a report file template (`%p`, `%t`, `%e`, `%%`); stderr too |
 //! | `FAULTHANDLER_ALL_THREADS` | `0` or `1` |
+//! | `FAULTHANDLER_REPORT_FIRST` | `0` or `1`: report before the program's own handler runs (see `Config::report_first`) |
 //! | `FAULTHANDLER_MAX_FRAMES` | frame limit, 1 to 4096 |
 //! | `FAULTHANDLER_SIGNAL` | a dump-on-request signal: `QUIT`, `USR1`, `SIGUSR2`, a number |
 //! | `FAULTHANDLER_TIMEOUT` | seconds before a watchdog dump of every thread |
@@ -49,6 +50,8 @@ pub struct Env {
     pub file: Option<OsString>,
     /// `FAULTHANDLER_ALL_THREADS`.
     pub all_threads: Option<bool>,
+    /// `FAULTHANDLER_REPORT_FIRST`.
+    pub report_first: Option<bool>,
     /// `FAULTHANDLER_MAX_FRAMES`.
     pub max_frames: Option<usize>,
     /// `FAULTHANDLER_SIGNAL`: dump every thread on this signal.
@@ -117,6 +120,13 @@ impl Env {
                 Some("0") => s.all_threads = Some(false),
                 Some("1") => s.all_threads = Some(true),
                 _ => bad("FAULTHANDLER_ALL_THREADS", &v, "0 or 1"),
+            }
+        }
+        if let Some(v) = get("FAULTHANDLER_REPORT_FIRST") {
+            match v.to_str() {
+                Some("0") => s.report_first = Some(false),
+                Some("1") => s.report_first = Some(true),
+                _ => bad("FAULTHANDLER_REPORT_FIRST", &v, "0 or 1"),
             }
         }
         if let Some(v) = get("FAULTHANDLER_MAX_FRAMES") {
@@ -198,6 +208,9 @@ impl Env {
         }
         if let Some(n) = self.max_frames {
             config = config.max_frames(n);
+        }
+        if let Some(r) = self.report_first {
+            config = config.report_first(r);
         }
         config
     }
@@ -289,6 +302,7 @@ mod tests {
         let s = env(&[
             ("FAULTHANDLER_FILE", "/tmp/c-%p"),
             ("FAULTHANDLER_ALL_THREADS", "0"),
+            ("FAULTHANDLER_REPORT_FIRST", "1"),
             ("FAULTHANDLER_MAX_FRAMES", "64"),
             ("FAULTHANDLER_SIGNAL", "SIGUSR2"),
             ("FAULTHANDLER_TIMEOUT", "2.5"),
@@ -300,6 +314,7 @@ mod tests {
                 wanted: false,
                 file: Some("/tmp/c-%p".into()),
                 all_threads: Some(false),
+                report_first: Some(true),
                 max_frames: Some(64),
                 signal: Some(libc::SIGUSR2),
                 timeout: Some(Duration::from_millis(2500)),

@@ -246,6 +246,68 @@ pub mod __private {
         });
     }
 
+    /// Where the crate's own `sigaction` calls go when the preload
+    /// library interposes the symbol: the C library's (from
+    /// `dlsym(RTLD_NEXT)`). Set it before anything else.
+    pub fn set_raw_sigaction(
+        f: unsafe extern "C" fn(
+            libc::c_int,
+            *const libc::sigaction,
+            *mut libc::sigaction,
+        ) -> libc::c_int,
+    ) {
+        crate::runtime::sys::set_raw_sigaction(f);
+    }
+
+    /// Whether the preload library's interposer keeps the program's own
+    /// view of the crash signals (set once the preload enabled us).
+    static INTERPOSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Turn the program's view of the crash signals on: from now on,
+    /// [`interposed_sigaction`] answers for them.
+    pub fn start_interposing() {
+        INTERPOSING.store(true, Ordering::Release);
+    }
+
+    /// The interposed `sigaction` for a crash signal, while our handler
+    /// is installed: the program reads and sets its own view (what it
+    /// installed, `SIG_DFL` at first), which our handler runs first and
+    /// chains to, while the kernel keeps ours. `None`: not ours to answer
+    /// (another signal, or not interposing); call the C library's.
+    /// Async-signal-safe (a program's handler may call it).
+    ///
+    /// # Safety
+    ///
+    /// As `sigaction(2)`: `act` null or valid, `old` null or writable.
+    pub unsafe fn interposed_sigaction(
+        sig: libc::c_int,
+        act: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> Option<libc::c_int> {
+        if !INTERPOSING.load(Ordering::Acquire) || !crate::runtime::signals::enabled() {
+            return None;
+        }
+        let f = crate::runtime::signals::fatal(sig)?;
+        let cur = f
+            .previous()
+            .unwrap_or_else(crate::runtime::sys::Action::default_action);
+        if !old.is_null() {
+            // SAFETY: the caller's contract.
+            unsafe { *old = cur.raw() };
+        }
+        if !act.is_null() {
+            // SAFETY: the caller's contract.
+            let new = unsafe { *act };
+            f.set_program_view(crate::runtime::sys::Action::from_raw(new));
+        }
+        Some(0)
+    }
+
+    /// `Config::report_first` for the C API, in force at once.
+    pub fn set_report_first(on: bool) {
+        crate::settings::REPORT_FIRST.store(on, Ordering::Release);
+    }
+
     /// Whether this code runs from one of the preload objects
     /// (`libfaulthandler*.so*`, `faulthandler-preload`), not from a
     /// program that links the crate.

@@ -107,6 +107,10 @@ pub(crate) static WRITE_TIMEOUT_MS: AtomicU64 = AtomicU64::new(3000);
 pub(crate) static MAX_THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_THREADS);
 /// The deadline for one whole collection of stacks, in milliseconds.
 pub(crate) static THREAD_TIMEOUT_MS: AtomicU64 = AtomicU64::new(100);
+/// Whether a crash is reported before the program's own handler from
+/// before `enable()` runs (`Config::report_first`), instead of after it,
+/// only once that handler has shown the fault to be fatal.
+pub(crate) static REPORT_FIRST: AtomicBool = AtomicBool::new(false);
 /// Set while the preload library's ELF constructor runs (possibly inside
 /// `dlopen`, under the loader lock): nothing may wait for a new thread.
 pub(crate) static IN_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);

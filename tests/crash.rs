@@ -361,21 +361,27 @@ mod child {
         );
     }
 
+    /// The report first, then the program's handler from before (which
+    /// `_exit`s): `report_first` keeps that order.
+    fn enable_report_first() {
+        enable(faulthandler::Config::new().report_first(true));
+    }
+
     pub fn chain() {
         install_recording_handler();
-        enable_default();
+        enable_report_first();
         null_deref()
     }
 
     fn chain_again(reenable: bool) {
         install_recording_handler();
-        enable_default();
+        enable_report_first();
         if reenable && !control() {
             check(faulthandler::disable(), "disable()");
         }
         // Reconfigure (or enable again): must not stack our handler on top
         // of itself, nor lose the previous one.
-        enable(faulthandler::Config::new().max_frames(3));
+        enable(faulthandler::Config::new().max_frames(3).report_first(true));
         null_deref()
     }
 
@@ -441,7 +447,7 @@ mod child {
             unsafe { fh_c_install_plain_handler() } == 0,
             "install the plain handler",
         );
-        enable_default();
+        enable_report_first();
         null_deref()
     }
 
@@ -451,7 +457,7 @@ mod child {
             unsafe { fh_c_install_abrt_handler() } == 0,
             "install the SIGABRT handler",
         );
-        enable_default();
+        enable_report_first();
         abort()
     }
 
@@ -459,8 +465,14 @@ mod child {
         // A SIGSEGV sent with kill(2): nothing faults again when a handler
         // returns, so whether the process survives depends on the previous
         // handler only (Rust std's resets the action and returns: it
-        // survives).
-        enable_default();
+        // survives). Reported first, then handed on (`report_first`); by
+        // default std's handler runs first and there is no report (the
+        // `sent_sigsegv_program_first` case).
+        if std::env::var_os("FH_PROGRAM_FIRST").is_some() {
+            enable_default();
+        } else {
+            enable_report_first();
+        }
         announce_thread();
         // SAFETY: kill with plain integers, to ourselves.
         check(
@@ -948,7 +960,8 @@ mod child {
         // SAFETY: installing a handler with the matching signature.
         let r = unsafe { libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut()) };
         check(r == 0, "install the measuring handler");
-        enable_default();
+        // The report runs before the measuring handler.
+        enable_report_first();
         fill_altstack();
         null_deref()
     }
@@ -1839,6 +1852,25 @@ fn check_chaining_abort(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn program_first(r: Runner, _: bool) -> Runner {
+    r.env("FH_PROGRAM_FIRST", "1")
+}
+
+fn check_sent_sigsegv_program_first(c: &Ctx) -> Check {
+    let run = c.run();
+    ensure!(
+        !run.stderr.contains("Fatal signal"),
+        "a report for a signal the program survived:\n{}",
+        run.stderr
+    );
+    ensure!(
+        run.stderr.contains("child: dump after surviving: ok"),
+        "no dump after surviving:\n{}",
+        run.stderr
+    );
+    Ok(())
+}
+
 fn check_sent_sigsegv(c: &Ctx) -> Check {
     let run = c.run();
     let info = Info::parse(&run.stderr);
@@ -2137,6 +2169,8 @@ static CASES: &[Case] = &[
     Case { name: "ignored_sigsegv_sent_then_a_real_fault", body: Some(b::ignored_segv_sent_first), expect: SEGV, check: check_ignored_sent_then_fault, ..CASE },
     Case { name: "chaining_abort", body: Some(b::chain_abort), expect: exit(common::FH_ABRT_HANDLER_EXIT), check: check_chaining_abort, ..CASE },
     Case { name: "sent_sigsegv", body: Some(b::sent_segv), expect: exit(common::child::SURVIVED), check: check_sent_sigsegv, ..CASE },
+    // By default Rust std's handler runs first: it survives, and no report.
+    Case { name: "sent_sigsegv_program_first", body: Some(b::sent_segv), expect: exit(common::child::SURVIVED), setup: program_first, check: check_sent_sigsegv_program_first, ..CASE },
     Case { name: "bad_fd_closed_pipe", body: Some(b::pipe_closed), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "bad_fd_closed_socket", body: Some(b::socket_closed), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "bad_fd_closed_fd", body: Some(b::fd_closed), expect: SEGV, check: check_bad_fd, ..CASE },

@@ -275,7 +275,12 @@ fn run_scenario_altstack_peak_arm(name: &str) {
         a.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigaction(libc::SIGSEGV, &a, std::ptr::null_mut());
     }
-    common::enable(faulthandler::Config::new().all_threads(name == "altstack_peak"));
+    // The report first, then the measuring handler (`report_first`).
+    common::enable(
+        faulthandler::Config::new()
+            .all_threads(name == "altstack_peak")
+            .report_first(true),
+    );
     start_named_threads();
     std::thread::Builder::new()
         .name("fh-crasher".into())

@@ -39,6 +39,17 @@ const char *faulthandler_version(void);
  */
 int faulthandler_enable(int fd, int all_threads, size_t max_frames);
 
+/*
+ * on != 0: write a crash report before the handler the program installed
+ * before faulthandler_enable runs (the older order, for programs whose own
+ * handler is a crash reporter that exits). 0, the default: that handler
+ * runs first, and a report is written only when the fault turns out fatal
+ * (it put back SIG_DFL and returned, or called abort()). Takes effect at
+ * once and for every later faulthandler_enable. Returns 0.
+ * FAULTHANDLER_REPORT_FIRST=1 does the same for the LD_PRELOAD drop-in.
+ */
+int faulthandler_set_report_first(int on);
+
 /* Remove the crash handlers. Returns 1 if they were enabled, else 0. */
 int faulthandler_disable(void);
 

@@ -64,7 +64,9 @@ pub extern "C" fn faulthandler_version() -> *const core::ffi::c_char {
 #[no_mangle]
 pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usize) -> i32 {
     let r = catch_unwind(|| {
-        let mut c = crate_::Config::new().all_threads(all_threads != 0);
+        let mut c = crate_::Config::new()
+            .all_threads(all_threads != 0)
+            .report_first(REPORT_FIRST.load(core::sync::atomic::Ordering::Acquire));
         if max_frames != 0 {
             c = c.max_frames(max_frames);
         }
@@ -78,6 +80,22 @@ pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usi
         Ok(Err(e)) => fail(e),
         Err(_) => fail(libc::EIO),
     }
+}
+
+/// What `faulthandler_set_report_first` asked for, applied by every later
+/// `faulthandler_enable`.
+static REPORT_FIRST: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// `int faulthandler_set_report_first(int on)`: nonzero writes a crash
+/// report before the handler the program had installed before
+/// `faulthandler_enable` runs; 0 (the default) runs that handler first and
+/// reports only when the fault turns out fatal. Takes effect at once and
+/// for every later `faulthandler_enable`. Returns 0.
+#[no_mangle]
+pub extern "C" fn faulthandler_set_report_first(on: i32) -> i32 {
+    REPORT_FIRST.store(on != 0, core::sync::atomic::Ordering::Release);
+    crate_::__private::set_report_first(on != 0);
+    0
 }
 
 /// `int faulthandler_disable(void)`: remove the crash handlers. Returns 1

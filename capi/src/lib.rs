@@ -10,6 +10,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod capi;
+mod interpose;
 mod preload;
 
 pub use capi::*;

@@ -16,6 +16,10 @@
 //! `faulthandler` command's `faulthandler-preload`): a program that links
 //! `libfaulthandler.a` is never enabled behind its back.
 //!
+//! Once enabled, the library keeps its handlers first for the crash
+//! signals and gives the program its own view of them (see
+//! `crate::interpose`).
+//!
 //! Normal context (it runs before `main`); nothing here is reachable from a
 //! handler.
 //!
@@ -26,7 +30,13 @@
 #![allow(unsafe_code)]
 
 extern "C" fn preload_init() {
+    // The crate's own sigaction calls go to the C library's, never to the
+    // program's view (crate::interpose).
+    crate::interpose::setup();
     fh::__private::preload_init();
+    if fh::is_enabled() {
+        fh::__private::start_interposing();
+    }
 }
 
 #[used]

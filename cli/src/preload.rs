@@ -5,8 +5,19 @@
 //! enables faulthandler from the `FAULTHANDLER*` variables.
 #![no_main]
 
+extern crate faulthandler as fh;
+
+// The same interposer as the C library's preload (`sigaction`, `signal`
+// and glibc's variants, for the crash signals only).
+#[path = "../../capi/src/interpose.rs"]
+mod interpose;
+
 extern "C" fn init() {
-    faulthandler::__private::preload_init();
+    interpose::setup();
+    fh::__private::preload_init();
+    if fh::is_enabled() {
+        fh::__private::start_interposing();
+    }
 }
 
 #[used]

@@ -9,7 +9,8 @@ use std::process::{Command, ExitCode};
 pub(crate) const HELP: &str = "\
 Usage: faulthandler run [OPTIONS] -- CMD [ARGS...]
 
-Runs CMD with libfaulthandler.so preloaded (LD_PRELOAD) and FAULTHANDLER=1,
+Runs CMD with libfaulthandler.so preloaded (LD_PRELOAD, after any library
+preloaded already, so that ASan's runtime stays first) and FAULTHANDLER=1,
 so that a crash of CMD prints a report. run executes CMD in its own place
 (like env or nice): the pid, the signals, the exit code and the death by
 signal are CMD's own. If CMD cannot be started, run exits with 2.
@@ -109,11 +110,16 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
             lib.display()
         )));
     }
-    let mut preload = lib.into_os_string();
-    if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
-        preload.push(":");
-        preload.push(old);
-    }
+    // After what is preloaded already: a sanitizer runtime (ASan) must
+    // come first in the initial library list, or it refuses to start.
+    let preload = match std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        Some(mut old) => {
+            old.push(":");
+            old.push(lib.into_os_string());
+            old
+        }
+        None => lib.into_os_string(),
+    };
     let mut command = Command::new(program);
     command.args(program_args).env("LD_PRELOAD", preload);
     for (k, v) in env {

@@ -21,6 +21,23 @@ pub(crate) struct FatalHeader {
     pub origin: Origin,
     pub fault_addr: Option<usize>,
     pub stack_overflow: bool,
+    /// What the program's own handler did after it ran first.
+    pub then: Then,
+}
+
+/// The line after the first one that says what the program's own handler
+/// for the fault did, when it ran before the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// Nothing to say: no program handler ran first, or it returned and
+    /// the fault is fatal now.
+    Nothing,
+    /// The program's handler for the fault raised signal `sig` (`abort()`
+    /// is `SIGABRT`) before it returned.
+    Raised { sig: i32 },
+    /// The program's handler returned, and the same fault came straight
+    /// back this many times.
+    Looping { times: u32 },
 }
 
 /// Which modules the frames referred to, for the modules block.
@@ -83,6 +100,30 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
         line.str(" at address ").addr(a);
     }
     line.byte(b'\n');
+    w.write(line.as_bytes());
+    line.clear();
+    match h.then {
+        Then::Nothing => {}
+        Then::Raised { sig } => {
+            line.str("The program's own ");
+            signals::write_name(&mut line, h.sig);
+            line.str(" handler ran first, then ");
+            if sig == libc::SIGABRT {
+                line.str("called abort() (SIGABRT)\n");
+            } else {
+                line.str("raised ");
+                signals::write_name(&mut line, sig);
+                line.byte(b'\n');
+            }
+        }
+        Then::Looping { times } => {
+            line.str("The program's own ");
+            signals::write_name(&mut line, h.sig);
+            line.str(" handler returned, and the same fault came straight back ")
+                .dec(u64::from(times))
+                .str(" times\n");
+        }
+    }
     w.write(line.as_bytes());
     line.clear();
     if super::last_panic::write_last_panic(&mut line) {

@@ -37,6 +37,14 @@ pub(crate) struct Fatal {
     /// Set when `disable()` found another handler installed over ours:
     /// ours stays in their chain, so the next install keeps `base`.
     displaced: AtomicBool,
+    /// Set when the program's handler, installed with `SA_RESETHAND`, was
+    /// run once: the program's action is `SIG_DFL` from then on.
+    reset: AtomicBool,
+    /// The action from before ours is Rust std's stack-overflow handler
+    /// (see `fatal::note_rust_std`).
+    rust_std: AtomicBool,
+    /// Taken by [`Fatal::set_program_view`]'s writers.
+    view_lock: AtomicBool,
 }
 
 impl Fatal {
@@ -55,6 +63,9 @@ impl Fatal {
             base: RacyCell::new(Action::ZERO),
             prev_valid: AtomicBool::new(false),
             displaced: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
+            rust_std: AtomicBool::new(false),
+            view_lock: AtomicBool::new(false),
         }
     }
 
@@ -63,9 +74,58 @@ impl Fatal {
         if !self.prev_valid.load(Ordering::Acquire) {
             return None;
         }
+        if self.reset.load(Ordering::Acquire) {
+            return Some(Action::default_action());
+        }
         // SAFETY: the slot is written only while the flag is clear (see
         // `save_previous`), and we saw it set.
         Some(unsafe { *self.prev.get_unsynchronized() })
+    }
+
+    /// The preload library's interposed `sigaction` set the program's
+    /// own action to `act`: it is what our handler runs first and chains
+    /// to, and what the program reads back. May run in a signal handler
+    /// (a program's handler that resets its action); a writer that finds
+    /// another writer busy waits a bounded time, then writes anyway.
+    pub(crate) fn set_program_view(&self, act: Action) {
+        let mut spins = 0u32;
+        while self
+            .view_lock
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+            && spins < 1_000_000
+        {
+            spins += 1;
+            core::hint::spin_loop();
+        }
+        self.prev_valid.store(false, Ordering::Release);
+        // SAFETY: the flag is clear, so readers skip the slots; writers
+        // take `view_lock` (bounded, see above).
+        unsafe {
+            *self.prev.get_unsynchronized() = act;
+            *self.base.get_unsynchronized() = act;
+        }
+        self.reset.store(false, Ordering::Release);
+        self.rust_std.store(false, Ordering::Release);
+        self.prev_valid.store(true, Ordering::Release);
+        self.view_lock.store(false, Ordering::Release);
+    }
+
+    /// Whether the action from before ours is Rust std's stack-overflow
+    /// handler.
+    pub(crate) fn is_rust_std(&self) -> bool {
+        self.rust_std.load(Ordering::Acquire)
+    }
+
+    /// Mark (or unmark) the action from before ours as Rust std's.
+    pub(crate) fn set_rust_std(&self, yes: bool) {
+        self.rust_std.store(yes, Ordering::Release);
+    }
+
+    /// The program's handler (`SA_RESETHAND`) runs now: from now on its
+    /// action is `SIG_DFL`, as the kernel would have made it.
+    pub(crate) fn reset_hand(&self) {
+        self.reset.store(true, Ordering::Release);
     }
 
     /// The action from before our first install: what a chain that
@@ -74,6 +134,9 @@ impl Fatal {
     /// that chains to ours.
     pub(crate) fn base(&self) -> Action {
         if !self.prev_valid.load(Ordering::Acquire) {
+            return Action::default_action();
+        }
+        if self.reset.load(Ordering::Acquire) {
             return Action::default_action();
         }
         // SAFETY: as in `previous`.
@@ -94,6 +157,7 @@ impl Fatal {
         let keep_base =
             self.prev_valid.load(Ordering::Acquire) && self.displaced.swap(false, Ordering::AcqRel);
         self.prev_valid.store(false, Ordering::Release);
+        self.reset.store(false, Ordering::Release);
         // SAFETY: the flag is clear, so no reader touches the slots, and
         // only the install-lock holder writes them.
         unsafe {

@@ -237,9 +237,68 @@ impl Action {
         self.0.sa_sigaction == libc::SIG_IGN
     }
 
+    /// Its `sa_flags`.
+    pub(crate) fn flags(&self) -> c_int {
+        self.0.sa_flags
+    }
+
+    /// Its `sa_mask`.
+    pub(crate) fn mask(&self) -> libc::sigset_t {
+        self.0.sa_mask
+    }
+
     /// Whether it is a handler (neither `SIG_DFL` nor `SIG_IGN`).
     pub(crate) fn is_handler(&self) -> bool {
         !self.is_default() && !self.is_ignore()
+    }
+}
+
+/// The C library's own `sigaction`, when the preload library interposes
+/// the symbol (0: call `libc::sigaction`).
+static RAW_SIGACTION: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// `sigaction(2)` as the C library has it, whatever interposes the
+/// symbol.
+pub(crate) type SigactionFn =
+    unsafe extern "C" fn(c_int, *const libc::sigaction, *mut libc::sigaction) -> c_int;
+
+/// Call the C library's own `sigaction` from now on (see
+/// `__private::set_raw_sigaction`).
+pub(crate) fn set_raw_sigaction(f: SigactionFn) {
+    RAW_SIGACTION.store(f as usize, core::sync::atomic::Ordering::Release);
+}
+
+/// The kernel's `sigaction`, never an interposer's view.
+///
+/// # Safety
+///
+/// As `sigaction(2)`: `act` null or a valid action, `old` null or
+/// writable.
+pub(crate) unsafe fn raw_sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let f = RAW_SIGACTION.load(core::sync::atomic::Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: the caller's contract.
+        return unsafe { libc::sigaction(sig, act, old) };
+    }
+    // SAFETY: only a `SigactionFn` is ever stored.
+    let f = unsafe { core::mem::transmute::<usize, SigactionFn>(f) };
+    // SAFETY: the caller's contract.
+    unsafe { f(sig, act, old) }
+}
+
+impl Action {
+    /// The raw `sigaction`.
+    pub(crate) fn raw(&self) -> libc::sigaction {
+        self.0
+    }
+
+    /// An action from a raw `sigaction`.
+    pub(crate) fn from_raw(act: libc::sigaction) -> Action {
+        Action(act)
     }
 }
 
@@ -247,14 +306,14 @@ impl Action {
 pub(crate) fn query_action(sig: c_int) -> Action {
     let mut cur = Action::default_action();
     // SAFETY: a null new action only queries; `cur` is writable.
-    unsafe { libc::sigaction(sig, core::ptr::null(), &mut cur.0) };
+    unsafe { raw_sigaction(sig, core::ptr::null(), &mut cur.0) };
     cur
 }
 
 /// Install `act` for `sig`; the errno on failure.
 pub(crate) fn set_action(sig: c_int, act: &Action) -> Result<(), c_int> {
     // SAFETY: `act` is a fully initialised action.
-    if unsafe { libc::sigaction(sig, &act.0, core::ptr::null_mut()) } == 0 {
+    if unsafe { raw_sigaction(sig, &act.0, core::ptr::null_mut()) } == 0 {
         Ok(())
     } else {
         Err(errno())
@@ -496,6 +555,21 @@ pub(crate) fn sigset_of(signals: &[c_int]) -> libc::sigset_t {
     }
 }
 
+/// Add `sig` to `set`.
+pub(crate) fn sigset_add(set: &mut libc::sigset_t, sig: c_int) {
+    // SAFETY: `set` is a valid sigset_t.
+    unsafe { libc::sigaddset(set, sig) };
+}
+
+/// Add every signal of `from` to `set`.
+pub(crate) fn sigset_add_all(set: &mut libc::sigset_t, from: &libc::sigset_t) {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sigset_has(from, sig) {
+            sigset_add(set, sig);
+        }
+    }
+}
+
 /// Whether `sig` is in `set`.
 pub(crate) fn sigset_has(set: &libc::sigset_t, sig: c_int) -> bool {
     // SAFETY: `set` is a valid sigset_t.
@@ -539,6 +613,29 @@ pub(crate) fn altstack_room() -> Option<usize> {
     let here = 0u8;
     let sp = core::hint::black_box(&here) as *const u8 as usize;
     Some(sp.saturating_sub(cur.ss_sp as usize))
+}
+
+/// Turn the calling thread's alternate signal stack off (it must not be
+/// running on it), returning it for [`altstack_set`]; `None` when it had
+/// none or it could not be turned off.
+pub(crate) fn altstack_disable() -> Option<libc::stack_t> {
+    // SAFETY: an all-zero stack_t is a valid value to overwrite.
+    let mut old: libc::stack_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut off: libc::stack_t = unsafe { core::mem::zeroed() };
+    off.ss_flags = libc::SS_DISABLE;
+    // SAFETY: both are valid stack_t values.
+    let r = unsafe { libc::sigaltstack(&off, &mut old) };
+    (r == 0 && old.ss_flags & libc::SS_DISABLE == 0).then(|| {
+        old.ss_flags = 0;
+        old
+    })
+}
+
+/// Give the calling thread `ss` as its alternate signal stack again.
+pub(crate) fn altstack_set(ss: &libc::stack_t) {
+    // SAFETY: `ss` is a stack the thread had.
+    unsafe { libc::sigaltstack(ss, core::ptr::null_mut()) };
 }
 
 /// Every signal but those in `except`.

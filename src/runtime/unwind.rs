@@ -77,6 +77,17 @@ pub(crate) const fn bottom_frames(len: usize) -> usize {
     }
 }
 
+impl Walk {
+    /// No walk, for static storage.
+    pub(crate) const EMPTY: Walk = Walk {
+        stored: 0,
+        total: 0,
+        found_start: false,
+        cut: false,
+        bottom: 0,
+    };
+}
+
 /// Where a walk's kept frames begin.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Start {
@@ -138,6 +149,59 @@ fn keep_bottom(s: &mut State<'_>) {
         }
     }
     w.bottom = keep;
+}
+
+/// Walk the frame-pointer chain of an interrupted context: `pc`, then
+/// the return address of each frame from `fp` up, read without any risk
+/// of faulting. For a fault whose stack the unwinder could not reach (the
+/// program's own handler, which ran first, left frames without unwind
+/// information between ours and the fault). Stops at a chain that does
+/// not grow toward the stack's base, or after `out` is full.
+pub(crate) fn walk_frame_pointers(pc: usize, fp: usize, out: &mut [usize]) -> Walk {
+    let mut w = Walk::EMPTY;
+    let Some(first) = out.first_mut() else {
+        return w;
+    };
+    *first = pc;
+    w.stored = 1;
+    w.total = 1;
+    w.found_start = true;
+    let mut fp = fp;
+    let mut steps = 0usize;
+    while fp != 0 && fp.is_multiple_of(core::mem::size_of::<usize>()) && steps < WALK_LIMIT {
+        steps += 1;
+        let mut pair = [0u8; 16];
+        if crate::runtime::sys::read_memory(fp, &mut pair) != 16 {
+            break;
+        }
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(pair.get(..8).unwrap_or(&[0; 8]));
+        b.copy_from_slice(pair.get(8..).unwrap_or(&[0; 8]));
+        let (next, ret) = (
+            u64::from_ne_bytes(a) as usize,
+            u64::from_ne_bytes(b) as usize,
+        );
+        if ret == 0 {
+            break;
+        }
+        match out.get_mut(w.stored) {
+            Some(slot) => {
+                *slot = ret;
+                w.stored += 1;
+            }
+            None => {
+                w.cut = true;
+                break;
+            }
+        }
+        w.total += 1;
+        if next <= fp || next - fp > (8 << 20) {
+            break;
+        }
+        fp = next;
+    }
+    w
 }
 
 /// What a walk carries from frame to frame.

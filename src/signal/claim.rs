@@ -78,6 +78,9 @@ pub(crate) struct Scratch {
     pub collect: collector::Scratch,
     /// The symbolizer's files, scan buffers and name cache.
     pub symbols: lookup::Storage,
+    /// The walk stored in `frames` ahead of the program's own handler
+    /// (see `fatal`'s pre-walk).
+    pub prewalk: crate::runtime::unwind::Walk,
 }
 
 static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
@@ -88,6 +91,7 @@ static SCRATCH: RacyCell<Scratch> = RacyCell::new(Scratch {
     late: Late::new(),
     collect: collector::Scratch::new(),
     symbols: lookup::Storage::new(),
+    prewalk: crate::runtime::unwind::Walk::EMPTY,
 });
 
 /// The token: while it lives, this thread alone may write a report.
@@ -178,6 +182,32 @@ impl Claim {
                 tid,
                 _thread: PhantomData,
             })
+    }
+
+    /// The crash claim for thread `tid` only if it is free now, without
+    /// waiting: taken ahead of a program handler that may turn the fault
+    /// fatal (see `fatal`'s pre-walk).
+    pub(crate) fn try_crash(tid: i32) -> Option<Claim> {
+        OWNER
+            .compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Claim::crash_token(tid))
+    }
+
+    /// The crash claim that a frame below us on this thread holds, taken
+    /// with [`Claim::try_crash`] before it called the program's handler,
+    /// which then raised a crash signal.
+    ///
+    /// # Safety
+    ///
+    /// The holder's frame is suspended below this one and never uses its
+    /// token again before this one is gone (the process ends, or this
+    /// token is dropped before the holder resumes).
+    pub(crate) unsafe fn adopt(tid: i32) -> Option<Claim> {
+        (OWNER.load(Ordering::Acquire) == tid).then_some(Claim {
+            tid,
+            _thread: PhantomData,
+        })
     }
 
     /// The claim for a dump on thread `tid`, waiting up to `wait_ms` for a
@@ -288,6 +318,12 @@ impl Drop for Claim {
         // A crash that took the claim over meanwhile keeps it.
         let _ = OWNER.compare_exchange(self.tid, 0, Ordering::AcqRel, Ordering::Acquire);
     }
+}
+
+/// Give back a claim that thread `tid` took with [`Claim::try_crash`] and
+/// left behind (its program handler never returned: `siglongjmp`).
+pub(crate) fn release_left(tid: i32) {
+    let _ = OWNER.compare_exchange(tid, 0, Ordering::AcqRel, Ordering::Acquire);
 }
 
 /// Mark a crash report as done without a token (a nested fault gave up on

@@ -27,7 +27,8 @@
 #![allow(unsafe_code)]
 
 use super::claim::{self, Claim, Crash, Scratch};
-use crate::report::{self, Current, FatalHeader, Header, Parts};
+use super::program::{self, After};
+use crate::report::{self, Current, FatalHeader, Header, Parts, Then};
 use crate::runtime::fmt::Buf;
 use crate::runtime::late_file;
 use crate::runtime::modules;
@@ -110,6 +111,35 @@ pub(crate) fn install() -> Result<(), crate::Error> {
         uninstall();
     }
     result
+}
+
+/// Recognise Rust std's stack-overflow handler among the actions from
+/// before ours: the same `SA_SIGINFO | SA_ONSTACK` handler for `SIGSEGV`
+/// and `SIGBUS`, in the module that holds our own code (std is linked
+/// into the same binary). `in_our_module` answers for an address. Normal
+/// context, under the install lock, after [`install`].
+///
+/// Std's handler only acts on a fault in a guard page: any other fault
+/// makes it put back `SIG_DFL` for the whole process and return, which
+/// would let another thread's fault at the same moment kill the process
+/// before our report. So it runs first only for faults that may be stack
+/// overflows, and for sent signals; other faults are reported first.
+pub(crate) fn note_rust_std(in_our_module: impl Fn(usize) -> bool) {
+    let (Some(segv), Some(bus)) = (table::fatal(libc::SIGSEGV), table::fatal(libc::SIGBUS)) else {
+        return;
+    };
+    let (Some(a), Some(b)) = (segv.previous(), bus.previous()) else {
+        return;
+    };
+    let want = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    let is_std = a.is_handler()
+        && a.handler_addr() == b.handler_addr()
+        && a.flags() & want == want
+        && b.flags() & want == want
+        && a.handler_addr() == segv.base().handler_addr()
+        && in_our_module(a.handler_addr());
+    segv.set_rust_std(is_std);
+    bus.set_rust_std(is_std);
 }
 
 /// Put back the previous actions wherever ours is still installed.
@@ -200,7 +230,7 @@ extern "C" fn warm_up_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
 }
 
 /// The interrupted program counter and stack pointer.
-fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
+pub(crate) fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
     if uc.is_null() {
         return (0, 0);
     }
@@ -305,6 +335,237 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         // signal is still reported: the kernel would kill the process.)
         return;
     }
+    if !settings::REPORT_FIRST.load(Ordering::Relaxed) {
+        let first = program_first(sig, info, uc);
+        if first.is_none() {
+            if let Some(outer) = program::nested(tid, uc) {
+                // The program's handler for an earlier fault on this
+                // thread raised a crash signal that nothing of the
+                // program's handles (abort(), or the signal again once
+                // it put back SIG_DFL): that fault was fatal after all.
+                // Report it, from its own context, then hand this signal
+                // on.
+                report_outer(tid, outer, sig);
+                chain(sig, info, uc);
+                return;
+            }
+        }
+        if let Some((f, prev)) = first {
+            run_program_first(f, &prev, sig, info, uc, tid);
+            return;
+        }
+    }
+    report_crash(tid, sig, info, uc, Then::Nothing);
+    chain(sig, info, uc);
+}
+
+/// Report the fault whose program handler raised `sig` (still running on
+/// this thread, below us).
+#[inline(never)]
+fn report_outer(tid: i32, outer: program::Outer, sig: c_int) {
+    let then = Then::Raised { sig };
+    // SAFETY: the claim's holder (if any) is the frame that called the
+    // program's handler, suspended below us; it resumes only after this
+    // token is gone (kept: the process ends).
+    if let Some(mut claim) = unsafe { Claim::adopt(tid) }.filter(|_| outer.prewalked) {
+        table::note_crashed(tid, outer.sig);
+        ORIGINAL_SIG.store(outer.sig, Ordering::Release);
+        report_prewalked(&mut claim, outer.sig, outer.info, outer.uc, then);
+        claim.keep();
+        return;
+    }
+    table::note_crashed(tid, outer.sig);
+    match Claim::crash(tid) {
+        Crash::Won(mut claim) => {
+            let crash_set = sys::sigset_of(&FATAL_SIGNALS);
+            sys::thread_sigmask(libc::SIG_UNBLOCK, &crash_set);
+            ORIGINAL_SIG.store(outer.sig, Ordering::Release);
+            // Walk from here, across the program's handler, to the fault;
+            // where the unwinder cannot get there, follow the fault's
+            // frame pointers instead.
+            let (pc, _) = context_pc_sp(outer.uc);
+            let max = settings::max_frames();
+            let scratch = claim.scratch();
+            let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
+            WALKING_PC.store(pc, Ordering::Release);
+            // SAFETY: walking our own stack from the handler.
+            let mut walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+            WALKING_PC.store(0, Ordering::Release);
+            if !walk.found_start {
+                walk = unwind::walk_frame_pointers(pc, context_fp(outer.uc), frames);
+            }
+            scratch.prewalk = walk;
+            report_prewalked(&mut claim, outer.sig, outer.info, outer.uc, then);
+            claim.keep();
+        }
+        Crash::Nested => {
+            if !claim::mark_crash_done() {
+                nested_fault(sig);
+            }
+        }
+        Crash::Waited => {}
+    }
+}
+
+/// The interrupted frame pointer.
+fn context_fp(uc: *mut c_void) -> usize {
+    if uc.is_null() {
+        return 0;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel's ucontext.
+        let g = unsafe { &(*uc).uc_mcontext.gregs };
+        g[libc::REG_RBP as usize] as usize
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: the kernel's ucontext.
+        let m = unsafe { &(*uc).uc_mcontext };
+        m.regs[29] as usize
+    }
+}
+
+/// Run the program's handler first, then report if it showed the fault
+/// to be fatal.
+#[inline(never)]
+fn run_program_first(
+    f: &table::Fatal,
+    prev: &Action,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut c_void,
+    tid: i32,
+) {
+    // On a small alternate stack, what looks like a stack overflow is
+    // walked now, while there is room: the program's handler (Rust std's
+    // prints its message and aborts) and the signal it raises would leave
+    // too little of an 8 KiB stack for the walk.
+    let mut held = if looks_like_overflow_on_small_stack(sig, info, uc) {
+        Claim::try_crash(tid)
+    } else {
+        None
+    };
+    if let Some(claim) = held.as_mut() {
+        let (pc, _) = context_pc_sp(uc);
+        let max = settings::max_frames();
+        let scratch = claim.scratch();
+        let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
+        // SAFETY: walking our own stack from the handler (see `unwind`).
+        let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+        if !walk.found_start {
+            if let Some(first) = frames.first_mut() {
+                *first = pc;
+            }
+        }
+        scratch.prewalk = walk;
+    }
+    let prewalked = held.is_some();
+    // SAFETY: `info` and `uc` are the kernel's; `prev` is the action the
+    // kernel gave us at install.
+    let run = || unsafe { program::run_first(f, prev, sig, info, uc, tid, prewalked) };
+    let after = if prewalked {
+        // And the handler runs on the report stack (ours while we hold
+        // the claim), with the alternate stack off meanwhile, so that the
+        // signal it may raise lands below it there, not on top of our
+        // frames on the small alternate stack.
+        let mut after = After::Handled;
+        let mut on_report_stack = || {
+            let saved = sys::altstack_disable();
+            after = run();
+            if let Some(ss) = saved {
+                sys::altstack_set(&ss);
+            }
+        };
+        // SAFETY: we hold the claim, which the report stack belongs to.
+        unsafe { stack::run_on_report_stack(&mut on_report_stack) };
+        after
+    } else {
+        run()
+    };
+    match (after, held) {
+        (After::Handled, _) => {}
+        (After::GaveUp, held) => {
+            match held {
+                Some(mut claim) => {
+                    table::note_crashed(tid, sig);
+                    ORIGINAL_SIG.store(sig, Ordering::Release);
+                    report_prewalked(&mut claim, sig, info, uc, Then::Nothing);
+                    claim.keep();
+                }
+                None => report_crash(tid, sig, info, uc, Then::Nothing),
+            }
+            // The fault fires again into the program's action.
+            if is_ours(&sys::query_action(sig)) {
+                restore_previous_actions();
+                table::set_enabled(false);
+            }
+        }
+        (After::Looping, held) => {
+            drop(held);
+            report_loop(tid, sig, info, uc);
+        }
+    }
+}
+
+/// A `SIGSEGV` at an address just below the stack pointer, taken on an
+/// alternate stack with less than 32 KiB left.
+fn looks_like_overflow_on_small_stack(
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut c_void,
+) -> bool {
+    if sig != libc::SIGSEGV {
+        return false;
+    }
+    // SAFETY: the kernel's siginfo.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let (_, sp) = context_pc_sp(uc);
+    let near = addr < sp.saturating_add(4096) && sp - addr.min(sp) <= (1 << 20) + (64 << 10);
+    near && sys::altstack_room().is_some_and(|room| room < (32 << 10))
+}
+
+/// The program's own handler for `sig`, when it is to run before any
+/// report: the action from before our first install is a handler, and
+/// the kernel calls ours for `sig` (not a handler installed after us that
+/// chains to ours: that one already ran).
+fn program_first(
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut c_void,
+) -> Option<(&'static table::Fatal, Action)> {
+    let f = table::fatal(sig)?;
+    let prev = f.previous()?;
+    if !prev.is_handler() || prev.handler_addr() != f.base().handler_addr() {
+        return None;
+    }
+    if !is_ours(&sys::query_action(sig)) {
+        return None;
+    }
+    if f.is_rust_std() && !std_acts_on(info, uc) {
+        return None;
+    }
+    Some((f, prev))
+}
+
+/// Whether Rust std's handler may act on this signal: a sent one (it puts
+/// back `SIG_DFL` and returns: the program survives, as without us), or
+/// a fault close below the stack pointer (a stack overflow, maybe).
+fn std_acts_on(info: *mut libc::siginfo_t, uc: *mut c_void) -> bool {
+    // SAFETY: the kernel's siginfo.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    if code <= 0 {
+        return true;
+    }
+    let (_, sp) = context_pc_sp(uc);
+    addr < sp.saturating_add(4096) && sp - addr.min(sp) <= (1 << 20) + (64 << 10)
+}
+
+/// Write the crash report of `sig` (`info`, `uc`) once: the thread that
+/// takes the claim reports, a fault inside our own report writes one line.
+#[inline(never)]
+fn report_crash(tid: i32, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void, then: Then) {
     table::note_crashed(tid, sig);
     match Claim::crash(tid) {
         Crash::Won(mut claim) => {
@@ -313,7 +574,7 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
             let crash_set = sys::sigset_of(&FATAL_SIGNALS);
             sys::thread_sigmask(libc::SIG_UNBLOCK, &crash_set);
             ORIGINAL_SIG.store(sig, Ordering::Release);
-            report_fatal(&mut claim, sig, info, uc);
+            report_fatal(&mut claim, sig, info, uc, then);
             claim.keep();
         }
         Crash::Nested => {
@@ -326,7 +587,21 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         }
         Crash::Waited => {}
     }
-    chain(sig, info, uc);
+}
+
+/// The program's handler keeps returning into the same fault: report it
+/// once, and let the process go on as it would without us.
+#[inline(never)]
+fn report_loop(tid: i32, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+    if let Crash::Won(mut claim) = Claim::crash(tid) {
+        ORIGINAL_SIG.store(sig, Ordering::Release);
+        let then = Then::Looping {
+            times: program::LOOP_LIMIT,
+        };
+        report_fatal(&mut claim, sig, info, uc, then);
+        // Not kept: the process goes on, and later crashes and dumps
+        // take the claim again.
+    }
 }
 
 /// Whether the action from before ours for `sig` is `SIG_IGN`.
@@ -347,8 +622,11 @@ fn chain(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     if is_ours(&cur) {
         restore_previous_actions();
         table::set_enabled(false);
-        if prev.is_some_and(|p| p.is_handler()) {
-            // A handler of the program's runs next: the process may go on.
+        // A handler of the program's runs next: the process may go on,
+        // and the handler may need the other threads. Not Rust std's for
+        // a fault it does not act on: it only puts back SIG_DFL.
+        let std_gives_up = f.is_rust_std() && !info.is_null() && !std_acts_on(info, uc);
+        if prev.is_some_and(|p| p.is_handler()) && !std_gives_up {
             super::collector::release_held();
         }
     } else if let Some(prev) = prev {
@@ -504,12 +782,18 @@ fn note_nested_fault(sig: c_int) {
 /// there to cross the signal frame), then everything else (on the report's
 /// own stack again).
 #[inline(never)]
-fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
+fn report_fatal(
+    claim: &mut Claim,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut c_void,
+    then: Then,
+) {
     let _pipe = SigpipeGuard::new();
     let (pc, sp) = context_pc_sp(uc);
     {
         let scratch = claim.scratch();
-        let mut header = || write_header(scratch, sig, info, sp);
+        let mut header = || write_header(scratch, sig, info, sp, then);
         // SAFETY: we hold the claim, which the report stack belongs to.
         unsafe { stack::run_on_report_stack(&mut header) };
     }
@@ -530,10 +814,41 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
     unsafe { stack::run_on_report_stack(&mut body) };
 }
 
+/// Write the crash report from a walk made earlier (`Scratch::prewalk`),
+/// everything on the report's own stack.
+#[inline(never)]
+fn report_prewalked(
+    claim: &mut Claim,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    uc: *mut c_void,
+    then: Then,
+) {
+    let _pipe = SigpipeGuard::new();
+    let crash_set = sys::sigset_of(&FATAL_SIGNALS);
+    sys::thread_sigmask(libc::SIG_UNBLOCK, &crash_set);
+    let (_, sp) = context_pc_sp(uc);
+    let max = settings::max_frames();
+    let scratch = claim.scratch();
+    let walk = scratch.prewalk;
+    let mut all = || {
+        write_header(scratch, sig, info, sp, then);
+        write_body(scratch, walk, max);
+    };
+    // SAFETY: we hold the claim, which the report stack belongs to.
+    unsafe { stack::run_on_report_stack(&mut all) };
+}
+
 /// The report's first lines, flushed: they are out before the walk, the
 /// riskiest step.
 #[inline(never)]
-fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, sp: usize) {
+fn write_header(
+    scratch: &mut Scratch,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    sp: usize,
+    then: Then,
+) {
     let Scratch {
         maps,
         writer: w,
@@ -560,6 +875,7 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
         origin,
         fault_addr,
         stack_overflow,
+        then,
     };
     // The report file was removed at exit (empty) and we crash after
     // that, in an atexit handler: create it again.

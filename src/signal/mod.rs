@@ -18,6 +18,7 @@ pub(crate) mod claim;
 pub(crate) mod collector;
 pub(crate) mod fatal;
 pub(crate) mod own_dump;
+pub(crate) mod program;
 pub(crate) mod request;
 
 pub(crate) use crate::runtime::signals::check_dump_signal;
