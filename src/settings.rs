@@ -56,6 +56,9 @@ pub(crate) const SCAN_REPORT_MS: u64 = 200;
 /// The scan budget is renewed for a report that starts this long after
 /// the last one (a long-running process that dumps now and then).
 pub(crate) const SCAN_BUDGET_RENEW_MS: u64 = 2000;
+/// A crash while the background indexer still builds line tables waits
+/// at most this long for those of its own frames' modules.
+pub(crate) const LINES_WAIT_MS: u64 = 500;
 /// How long a new helper thread may take to mark itself internal.
 pub(crate) const HELPER_START_WAIT_MS: u64 = 100;
 
@@ -76,6 +79,11 @@ pub(crate) static WRITE_TIMEOUT_MS: AtomicU64 = AtomicU64::new(3000);
 pub(crate) static MAX_THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_THREADS);
 /// The deadline for one whole collection of stacks, in milliseconds.
 pub(crate) static THREAD_TIMEOUT_MS: AtomicU64 = AtomicU64::new(100);
+/// The default budget of DWARF bytes read for one module's line tables.
+pub const DEFAULT_LINE_BUDGET: u64 = 64 << 20;
+/// The budget of DWARF bytes read for one module's line tables (the
+/// background indexer reads it; a module over it gets names only).
+pub(crate) static LINE_BUDGET: AtomicU64 = AtomicU64::new(DEFAULT_LINE_BUDGET);
 /// Set while the preload library's ELF constructor runs (possibly inside
 /// `dlopen`, under the loader lock): nothing may wait for a new thread.
 pub(crate) static IN_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);

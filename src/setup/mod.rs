@@ -7,4 +7,6 @@
 pub(crate) mod collector;
 pub(crate) mod helpers;
 pub(crate) mod index;
+#[cfg(feature = "symbolize")]
+pub(crate) mod lines;
 pub(crate) mod modules;
