@@ -625,6 +625,54 @@ impl Builder {
                 rows.push(Row { file, line });
             }
         }
+        // Only the inlined calls in code (not in functions the linker
+        // dropped) are kept, renumbered, with only the names they use.
+        let in_code = |a: u64| exec.iter().any(|&(lo, hi)| lo <= a && a < hi);
+        self.ranges.retain(|r| in_code(r.0));
+        let mut keep = vec![NONE; self.inlines.len()];
+        for r in &self.ranges {
+            if let Some(k) = keep.get_mut(r.3 as usize) {
+                *k = 0;
+            }
+        }
+        let mut pool = Vec::new();
+        let mut strings: HashMap<Vec<u8>, Str> = HashMap::new();
+        let mut put = |pool: &mut Vec<u8>, s: &[u8]| -> Str {
+            *strings.entry(s.to_vec()).or_insert_with(|| {
+                let v = Str {
+                    at: pool.len() as u32,
+                    len: s.len() as u32,
+                };
+                pool.extend_from_slice(s);
+                v
+            })
+        };
+        let old_pool = std::mem::take(&mut self.pool);
+        let text = |s: Str| {
+            old_pool
+                .get(s.at as usize..(s.at + s.len) as usize)
+                .unwrap_or(&[])
+        };
+        let files: Vec<Str> = self.files.iter().map(|&f| put(&mut pool, text(f))).collect();
+        let mut inlines = Vec::new();
+        for (i, rec) in self.inlines.iter().enumerate() {
+            if keep[i] == NONE {
+                continue;
+            }
+            keep[i] = inlines.len() as u32;
+            let parent = match rec.parent {
+                NONE => NONE,
+                p => keep.get(p as usize).copied().unwrap_or(NONE),
+            };
+            inlines.push(Inline {
+                parent,
+                name: put(&mut pool, text(rec.name)),
+                call: rec.call,
+            });
+        }
+        for r in self.ranges.iter_mut() {
+            r.3 = keep.get(r.3 as usize).copied().unwrap_or(NONE);
+        }
         // Inline segments: at each boundary, the innermost call covering it.
         self.ranges.sort_unstable();
         let mut points: Vec<u64> = self.ranges.iter().flat_map(|r| [r.0, r.1]).collect();
@@ -677,9 +725,9 @@ impl Builder {
             stream,
             seg_addrs,
             seg_inner,
-            inlines: self.inlines,
-            files: self.files,
-            pool: self.pool,
+            inlines,
+            files,
+            pool,
         })
     }
 }
