@@ -17,7 +17,9 @@
 //!   frames are named, without lines, and the report says so once.
 #![allow(unsafe_code)]
 
-use crate::symbolize::lines::{encode_row, Block, Inline, LineTable, Row, Str, BLOCK_ROWS, NONE, NO_FILE};
+use crate::symbolize::lines::{
+    encode_row, Block, Inline, LineTable, Row, Str, BLOCK_ROWS, NONE, NO_FILE,
+};
 use gimli::{AttributeValue, EndianSlice, RunTimeEndian, SectionId};
 use object::{Object, ObjectSection};
 use std::borrow::Cow;
@@ -256,9 +258,10 @@ pub(crate) fn build(path: &Path, build_id: &[u8], budget: u64) -> (Outcome, Figu
 fn build_from(obj: &object::File<'_>, budget: u64) -> (Outcome, Figures) {
     let size = debug_size(obj);
     let mut fig = Figures {
-        debug_line: obj
-            .section_by_name(".debug_line")
-            .map_or(0, |s| s.compressed_file_range().map_or(s.size(), |r| r.uncompressed_size)),
+        debug_line: obj.section_by_name(".debug_line").map_or(0, |s| {
+            s.compressed_file_range()
+                .map_or(s.size(), |r| r.uncompressed_size)
+        }),
         debug_read: size,
         ..Figures::default()
     };
@@ -653,7 +656,11 @@ impl Builder {
                 .get(s.at as usize..(s.at + s.len) as usize)
                 .unwrap_or(&[])
         };
-        let files: Vec<Str> = self.files.iter().map(|&f| put(&mut pool, text(f))).collect();
+        let files: Vec<Str> = self
+            .files
+            .iter()
+            .map(|&f| put(&mut pool, text(f)))
+            .collect();
         let mut inlines = Vec::new();
         for (i, rec) in self.inlines.iter().enumerate() {
             if keep[i] == NONE {
@@ -904,7 +911,9 @@ mod libc_tests {
         let Outcome::Ready(t) = out else {
             panic!("no tables: {out:?}")
         };
-        let loc = t.location((getpid - m.bias) as u64).expect("a line for getpid");
+        let loc = t
+            .location((getpid - m.bias) as u64)
+            .expect("a line for getpid");
         eprintln!("{}:{}", String::from_utf8_lossy(loc.file), loc.line);
     }
 }

@@ -177,9 +177,9 @@ pub(crate) fn ready() -> bool {
 /// Whether every module of the current snapshot has its line tables
 /// built, or known to have none (for the benchmark and tests).
 pub(crate) fn lines_ready() -> bool {
-    modules::snapshot_modules().iter().all(|m| {
-        !indexable(m) || find(m).is_some_and(|ix| !matches!(ix.lines, Lines::Pending))
-    })
+    modules::snapshot_modules()
+        .iter()
+        .all(|m| !indexable(m) || find(m).is_some_and(|ix| !matches!(ix.lines, Lines::Pending)))
 }
 
 /// Set while the background builder (`fh-symbols`) runs.

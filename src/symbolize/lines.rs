@@ -138,7 +138,10 @@ impl LineTable {
     /// innermost one, inside any inlined call.
     pub(crate) fn location(&self, vaddr: u64) -> Option<Loc> {
         let rel = self.rel(vaddr)?;
-        let k = self.blocks.partition_point(|b| b.addr <= rel).checked_sub(1)?;
+        let k = self
+            .blocks
+            .partition_point(|b| b.addr <= rel)
+            .checked_sub(1)?;
         let b = *self.blocks.get(k)?;
         let end = self
             .blocks
@@ -250,7 +253,13 @@ pub(crate) fn push_leb(out: &mut impl Extend<u8>, mut v: u64) {
 
 /// Append the row (`addr`, `row`) that follows (`prev_addr`, `prev`), as
 /// [`decode_row`] reads it.
-pub(crate) fn encode_row(out: &mut impl Extend<u8>, prev_addr: u32, prev: Row, addr: u32, row: Row) {
+pub(crate) fn encode_row(
+    out: &mut impl Extend<u8>,
+    prev_addr: u32,
+    prev: Row,
+    addr: u32,
+    row: Row,
+) {
     push_leb(out, u64::from(addr.wrapping_sub(prev_addr)));
     let dl = i64::from(row.line) - i64::from(prev.line);
     let z = ((dl << 1) ^ (dl >> 63)) as u64;
@@ -318,7 +327,11 @@ mod tests {
             let want = (r.file != NO_FILE).then_some(r.line);
             assert_eq!(t.location(u64::from(a)).map(|l| l.line), want, "row {i}");
             if let Some(&(next, _)) = rows.get(i + 1) {
-                assert_eq!(t.location(u64::from(next - 1)).map(|l| l.line), want, "row {i}+");
+                assert_eq!(
+                    t.location(u64::from(next - 1)).map(|l| l.line),
+                    want,
+                    "row {i}+"
+                );
             }
         }
     }
@@ -328,7 +341,12 @@ mod tests {
         let pool = b"a.rsb.rsinnerouter";
         let s = |at, len| Str { at, len };
         let r = |file, line| Row { file, line };
-        let (blocks, stream) = encode(&[(0, r(0, 5)), (0x10, r(1, 7)), (0x20, r(0, 0)), (0x30, r(NO_FILE, 0))]);
+        let (blocks, stream) = encode(&[
+            (0, r(0, 5)),
+            (0x10, r(1, 7)),
+            (0x20, r(0, 0)),
+            (0x30, r(NO_FILE, 0)),
+        ]);
         let t = LineTable {
             base: 0x1000,
             blocks: leak(blocks),

@@ -553,7 +553,10 @@ Modules:
         assert_eq!(f0.inlined[0].file_line(), Some(("src/parse.c", 17)));
         assert_eq!(f0.inlined[1].name, "<T as a::B>::f");
         assert_eq!(f0.inlined[1].file_line(), Some(("tests/x y.rs", 3)));
-        assert_eq!((f0.inlined[2].name.as_str(), &f0.inlined[2].location), ("no_line", &None));
+        assert_eq!(
+            (f0.inlined[2].name.as_str(), &f0.inlined[2].location),
+            ("no_line", &None)
+        );
         assert_eq!(c.frames[1].location, None);
         assert!(c.frames[1].inlined.is_empty());
         assert_eq!(c.frames[1].name, "<W<(A, (B, C))> as T>::f");
