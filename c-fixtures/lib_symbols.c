@@ -4,14 +4,14 @@
  * tail call and every frame stays on the stack. */
 
 __attribute__((noinline)) int fh_sym_c_crash(volatile int *p) {
-    *p = 42;
+    *p = 42; /* @c_crash */
     return *p + 1;
 }
 
 __attribute__((noinline)) int fh_sym_c_middle(volatile int *p) {
-    return fh_sym_c_crash(p) + 1;
+    return fh_sym_c_crash(p) + 1; /* @c_middle */
 }
 
 __attribute__((noinline)) int fh_sym_c_outer(volatile int *p) {
-    return fh_sym_c_middle(p) + 1;
+    return fh_sym_c_middle(p) + 1; /* @c_outer */
 }

@@ -3,10 +3,10 @@
  * is not in .dynsym). */
 
 static __attribute__((noinline)) int fh_late_crash(volatile int *p) {
-    *p = 7;
+    *p = 7; /* @late_crash */
     return *p + 1;
 }
 
 __attribute__((noinline)) int fh_late_entry(volatile int *p) {
-    return fh_late_crash(p) + 1;
+    return fh_late_crash(p) + 1; /* @late_entry */
 }

@@ -218,3 +218,75 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
         found: (found_ix, found_scan, found_batch),
     })
 }
+
+/// Figures of building the line tables of the ELF file at `path`.
+#[cfg(feature = "symbolize")]
+pub struct LineFigures {
+    /// CPU time of the build (this thread's).
+    pub cpu: Duration,
+    /// Wall time of the build.
+    pub wall: Duration,
+    /// Bytes of `.debug_line`, and of all the DWARF sections read.
+    pub debug_line: u64,
+    pub debug_read: u64,
+    /// Rows, inline segments, inlined calls and files kept.
+    pub rows: usize,
+    pub segments: usize,
+    pub inlines: usize,
+    pub files: usize,
+    /// Bytes mapped for the tables (0 when none were built).
+    pub mapped: usize,
+    /// Code symbols of the file (functions).
+    pub functions: usize,
+}
+
+/// CPU time used by the calling thread.
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Build the line tables of the file at `path` on this thread (with
+/// `budget` bytes of DWARF at most) and measure it. The tables are leaked.
+#[cfg(feature = "symbolize")]
+pub fn build_lines_of(path: &str, budget: u64) -> LineFigures {
+    let id = std::fs::File::open(path)
+        .ok()
+        .and_then(|f| {
+            let mut scratch = vec![0u8; 4096];
+            elf::inspect(f.as_raw_fd(), &mut scratch).map(|i| i.build_id().to_vec())
+        })
+        .unwrap_or_default();
+    let c = thread_cpu();
+    let t = Instant::now();
+    let (out, fig) = setup::lines::build(std::path::Path::new(path), &id, budget);
+    let wall = t.elapsed();
+    let cpu = thread_cpu() - c;
+    let mapped = match out {
+        setup::lines::Outcome::Ready(t) => t.mapped,
+        _ => 0,
+    };
+    LineFigures {
+        cpu,
+        wall,
+        debug_line: fig.debug_line,
+        debug_read: fig.debug_read,
+        rows: fig.rows,
+        segments: fig.segments,
+        inlines: fig.inlines,
+        files: fig.files,
+        mapped,
+        functions: code_symbols(path).len(),
+    }
+}
+
+/// Whether every loaded module has its line tables built (or none to
+/// build).
+pub fn lines_ready() -> bool {
+    index::lines_ready()
+}

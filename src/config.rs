@@ -45,6 +45,8 @@ pub struct Config {
     max_threads: usize,
     thread_timeout: Duration,
     report_first: bool,
+    line_budget: u64,
+    debug_dirs: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -60,6 +62,8 @@ impl Default for Config {
             max_threads: settings::DEFAULT_MAX_THREADS,
             thread_timeout: settings::DEFAULT_THREAD_TIMEOUT,
             report_first: false,
+            line_budget: settings::DEFAULT_LINE_BUDGET,
+            debug_dirs: Vec::new(),
         }
     }
 }
@@ -247,6 +251,38 @@ impl Config {
         self
     }
 
+    /// The most DWARF (in bytes, uncompressed) the background indexer
+    /// reads for one module's source lines; default 64 MiB
+    /// ([`settings::DEFAULT_LINE_BUDGET`]). A module whose debug sections
+    /// are bigger still gets names, without lines, and the report's
+    /// `Modules:` block says so under that module. 0 turns source lines
+    /// off. It applies to modules indexed after this call.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().line_budget(256 << 20);
+    /// # drop(config);
+    /// ```
+    pub fn line_budget(mut self, bytes: u64) -> Self {
+        self.line_budget = bytes;
+        self
+    }
+
+    /// Also look in `dir` for the separate debug files of stripped
+    /// modules (names and source lines), before `/usr/lib/debug`: as
+    /// `dir/.build-id/xx/rest.debug`, and for a module with a
+    /// `.gnu_debuglink`, as `dir/<the module's directory>/<link>`. Can
+    /// be given several times; searched in order. The file must carry
+    /// the module's build-id.
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().debug_dir("/opt/myprog/debug");
+    /// # drop(config);
+    /// ```
+    pub fn debug_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.debug_dirs.push(dir.into());
+        self
+    }
+
     /// Install the crash handlers with these settings, or apply the
     /// settings to the handlers already installed. Calling it again never
     /// stacks handlers on top of each other.
@@ -256,9 +292,13 @@ impl Config {
     /// and runs the report path once through a real signal frame so that
     /// nothing initialises lazily during a crash. When loaded modules have
     /// no symbol index yet, it starts a short-lived background thread,
-    /// `fh-symbols`, that builds one so that a report names its frames
-    /// quickly (see [`crate::offline`] for how frames are named); `enable()` does not
-    /// wait for it.
+    /// `fh-symbols`, at idle priority (`SCHED_IDLE`), that builds one so
+    /// that a report names its frames quickly, then each module's source
+    /// line tables (see [`line_budget`](Self::line_budget)); `enable()`
+    /// does not wait for it. A crash while it still works waits at most
+    /// 500 ms for the tables of its own frames' modules. A library
+    /// `dlopen`ed later is named by a bounded scan of its file, and gets
+    /// an index and lines when `enable()` is called again.
     ///
     /// # Errors
     ///
@@ -312,6 +352,11 @@ impl Config {
         setup::collector::ensure_installed(self.max_threads, self.max_frames)?;
         settings::MAX_THREADS.store(self.max_threads, Ordering::Release);
         settings::THREAD_TIMEOUT_MS.store(thread_ms, Ordering::Release);
+        settings::LINE_BUDGET.store(self.line_budget, Ordering::Release);
+        #[cfg(feature = "symbolize")]
+        if let Ok(mut dirs) = setup::lines::DEBUG_DIRS.lock() {
+            dirs.clone_from(&self.debug_dirs);
+        }
         setup::modules::snapshot();
         setup::index::prepare();
         crate::panic_hook::install_once();

@@ -65,6 +65,9 @@ pub(crate) const SCAN_BUDGET_RENEW_MS: u64 = 2000;
 /// The threads of a crash's collection stay held (see
 /// `signal::collector`) at most this long past the report's deadlines.
 pub(crate) const HOLD_MARGIN_MS: u64 = 5000;
+/// A crash while the background indexer still builds line tables waits
+/// at most this long for those of its own frames' modules.
+pub(crate) const LINES_WAIT_MS: u64 = 500;
 /// How long a new helper thread may take to mark itself internal.
 pub(crate) const HELPER_START_WAIT_MS: u64 = 100;
 
@@ -111,6 +114,11 @@ pub(crate) static THREAD_TIMEOUT_MS: AtomicU64 = AtomicU64::new(100);
 /// before `enable()` runs (`Config::report_first`), instead of after it,
 /// only once that handler has shown the fault to be fatal.
 pub(crate) static REPORT_FIRST: AtomicBool = AtomicBool::new(false);
+/// The default budget of DWARF bytes read for one module's line tables.
+pub const DEFAULT_LINE_BUDGET: u64 = 64 << 20;
+/// The budget of DWARF bytes read for one module's line tables (the
+/// background indexer reads it; a module over it gets names only).
+pub(crate) static LINE_BUDGET: AtomicU64 = AtomicU64::new(DEFAULT_LINE_BUDGET);
 /// Set while the preload library's ELF constructor runs (possibly inside
 /// `dlopen`, under the loader lock): nothing may wait for a new thread.
 pub(crate) static IN_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);

@@ -248,6 +248,17 @@ mod child {
         null_deref()
     }
 
+    /// A crash with the line tables built (on this thread, first): the
+    /// report has source lines and inlined calls.
+    pub fn segv_with_lines() {
+        enable_default();
+        if !control() {
+            faulthandler::__bench::build_index_now();
+            check(faulthandler::__bench::lines_ready(), "lines ready");
+        }
+        null_deref()
+    }
+
     pub fn bus() {
         enable_default();
         sigbus()
@@ -2002,6 +2013,26 @@ fn check_zero_malloc(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// As [`check_zero_malloc`], and the report has source lines and an
+/// inlined call (`load_u32`), so the spy watched them being written.
+fn check_zero_malloc_with_lines(c: &Ctx) -> Check {
+    check_zero_malloc(c)?;
+    let rep = Report::first(&c.run().stderr)?;
+    let f0 = rep.current()?.frames.first().ok_or("no frames")?;
+    ensure!(
+        f0.file_line()
+            .is_some_and(|(f, _)| f.ends_with("tests/crash.rs")),
+        "no line on frame #0: {:?}",
+        f0.line
+    );
+    ensure!(
+        f0.inlined.iter().any(|i| i.name.ends_with("load_u32")),
+        "no inlined load_u32 on frame #0:\n{}",
+        rep.text
+    );
+    Ok(())
+}
+
 fn check_zero_malloc_spy_catches(c: &Ctx) -> Check {
     for run in [c.run(), c.control()] {
         ensure!(
@@ -2176,6 +2207,7 @@ static CASES: &[Case] = &[
     Case { name: "bad_fd_closed_fd", body: Some(b::fd_closed), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "eight_threads", body: Some(b::threads8), expect: SEGV, check: check_eight_threads, ..CASE },
     Case { name: "zero_malloc_segv", body: Some(b::segv), expect: SEGV, setup: spy, check: check_zero_malloc, ..CASE },
+    Case { name: "zero_malloc_segv_with_lines", body: Some(b::segv_with_lines), expect: SEGV, setup: spy, check: check_zero_malloc_with_lines, ..CASE },
     Case { name: "zero_malloc_abort", body: Some(b::abort_), expect: ABRT, setup: spy, check: check_zero_malloc, ..CASE },
     // Std's own overflow handler runs on the alternate stack too; it must
     // not allocate either, or this test could not tell who did.

@@ -73,18 +73,57 @@ const RUST_INNER_CALL_LINE: u32 = line!() + 4;
 #[inline(never)]
 fn rust_inner() -> i32 {
     // SAFETY: it is not; the C chain writes through null: the crash.
-    let r = unsafe { fh_sym_c_outer(black_box(std::ptr::null_mut())) };
+    let r = unsafe { fh_sym_c_outer(black_box(std::ptr::null_mut())) }; // @rust_inner
     black_box(r) + 1
 }
 
 #[inline(never)]
 fn rust_middle() -> i32 {
-    black_box(rust_inner()) + 1
+    black_box(rust_inner()) + 1 // @rust_middle
 }
 
 #[inline(never)]
 fn rust_outer() -> i32 {
-    black_box(rust_middle()) + 1
+    black_box(rust_middle()) + 1 // @rust_outer
+}
+
+/// Inlined into its caller at every optimisation level: the crash is in
+/// its code, inside `rust_inlines`.
+#[inline(always)]
+fn rust_inlined_store(p: *mut i32) {
+    // SAFETY: it is not: `p` is null, and this is the crash. The store is
+    // written out, so it stays in this function's own code at every
+    // optimisation level (a write_volatile is a call at opt-level 0).
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("mov dword ptr [{p}], 7", p = in(reg) p, options(nostack))
+    } // @inlined_store
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("str wzr, [{p}]", p = in(reg) p, options(nostack))
+    } // @inlined_store_arm
+}
+
+#[inline(never)]
+fn rust_inlines() -> i32 {
+    rust_inlined_store(black_box(std::ptr::null_mut())); // @inlined_call
+    black_box(1)
+}
+
+/// The sources the line checks read their expected lines from.
+const C_SOURCE: &str = include_str!("../c-fixtures/lib_symbols.c");
+const LATE_SOURCE: &str = include_str!("../c-fixtures/so_symbols_late.c");
+const RUST_SOURCE: &str = include_str!("symbols.rs");
+
+/// The line of `source` that ends with the marker comment `@name`
+/// (`// @name` or `/* @name */`): the fixtures' known lines.
+fn marker(source: &str, name: &str) -> u32 {
+    let tags = [format!("// @{name}"), format!("/* @{name} */")];
+    let at = source
+        .lines()
+        .position(|l| tags.iter().any(|t| l.trim_end().ends_with(t.as_str())))
+        .unwrap_or_else(|| panic!("no marker @{name}"));
+    at as u32 + 1
 }
 
 /// A trait method on a long generic type: a long demangled name.
@@ -121,6 +160,62 @@ impl Crasher for Deep {
 fn crash_with(f: fn() -> i32) {
     common::child::enable_default();
     let r = f();
+    panic!("the crash did not happen ({r})");
+}
+
+/// Enable with `config` (plus the debug directory `FH_TEST_DEBUG_DIR`
+/// when set), build the index and the line tables now, on this thread
+/// (so the crash does not race the background builder), then crash.
+fn crash_with_lines(config: faulthandler::Config, f: fn() -> i32) {
+    let config = match std::env::var_os("FH_TEST_DEBUG_DIR") {
+        Some(d) => config.debug_dir(d),
+        None => config,
+    };
+    common::child::enable(config);
+    if !common::child::control() {
+        faulthandler::__bench::build_index_now();
+        common::child::check(faulthandler::__bench::lines_ready(), "lines ready");
+    }
+    let r = f();
+    panic!("the crash did not happen ({r})");
+}
+
+fn body_chain_lines() {
+    crash_with_lines(faulthandler::Config::new(), rust_outer)
+}
+
+fn body_inlined() {
+    crash_with_lines(faulthandler::Config::new(), rust_inlines)
+}
+
+fn body_over_budget() {
+    crash_with_lines(faulthandler::Config::new().line_budget(1 << 20), rust_outer)
+}
+
+/// A crash before the index is ready: the index is not used.
+fn body_not_ready() {
+    common::child::enable_default();
+    faulthandler::__bench::set_index_enabled(false);
+    let r = rust_outer();
+    panic!("the crash did not happen ({r})");
+}
+
+fn body_dlopen_lines() {
+    common::child::enable_default();
+    let path = format!("{}\0", late_so());
+    // SAFETY: as in `body_dlopen`.
+    let f = unsafe {
+        let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+        assert!(!h.is_null(), "dlopen {path}");
+        let f = libc::dlsym(h, c"fh_late_entry".as_ptr());
+        assert!(!f.is_null());
+        std::mem::transmute::<*mut libc::c_void, extern "C" fn(*mut i32) -> i32>(f)
+    };
+    if !common::child::control() {
+        // A new snapshot (as a second enable() takes) indexes the library.
+        faulthandler::__bench::build_index_now();
+    }
+    let r = f(black_box(std::ptr::null_mut()));
     panic!("the crash did not happen ({r})");
 }
 
@@ -652,6 +747,230 @@ fn symbolizer_allocates_nothing(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// The frame named `name` in `report`'s first thread with it.
+fn frame_named<'a>(rep: &'a Report, name: &str) -> &'a common::report::Frame {
+    rep.threads
+        .iter()
+        .flat_map(|t| &t.frames)
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no frame {name} in:\n{}", rep.text))
+}
+
+/// Frame `name` is at `file_suffix`:`line`.
+fn assert_at(rep: &Report, name: &str, file_suffix: &str, line: u32) {
+    let f = frame_named(rep, name);
+    let (file, l) = f
+        .file_line()
+        .unwrap_or_else(|| panic!("no ` at FILE:LINE` on {:?}", f.line));
+    assert!(file.ends_with(file_suffix), "{file} for {:?}", f.line);
+    assert_eq!(l, line, "{:?}", f.line);
+}
+
+/// The C and Rust chain, each frame at its exact line.
+fn assert_chain_lines(rep: &Report) {
+    for (name, src, file, m) in [
+        (
+            "fh_sym_c_crash",
+            C_SOURCE,
+            "c-fixtures/lib_symbols.c",
+            "c_crash",
+        ),
+        (
+            "fh_sym_c_middle",
+            C_SOURCE,
+            "c-fixtures/lib_symbols.c",
+            "c_middle",
+        ),
+        (
+            "fh_sym_c_outer",
+            C_SOURCE,
+            "c-fixtures/lib_symbols.c",
+            "c_outer",
+        ),
+        (
+            "symbols::rust_inner",
+            RUST_SOURCE,
+            "tests/symbols.rs",
+            "rust_inner",
+        ),
+        (
+            "symbols::rust_middle",
+            RUST_SOURCE,
+            "tests/symbols.rs",
+            "rust_middle",
+        ),
+        (
+            "symbols::rust_outer",
+            RUST_SOURCE,
+            "tests/symbols.rs",
+            "rust_outer",
+        ),
+    ] {
+        assert_at(rep, name, file, marker(src, m));
+    }
+}
+
+fn c_and_rust_frames_have_their_exact_lines(c: &Ctx) -> Check {
+    let report = crashed(c);
+    let rep = Report::first(&report)?;
+    assert_eq!(assert_consecutive(&names(&report), &CHAIN, &report), 0);
+    assert_chain_lines(&rep);
+    // None of these frames is inside an inlined call.
+    for name in CHAIN {
+        assert!(frame_named(&rep, name).inlined.is_empty(), "{report}");
+    }
+    Ok(())
+}
+
+fn inlined_rust_call_is_shown_inlined(c: &Ctx) -> Check {
+    let report = crashed(c);
+    let rep = Report::first(&report)?;
+    let f0 = &rep.current()?.frames[0];
+    assert_eq!(f0.name, "symbols::rust_inlines", "{report}");
+    assert_at(
+        &rep,
+        "symbols::rust_inlines",
+        "tests/symbols.rs",
+        marker(RUST_SOURCE, "inlined_call"),
+    );
+    // Innermost first: the last is the call made by rust_inlines itself.
+    let inl = f0
+        .inlined
+        .last()
+        .unwrap_or_else(|| panic!("no (inlined) line:\n{report}"));
+    assert_eq!(inl.name, "symbols::rust_inlined_store", "{report}");
+    let (file, line) = inl.file_line().expect("a line");
+    assert!(file.ends_with("tests/symbols.rs"), "{file}");
+    let store = if cfg!(target_arch = "aarch64") {
+        "inlined_store_arm"
+    } else {
+        "inlined_store"
+    };
+    assert_eq!(line, marker(RUST_SOURCE, store), "{report}");
+    // The next frame, the caller, is a real frame again.
+    assert_at(
+        &rep,
+        "symbols::crash_with_lines",
+        "tests/symbols.rs",
+        line_of_call_in_crash_with_lines(),
+    );
+    Ok(())
+}
+
+/// The line of `let r = f();` in `crash_with_lines`.
+fn line_of_call_in_crash_with_lines() -> u32 {
+    let start = RUST_SOURCE
+        .lines()
+        .position(|l| l.starts_with("fn crash_with_lines("))
+        .unwrap();
+    let k = RUST_SOURCE
+        .lines()
+        .skip(start)
+        .position(|l| l.trim() == "let r = f();")
+        .unwrap();
+    (start + k) as u32 + 1
+}
+
+fn crash_before_the_index_is_ready_names_frames_without_lines(c: &Ctx) -> Check {
+    let report = crashed(c);
+    let rep = Report::first(&report)?;
+    assert_eq!(assert_consecutive(&names(&report), &CHAIN, &report), 0);
+    for t in &rep.threads {
+        for f in &t.frames {
+            assert!(f.location.is_none() && f.inlined.is_empty(), "{:?}", f.line);
+        }
+    }
+    Ok(())
+}
+
+fn module_over_the_line_budget_gets_names_and_a_note(c: &Ctx) -> Check {
+    let report = crashed(c);
+    let rep = Report::first(&report)?;
+    assert_eq!(assert_consecutive(&names(&report), &CHAIN, &report), 0);
+    assert!(
+        frame_named(&rep, "symbols::rust_inner").location.is_none(),
+        "{report}"
+    );
+    // Said once per module, under the module's line.
+    let exe = test_exe();
+    let lines: Vec<&str> = rep.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(&format!(" {} build-id ", exe.display())))
+        .expect("the exe's module line");
+    let note = lines[at + 1];
+    assert!(
+        note.starts_with("    (no source lines for this module: its debug info, ")
+            && note.ends_with(" MiB, is over the budget of 1 MiB)"),
+        "{note}"
+    );
+    let notes = report.matches("(no source lines for this module").count();
+    assert!(notes >= 1 && notes <= rep.modules.len(), "{report}");
+    Ok(())
+}
+
+fn library_loaded_after_enable_gets_lines_once_indexed(c: &Ctx) -> Check {
+    let report = crashed(c);
+    let rep = Report::first(&report)?;
+    assert_at(
+        &rep,
+        "fh_late_crash",
+        "c-fixtures/so_symbols_late.c",
+        marker(LATE_SOURCE, "late_crash"),
+    );
+    assert_at(
+        &rep,
+        "fh_late_entry",
+        "c-fixtures/so_symbols_late.c",
+        marker(LATE_SOURCE, "late_entry"),
+    );
+    Ok(())
+}
+
+/// A stripped copy of this binary (`objcopy --strip-all`: no `.symtab`,
+/// no DWARF), with its debug file (`--only-keep-debug`) in a private
+/// debug directory as `.build-id/xx/rest.debug`: the report has the
+/// names and the lines, found by build-id.
+fn stripped_binary_gets_names_and_lines_from_its_debug_file(c: &Ctx) -> Check {
+    let _ = c;
+    let dir = scratch_dir("debugfile");
+    let exe = test_exe();
+    let stripped = dir.join("symbols-stripped");
+    let mut objcopy = Runner::program("objcopy", &["--strip-all"]);
+    objcopy.cmd().arg(&exe).arg(&stripped);
+    objcopy.run()?.expect_code(0)?;
+    let id = build_id_hex(&exe);
+    let tree = dir.join("tree");
+    let id_dir = tree.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&id_dir).unwrap();
+    let mut objcopy = Runner::program("objcopy", &["--only-keep-debug"]);
+    objcopy
+        .cmd()
+        .arg(&exe)
+        .arg(id_dir.join(format!("{}.debug", &id[2..])));
+    objcopy.run()?.expect_code(0)?;
+    let r = |control| {
+        Runner::scenario_of(
+            &stripped,
+            "c_and_rust_frames_have_their_exact_lines",
+            control,
+        )
+        .env("RUST_BACKTRACE", "0")
+        .env("FH_TEST_DEBUG_DIR", tree.to_str().unwrap())
+    };
+    let (run, _) = common::runner::pair(r(false), r(true))?;
+    run.expect_signal(libc::SIGSEGV)?;
+    let report = run.stderr.clone();
+    let rep = Report::first(&report)?;
+    assert_eq!(assert_consecutive(&names(&report), &CHAIN, &report), 0);
+    for f in rep.current()?.frames.iter().take(CHAIN.len()) {
+        assert_eq!(f.module.as_deref(), stripped.to_str(), "{report}");
+    }
+    assert_chain_lines(&rep);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 const SEGV: Option<End> = Some(End::Signal {
     sig: libc::SIGSEGV,
     core: false,
@@ -674,6 +993,13 @@ static CASES: &[Case] = &[
     // Runs the first case's child from a stripped copy of this binary.
     Case { name: "stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names", check: stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names, ..HERE },
     Case { name: "report_path_stack_use_is_small", check: report_path_stack_use_is_small, ..HERE },
+    Case { name: "c_and_rust_frames_have_their_exact_lines", body: Some(body_chain_lines), expect: SEGV, check: c_and_rust_frames_have_their_exact_lines, ..CASE },
+    Case { name: "inlined_rust_call_is_shown_inlined", body: Some(body_inlined), expect: SEGV, check: inlined_rust_call_is_shown_inlined, ..CASE },
+    Case { name: "crash_before_the_index_is_ready_names_frames_without_lines", body: Some(body_not_ready), expect: SEGV, check: crash_before_the_index_is_ready_names_frames_without_lines, ..CASE },
+    Case { name: "module_over_the_line_budget_gets_names_and_a_note", body: Some(body_over_budget), expect: SEGV, check: module_over_the_line_budget_gets_names_and_a_note, ..CASE },
+    Case { name: "library_loaded_after_enable_gets_lines_once_indexed", body: Some(body_dlopen_lines), expect: SEGV, check: library_loaded_after_enable_gets_lines_once_indexed, ..CASE },
+    // Runs the exact-lines case's child from a stripped copy of this binary.
+    Case { name: "stripped_binary_gets_names_and_lines_from_its_debug_file", check: stripped_binary_gets_names_and_lines_from_its_debug_file, ..HERE },
     Case { name: "symbolizer_allocates_nothing", check: symbolizer_allocates_nothing, ..HERE },
 ];
 

@@ -13,6 +13,8 @@ use crate::runtime::procfs;
 use crate::runtime::signals::{self, Origin};
 use crate::runtime::sys;
 use crate::runtime::writer::Writer;
+use crate::symbolize::index::{self, Lines};
+use crate::symbolize::lines::{LineTable, Loc, MAX_INLINE};
 use crate::symbolize::lookup;
 
 /// Everything the header of a fatal report needs.
@@ -282,6 +284,7 @@ fn write_frame(
 ) {
     let mut line = Buf::<128>::new();
     line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
+    let mut inlined_at: Option<(&'static LineTable, u64)> = None;
     // A return address is looked up inside its call instruction.
     let probe = if is_pc { ip } else { ip.wrapping_sub(1) };
     match modules::lookup(probe, late) {
@@ -297,6 +300,25 @@ fn write_frame(
                 None => {
                     line.str("??");
                 }
+            }
+            let vaddr = probe.wrapping_sub(m.bias) as u64;
+            let table = symbols.line_table(m);
+            let mut chain = [0u32; MAX_INLINE];
+            let inlined = table.map_or(0, |t| t.inline_chain(vaddr, &mut chain));
+            // The frame's own line: where its outermost inlined call is
+            // made, or else the line of the code itself.
+            let own = match (table, inlined.checked_sub(1)) {
+                (Some(t), Some(outer)) => chain.get(outer).and_then(|&c| t.call_site(c)),
+                (Some(t), None) => t.location(vaddr),
+                (None, _) => None,
+            };
+            if let Some(loc) = own {
+                w.write(line.as_bytes());
+                line.clear();
+                write_location(w, loc);
+            }
+            if inlined > 0 {
+                inlined_at = table.map(|t| (t, vaddr));
             }
             line.str(" (");
             // 16 bytes a piece: escaped, a piece is at most 64.
@@ -315,6 +337,9 @@ fn write_frame(
     }
     line.byte(b'\n');
     w.write(line.as_bytes());
+    if let Some((t, vaddr)) = inlined_at {
+        write_inlined(w, symbols, t, vaddr);
+    }
 }
 
 /// `  ... N frames not shown (max_frames M)`, or `... more frames not
@@ -332,6 +357,41 @@ fn write_not_shown(w: &mut Writer, count: Option<usize>, max_frames: usize) {
     }
     line.dec(max_frames as u64).str(")\n");
     w.write(line.as_bytes());
+}
+
+/// ` at FILE:LINE`.
+fn write_location(w: &mut Writer, loc: Loc) {
+    w.write(b" at ");
+    write_ascii(w, loc.file);
+    let mut n = Buf::<16>::new();
+    n.byte(b':').dec(u64::from(loc.line));
+    w.write(n.as_bytes());
+}
+
+/// The inlined calls at `vaddr` in a module with line tables `t`, one
+/// line each, innermost first: `      (inlined) NAME at FILE:LINE`. The
+/// innermost is at the line of the code itself; each other one at the
+/// line where it makes the next inner call.
+#[inline(never)]
+fn write_inlined(w: &mut Writer, symbols: &mut lookup::Session<'_>, t: &LineTable, vaddr: u64) {
+    let mut chain = [0u32; MAX_INLINE];
+    let n = t.inline_chain(vaddr, &mut chain);
+    let mut loc = t.location(vaddr);
+    for &c in chain.get(..n).unwrap_or(&[]) {
+        w.write(b"      (inlined) ");
+        let raw = t.inline_name(c);
+        let name = symbols.demangle(raw);
+        if name.is_empty() {
+            w.write(b"??");
+        } else {
+            write_ascii(w, name);
+        }
+        if let Some(l) = loc {
+            write_location(w, l);
+        }
+        w.write(b"\n");
+        loc = t.call_site(c);
+    }
 }
 
 /// The `Modules:` block: range, path and build-id of every module seen.
@@ -364,6 +424,15 @@ pub(crate) fn write_modules(w: &mut Writer, late: &mut Late, seen: &ModulesSeen)
             }
         }
         w.write(b"\n");
+        if let Some(Lines::OverBudget { size, budget }) = index::find(m).map(|ix| ix.lines) {
+            let mut l = Buf::<160>::new();
+            l.str("    (no source lines for this module: its debug info, ")
+                .dec(size.div_ceil(1 << 20))
+                .str(" MiB, is over the budget of ")
+                .dec(budget >> 20)
+                .str(" MiB)\n");
+            w.write(l.as_bytes());
+        }
     }
 }
 

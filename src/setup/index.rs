@@ -5,11 +5,26 @@
 use super::helpers::Helper;
 use crate::runtime::elf::{self, SYM_SIZE};
 use crate::runtime::modules::{self, Module};
-use crate::symbolize::index::{self, Entry, ModuleIndex, Set};
-use core::sync::atomic::{AtomicBool, Ordering};
+use crate::symbolize::index::{self, Entry, Lines, ModuleIndex, Set};
+use core::sync::atomic::Ordering;
+use std::sync::Mutex;
 
-/// Set while a builder thread runs.
-static BUILDING: AtomicBool = AtomicBool::new(false);
+use crate::symbolize::index::BUILDING;
+/// One builder at a time (the thread, or a test's or benchmark's call).
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Run the calling thread at idle priority (`SCHED_IDLE`): the index is
+/// built with CPU time nobody else wants.
+#[allow(unsafe_code)]
+fn idle_priority() {
+    // SAFETY: a plain sched_param, for the calling thread (pid 0).
+    unsafe {
+        let p = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &p) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        }
+    }
+}
 
 /// Install-time preparation, called by `enable()`: map the symbolizer's
 /// stack and start the background index builder. Cheap: no work that
@@ -30,6 +45,7 @@ pub(crate) fn start_building() {
         return;
     }
     let spawned = super::helpers::spawn_internal(Helper::Indexer, || loop {
+        idle_priority();
         build_missing();
         BUILDING.store(false, Ordering::Release);
         // A snapshot taken while we were building may have added
@@ -43,8 +59,69 @@ pub(crate) fn start_building() {
     }
 }
 
-/// Build the missing indexes now, on the calling thread, and publish them.
+/// Build the missing indexes now, on the calling thread, and publish
+/// them: first every module's names, then each module's line tables.
 pub(crate) fn build_missing() {
+    let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    build_missing_names();
+    build_missing_lines();
+}
+
+/// Publish `indexes`, leaked (and the old set too: a handler may still be
+/// reading it).
+fn publish(indexes: Vec<&'static ModuleIndex>) {
+    index::publish(Box::leak(Box::new(Set {
+        indexes: Box::leak(indexes.into_boxed_slice()),
+    })));
+}
+
+/// The budget of DWARF bytes one module's line tables may read.
+pub(crate) fn line_budget() -> u64 {
+    crate::settings::LINE_BUDGET.load(Ordering::Relaxed)
+}
+
+/// Build the line tables of every indexed module that has none yet,
+/// publishing after each module.
+fn build_missing_lines() {
+    let snapshot = modules::snapshot_modules();
+    for m in snapshot.iter() {
+        let Some(ix) = index::find(m) else { continue };
+        if !matches!(ix.lines, Lines::Pending) {
+            continue;
+        }
+        let lines = lines_for(m);
+        let mut new = ix.clone();
+        new.lines = lines;
+        let new: &'static ModuleIndex = Box::leak(Box::new(new));
+        let indexes: Vec<&'static ModuleIndex> = index::published()
+            .iter()
+            .map(|&old| if core::ptr::eq(old, ix) { new } else { old })
+            .collect();
+        publish(indexes);
+    }
+}
+
+#[cfg(feature = "symbolize")]
+fn lines_for(m: &Module) -> Lines {
+    use super::lines::{build, Outcome};
+    use std::os::unix::ffi::OsStrExt;
+    if line_budget() == 0 {
+        return Lines::Absent;
+    }
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(m.path()));
+    match build(path, m.build_id(), line_budget()).0 {
+        Outcome::Ready(t) => Lines::Ready(t),
+        Outcome::Absent => Lines::Absent,
+        Outcome::OverBudget { size, budget } => Lines::OverBudget { size, budget },
+    }
+}
+
+#[cfg(not(feature = "symbolize"))]
+fn lines_for(_: &Module) -> Lines {
+    Lines::Absent
+}
+
+fn build_missing_names() {
     let snapshot = modules::snapshot_modules();
     let mut indexes: Vec<&'static ModuleIndex> = index::published().to_vec();
     let mut added = false;
@@ -58,10 +135,7 @@ pub(crate) fn build_missing() {
         }
     }
     if added {
-        // Leaked, and the old set too: a handler may still be reading them.
-        index::publish(Box::leak(Box::new(Set {
-            indexes: Box::leak(indexes.into_boxed_slice()),
-        })));
+        publish(indexes);
     }
 }
 
@@ -85,7 +159,66 @@ fn build_from_fd(fd: i32, m: &Module) -> Option<ModuleIndex> {
         // The file on disk is not what is mapped (rebuilt, replaced).
         return None;
     }
+    if info.symtab.is_none_or(|t| t.dynamic) {
+        // Stripped: the names of a separate debug file, kept in memory.
+        if let Some(ix) = from_debug_file(m) {
+            return Some(ix);
+        }
+    }
     let table = info.symtab?;
+    let (sorted, _) = read_code_symbols(fd, &table, None)?;
+    Some(ModuleIndex::new(
+        m,
+        table,
+        Box::leak(sorted.into_boxed_slice()),
+    ))
+}
+
+/// The names of module `m` from a separate debug file's `.symtab`, with
+/// the names copied into memory.
+#[cfg(feature = "symbolize")]
+fn from_debug_file(m: &Module) -> Option<ModuleIndex> {
+    use object::Object;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(m.path()));
+    let map = super::lines::Mapped::open(path)?;
+    let obj = object::File::parse(map.bytes()).ok()?;
+    let id = match m.build_id() {
+        [] => obj.build_id().ok().flatten().unwrap_or(&[]).to_vec(),
+        id => id.to_vec(),
+    };
+    let (dpath, _) = super::lines::find_debug_file(path, &obj, &id)?;
+    let f = std::fs::File::open(&dpath).ok()?;
+    let mut scratch = vec![0u8; 4096];
+    let info = elf::inspect(f.as_raw_fd(), &mut scratch)?;
+    let table = info.symtab.filter(|t| !t.dynamic)?;
+    // The whole string table (bounded), then only the names used.
+    let size = usize::try_from(table.str_size).ok()?.min(256 << 20);
+    let mut strtab = vec![0u8; size];
+    let got = elf::pread_full(f.as_raw_fd(), &mut strtab, table.str_offset);
+    strtab.truncate(got);
+    let (sorted, pool) = read_code_symbols(f.as_raw_fd(), &table, Some(&strtab))?;
+    let names = super::lines::leak_bytes(&pool)?;
+    let mut ix = ModuleIndex::new(m, table, Box::leak(sorted.into_boxed_slice()));
+    ix.names = names;
+    Some(ix)
+}
+
+#[cfg(not(feature = "symbolize"))]
+fn from_debug_file(_: &Module) -> Option<ModuleIndex> {
+    None
+}
+
+/// The code symbols of `table`, sorted by address, one per address. With
+/// `strtab`, the names are copied into a pool (returned) and each entry's
+/// name is its offset there.
+fn read_code_symbols(
+    fd: i32,
+    table: &elf::SymTable,
+    strtab: Option<&[u8]>,
+) -> Option<(Vec<Entry>, Vec<u8>)> {
+    let table = *table;
     let mut entries = Vec::new();
     let mut ranks = Vec::new();
     let mut buf = vec![0u8; SYM_SIZE * 1024];
@@ -121,11 +254,29 @@ fn build_from_fd(fd: i32, m: &Module) -> Option<ModuleIndex> {
         }
         sorted.push(e);
     }
-    Some(ModuleIndex::new(
-        m,
-        table,
-        Box::leak(sorted.into_boxed_slice()),
-    ))
+    let mut pool = Vec::new();
+    if let Some(strs) = strtab {
+        let mut seen: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+        for e in sorted.iter_mut() {
+            let at = *seen.entry(e.name).or_insert_with(|| {
+                let start = e.name as usize;
+                let name = strs.get(start..).unwrap_or(&[]);
+                let n = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                // `memcpy@@GLIBC_2.14`: the version is not part of the name.
+                let n = name
+                    .get(..n)
+                    .and_then(|s| s.iter().position(|&b| b == b'@'))
+                    .filter(|&at| at > 0)
+                    .unwrap_or(n);
+                let at = pool.len() as u32;
+                pool.extend_from_slice(name.get(..n).unwrap_or(&[]));
+                pool.push(0);
+                at
+            });
+            e.name = at;
+        }
+    }
+    Some((sorted, pool))
 }
 
 /// Build an index for the file at `path` as if it were mapped as `m`

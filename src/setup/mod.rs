@@ -7,5 +7,7 @@
 pub(crate) mod collector;
 pub(crate) mod helpers;
 pub(crate) mod index;
+#[cfg(feature = "symbolize")]
+pub(crate) mod lines;
 pub(crate) mod modules;
 pub(crate) mod process;

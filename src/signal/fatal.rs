@@ -945,6 +945,11 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
     } else {
         None
     };
+    if crate::symbolize::lookup::USE_INDEX.load(Ordering::Relaxed) {
+        // A crash right after enable(): give the line tables being built
+        // a moment (bounded).
+        crate::symbolize::index::wait_for_lines(current.frames, settings::LINES_WAIT_MS);
+    }
     report::begin_naming(parts.symbols, u64::MAX);
     report::compose_body(&mut parts, Some(&current), max, others);
 }

@@ -19,7 +19,8 @@
 use crate::runtime::elf::SymTable as Table;
 use crate::runtime::elf::BUILD_ID_MAX;
 use crate::runtime::modules::{self, Module};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use crate::symbolize::lines::LineTable;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// One code symbol: its virtual address, size, and name's offset in the
 /// string table.
@@ -30,7 +31,21 @@ pub(crate) struct Entry {
     pub name: u32,
 }
 
+/// What the index knows of a module's source lines.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lines {
+    /// Not built yet.
+    Pending,
+    /// The module has no line info (no DWARF, here or in a debug file).
+    Absent,
+    /// Its debug sections (`size` bytes) are over the budget: names only.
+    OverBudget { size: u64, budget: u64 },
+    /// The tables.
+    Ready(&'static LineTable),
+}
+
 /// The sorted code symbols of one module.
+#[derive(Clone)]
 pub(crate) struct ModuleIndex {
     /// Where the module is mapped, and its bias: the identity of the
     /// mapping this index was built for.
@@ -41,9 +56,34 @@ pub(crate) struct ModuleIndex {
     /// The table the entries came from.
     pub table: Table,
     entries: &'static [Entry],
+    /// The names, NUL-terminated, when they are kept in memory (symbols
+    /// from a separate debug file); empty when they are read from the
+    /// module's file (`table`).
+    pub names: &'static [u8],
+    /// Source lines and inlined calls.
+    pub lines: Lines,
 }
 
 impl ModuleIndex {
+    /// The line tables, when they are built.
+    pub(crate) fn line_table(&self) -> Option<&'static LineTable> {
+        match self.lines {
+            Lines::Ready(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The name at `name` in the in-memory names, at most `cap` bytes,
+    /// and whether it is whole.
+    pub(crate) fn name_in_memory(&self, name: u32, cap: usize) -> Option<(&'static [u8], bool)> {
+        let rest = self.names.get(name as usize..)?;
+        let n = rest.iter().take(cap + 1).position(|&b| b == 0);
+        match n {
+            Some(n) => Some((rest.get(..n)?, true)),
+            None => Some((rest.get(..cap.min(rest.len()))?, false)),
+        }
+    }
+
     /// The entry whose symbol contains the virtual address `vaddr`.
     pub(crate) fn lookup(&self, vaddr: u64) -> Option<&Entry> {
         let i = self.entries.partition_point(|e| e.addr <= vaddr);
@@ -84,6 +124,8 @@ impl ModuleIndex {
             build_id_len: id.len(),
             table,
             entries,
+            names: &[],
+            lines: Lines::Pending,
         }
     }
 
@@ -130,6 +172,38 @@ pub(crate) fn ready() -> bool {
     modules::snapshot_modules()
         .iter()
         .all(|m| find(m).is_some() || !indexable(m))
+}
+
+/// Whether every module of the current snapshot has its line tables
+/// built, or known to have none (for the benchmark and tests).
+pub(crate) fn lines_ready() -> bool {
+    modules::snapshot_modules()
+        .iter()
+        .all(|m| !indexable(m) || find(m).is_some_and(|ix| !matches!(ix.lines, Lines::Pending)))
+}
+
+/// Set while the background builder (`fh-symbols`) runs.
+pub(crate) static BUILDING: AtomicBool = AtomicBool::new(false);
+
+/// Async-signal-safe. For a crash that comes while the builder still
+/// works: wait (sleeping, at most `max_ms`) until every module of
+/// `frames` has its line tables or is known to have none, or the builder
+/// stops. Returns at once when the builder is not running.
+pub(crate) fn wait_for_lines(frames: &[usize], max_ms: u64) {
+    let start = crate::runtime::sys::monotonic_ms();
+    while BUILDING.load(Ordering::Acquire)
+        && crate::runtime::sys::monotonic_ms().saturating_sub(start) < max_ms
+    {
+        let pending = frames.iter().any(|&ip| {
+            modules::lookup_in_snapshot(ip.wrapping_sub(1)).is_some_and(|m| {
+                indexable(m) && find(m).is_none_or(|ix| matches!(ix.lines, Lines::Pending))
+            })
+        });
+        if !pending {
+            return;
+        }
+        crate::runtime::sys::sleep_ms(2);
+    }
 }
 
 /// Whether `m` is a file that can have an index.

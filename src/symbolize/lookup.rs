@@ -31,6 +31,7 @@
 
 use super::demangle::{self, NAME_CAP};
 use super::index;
+use super::lines::LineTable;
 use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use crate::runtime::modules::{Module, PATH_MAX};
 use crate::runtime::stack;
@@ -273,6 +274,23 @@ impl<'f> Session<'f> {
         }
     }
 
+    /// The line tables of `m`, when the index has them (and is used).
+    pub(crate) fn line_table(&self, m: &Module) -> Option<&'static LineTable> {
+        if !self.use_index {
+            return None;
+        }
+        index::find(m)?.line_table()
+    }
+
+    /// Demangle `raw` (a name from the line tables) into the session's
+    /// name buffer.
+    pub(crate) fn demangle(&mut self, raw: &[u8]) -> &[u8] {
+        let complete = raw.len() <= NAME_CAP;
+        let raw = raw.get(..NAME_CAP).unwrap_or(raw);
+        let n = demangle_on_symbolizer_stack(raw, complete, &mut self.s.out);
+        self.s.out.get(..n).unwrap_or(&[])
+    }
+
     /// Ignore the index and always scan (benchmarks).
     pub(crate) fn set_use_index(&mut self, yes: bool) {
         self.use_index = yes;
@@ -324,6 +342,15 @@ impl<'f> Session<'f> {
     /// [`lookup`](Self::lookup) without the cache: the name goes to
     /// `self.s.out`; returns the symbol's start and the name's length.
     fn lookup_uncached(&mut self, m: &Module, addr: usize) -> Option<(usize, usize)> {
+        if self.use_index {
+            if let Some(ix) = index::find(m).filter(|ix| !ix.names.is_empty()) {
+                // Names from a separate debug file, in memory: no file.
+                let e = ix.lookup(addr.wrapping_sub(m.bias) as u64)?;
+                let (raw, complete) = ix.name_in_memory(e.name, NAME_CAP)?;
+                self.s.out_len = demangle_on_symbolizer_stack(raw, complete, &mut self.s.out);
+                return Some(((e.addr as usize).wrapping_add(m.bias), self.s.out_len));
+            }
+        }
         let slot = self.file_for(m)?;
         let FileState::Ready { fd, table } = self.s.files.get(slot)?.state else {
             return None;

@@ -51,4 +51,5 @@
 
 pub(crate) mod demangle;
 pub(crate) mod index;
+pub(crate) mod lines;
 pub(crate) mod lookup;

@@ -47,10 +47,56 @@ pub struct Frame {
     pub module_offset: Option<u64>,
     /// Text after the module's parentheses (`[symbolize: ...]`), trimmed.
     pub note: String,
-    /// Lines that followed the frame and are not frames (`(inlined)`,
-    /// repetition lines), trimmed.
+    /// The `      (inlined) NAME[ at FILE:LINE]` lines after the frame,
+    /// innermost first.
+    pub inlined: Vec<Inlined>,
+    /// Other lines that followed the frame and are not frames
+    /// (repetition lines), trimmed.
     pub extra: Vec<String>,
     pub line: String,
+}
+
+/// `      (inlined) NAME[ at FILE:LINE]`: a call inlined at a frame's
+/// address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inlined {
+    pub name: String,
+    /// `FILE:LINE`.
+    pub location: Option<String>,
+    pub line: String,
+}
+
+/// `FILE` and `LINE` of a `FILE:LINE` location.
+pub fn file_line(location: &str) -> Option<(&str, u32)> {
+    let (file, line) = location.rsplit_once(':')?;
+    Some((file, line.parse().ok()?))
+}
+
+impl Frame {
+    /// The frame's `FILE` and `LINE`, when it has ` at FILE:LINE`.
+    pub fn file_line(&self) -> Option<(&str, u32)> {
+        file_line(self.location.as_deref()?)
+    }
+}
+
+impl Inlined {
+    /// Its `FILE` and `LINE`, when it has ` at FILE:LINE`.
+    pub fn file_line(&self) -> Option<(&str, u32)> {
+        file_line(self.location.as_deref()?)
+    }
+}
+
+pub fn parse_inlined(l: &str) -> Option<Inlined> {
+    let r = l.strip_prefix("      (inlined) ")?;
+    let (name, location) = match r.rsplit_once(" at ") {
+        Some((n, loc)) if file_line(loc).is_some() => (n, Some(loc.to_string())),
+        _ => (r, None),
+    };
+    Some(Inlined {
+        name: name.to_string(),
+        location,
+        line: l.to_string(),
+    })
 }
 
 /// `  ... [N ]more frames not shown (max_frames M)` (or another reason).
@@ -292,6 +338,7 @@ pub fn parse_frame(l: &str) -> Option<Frame> {
         module,
         module_offset,
         note,
+        inlined: Vec::new(),
         extra: Vec::new(),
         line: l.to_string(),
     })
@@ -414,6 +461,8 @@ impl Report {
                 let t = rep.threads.last_mut().unwrap();
                 if let Some(f) = parse_frame(l) {
                     t.frames.push(f);
+                } else if let (Some(i), Some(f)) = (parse_inlined(l), t.frames.last_mut()) {
+                    f.inlined.push(i);
                 } else if let Some(tr) = parse_truncation(l) {
                     t.truncation = Some(tr);
                     t.truncation_after = Some(t.frames.len());
@@ -497,6 +546,8 @@ Command line: /usr/bin/myprog --port 8080
 Current thread 4242 \"main\" (most recent call first):
   #0  0x000055d1c2a3b1f4 in crash_level3+0x14 at src/parse.c:41 (/usr/bin/myprog +0x3b1f4)
       (inlined) read_field at src/parse.c:17
+      (inlined) <T as a::B>::f at tests/x y.rs:3
+      (inlined) no_line
   #1  0x000055d1c2a3b2a0 in <W<(A, (B, C))> as T>::f+0x20 (/usr/bin/myprog +0x3b2a0)
   ... previous frame repeated 28 more times
   #31 0x00007f3a1c2b3c4d in ?? (??)
@@ -554,7 +605,19 @@ Modules:
         assert_eq!(f0.location.as_deref(), Some("src/parse.c:41"));
         assert_eq!(f0.module.as_deref(), Some("/usr/bin/myprog"));
         assert_eq!(f0.module_offset, Some(0x3b1f4));
-        assert_eq!(f0.extra, ["(inlined) read_field at src/parse.c:17"]);
+        assert!(f0.extra.is_empty());
+        assert_eq!(f0.file_line(), Some(("src/parse.c", 41)));
+        assert_eq!(f0.inlined.len(), 3);
+        assert_eq!(f0.inlined[0].name, "read_field");
+        assert_eq!(f0.inlined[0].file_line(), Some(("src/parse.c", 17)));
+        assert_eq!(f0.inlined[1].name, "<T as a::B>::f");
+        assert_eq!(f0.inlined[1].file_line(), Some(("tests/x y.rs", 3)));
+        assert_eq!(
+            (f0.inlined[2].name.as_str(), &f0.inlined[2].location),
+            ("no_line", &None)
+        );
+        assert_eq!(c.frames[1].location, None);
+        assert!(c.frames[1].inlined.is_empty());
         assert_eq!(c.frames[1].name, "<W<(A, (B, C))> as T>::f");
         assert!(c.frames[1].extra.is_empty());
         assert_eq!(c.folds, [(2, 1, 28)]);

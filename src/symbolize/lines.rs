@@ -1,0 +1,391 @@
+//! Async-signal-safe. Source lines and inlined calls of one module, from
+//! memory: the tables `setup::lines` builds from DWARF in normal context
+//! (on the `fh-symbols` thread, at idle priority) and leaves in memory it
+//! mapped itself. A lookup is a few binary searches over immutable arrays;
+//! nothing here reads a file, allocates or locks.
+//!
+//! The tables of one module:
+//! - the line table: rows (address as a `u32` offset from `base`, file
+//!   index, line), sorted by address, only those where the file or line
+//!   changes (a row of [`NO_FILE`] ends a sequence: no line from there
+//!   on). They are stored in blocks of [`BLOCK_ROWS`]: a [`Block`] holds
+//!   the block's first row in full, and the others follow in a byte
+//!   stream, each as the differences from the row before (LEB128: the
+//!   address delta, then the zigzag line delta shifted left once, whose
+//!   low bit says a new file index + 1 follows). A row costs about 2 to
+//!   3 bytes, a quarter of its fixed-width size;
+//! - the inline segments: sorted start addresses, each with the innermost
+//!   inlined call that covers it (or [`NONE`]);
+//! - the inlined calls: each its parent call (the one it was inlined
+//!   into, or [`NONE`] when that is the real function), its function's
+//!   (raw, mangled) name, and the file and line of the call;
+//! - the files, and a pool of bytes for file names and function names.
+//!
+//! # Safety
+//!
+//! The tables are leaked on purpose, never freed or changed.
+
+/// No file: a row that ends a sequence, or a call without a known file.
+pub(crate) const NO_FILE: u32 = u32::MAX;
+/// No inlined call (a segment outside every inlined call; the top of a
+/// chain).
+pub(crate) const NONE: u32 = u32::MAX;
+/// Inlined calls shown for one address at most.
+pub(crate) const MAX_INLINE: usize = 16;
+
+/// Rows per block of the line table: a lookup decodes at most this many.
+pub(crate) const BLOCK_ROWS: usize = 32;
+
+/// The first row of a block of the line table, and where the block's
+/// other rows start in the stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Block {
+    pub addr: u32,
+    pub row: Row,
+    pub at: u32,
+}
+
+/// A row's file and line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Row {
+    pub file: u32,
+    pub line: u32,
+}
+
+/// A string in the pool: offset and length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Str {
+    pub at: u32,
+    pub len: u32,
+}
+
+/// One inlined call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Inline {
+    /// The call this one was inlined into, or [`NONE`]. Always a smaller
+    /// index than this call's own.
+    pub parent: u32,
+    /// The inlined function's name (mangled, as DWARF gives it).
+    pub name: Str,
+    /// Where the call is: file ([`NO_FILE`] when unknown) and line.
+    pub call: Row,
+}
+
+/// A source location: file name and line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub file: &'static [u8],
+    pub line: u32,
+}
+
+/// The line tables of one module (see the module docs).
+#[derive(Debug)]
+pub(crate) struct LineTable {
+    /// Added to every stored address: the module's lowest code address.
+    pub base: u64,
+    pub blocks: &'static [Block],
+    pub stream: &'static [u8],
+    pub seg_addrs: &'static [u32],
+    pub seg_inner: &'static [u32],
+    pub inlines: &'static [Inline],
+    pub files: &'static [Str],
+    pub pool: &'static [u8],
+    /// Bytes mapped for all of it.
+    pub mapped: usize,
+}
+
+impl LineTable {
+    /// An empty table (no lines).
+    pub(crate) const EMPTY: LineTable = LineTable {
+        base: 0,
+        blocks: &[],
+        stream: &[],
+        seg_addrs: &[],
+        seg_inner: &[],
+        inlines: &[],
+        files: &[],
+        pool: &[],
+        mapped: 0,
+    };
+
+    fn rel(&self, vaddr: u64) -> Option<u32> {
+        u32::try_from(vaddr.checked_sub(self.base)?).ok()
+    }
+
+    fn str(&self, s: Str) -> &'static [u8] {
+        let at = s.at as usize;
+        self.pool
+            .get(at..at.saturating_add(s.len as usize))
+            .unwrap_or(&[])
+    }
+
+    fn loc(&self, r: Row) -> Option<Loc> {
+        if r.file == NO_FILE || r.line == 0 {
+            return None;
+        }
+        let f = *self.files.get(r.file as usize)?;
+        Some(Loc {
+            file: self.str(f),
+            line: r.line,
+        })
+    }
+
+    /// The line the code at `vaddr` (a link-time address) comes from: the
+    /// innermost one, inside any inlined call.
+    pub(crate) fn location(&self, vaddr: u64) -> Option<Loc> {
+        let rel = self.rel(vaddr)?;
+        let k = self
+            .blocks
+            .partition_point(|b| b.addr <= rel)
+            .checked_sub(1)?;
+        let b = *self.blocks.get(k)?;
+        let end = self
+            .blocks
+            .get(k + 1)
+            .map_or(self.stream.len(), |n| n.at as usize);
+        let mut pos = b.at as usize;
+        let (mut addr, mut row) = (b.addr, b.row);
+        for _ in 1..BLOCK_ROWS {
+            if pos >= end {
+                break;
+            }
+            let (next_addr, next_row) = decode_row(self.stream, &mut pos, addr, row)?;
+            if next_addr > rel {
+                break;
+            }
+            (addr, row) = (next_addr, next_row);
+        }
+        self.loc(row)
+    }
+
+    /// The inlined calls at `vaddr`, innermost first, into `out`; returns
+    /// how many (at most [`MAX_INLINE`]: deeper chains are cut at the
+    /// outer end).
+    pub(crate) fn inline_chain(&self, vaddr: u64, out: &mut [u32; MAX_INLINE]) -> usize {
+        let Some(rel) = self.rel(vaddr) else {
+            return 0;
+        };
+        let i = self.seg_addrs.partition_point(|&a| a <= rel);
+        let Some(mut cur) = i
+            .checked_sub(1)
+            .and_then(|k| self.seg_inner.get(k))
+            .copied()
+        else {
+            return 0;
+        };
+        let mut n = 0usize;
+        while cur != NONE {
+            let Some(rec) = self.inlines.get(cur as usize) else {
+                break;
+            };
+            let Some(slot) = out.get_mut(n) else {
+                break;
+            };
+            *slot = cur;
+            n += 1;
+            // Parents have smaller indexes: the walk always ends.
+            if rec.parent != NONE && rec.parent >= cur {
+                break;
+            }
+            cur = rec.parent;
+        }
+        n
+    }
+
+    /// The (raw) name of inlined call `i`.
+    pub(crate) fn inline_name(&self, i: u32) -> &'static [u8] {
+        self.inlines
+            .get(i as usize)
+            .map_or(&[][..], |r| self.str(r.name))
+    }
+
+    /// Where inlined call `i` is made.
+    pub(crate) fn call_site(&self, i: u32) -> Option<Loc> {
+        self.loc(self.inlines.get(i as usize)?.call)
+    }
+}
+
+/// One LEB128 number from `s` at `*pos`.
+fn leb(s: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *s.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The row after (`addr`, `row`), decoded from the stream at `*pos`.
+fn decode_row(s: &[u8], pos: &mut usize, addr: u32, row: Row) -> Option<(u32, Row)> {
+    let da = u32::try_from(leb(s, pos)?).ok()?;
+    let l = leb(s, pos)?;
+    let file = if l & 1 != 0 {
+        (leb(s, pos)? as u32).wrapping_sub(1)
+    } else {
+        row.file
+    };
+    let z = l >> 1;
+    let dl = ((z >> 1) as i64) ^ -((z & 1) as i64);
+    let line = (i64::from(row.line) + dl) as u32;
+    Some((addr.checked_add(da)?, Row { file, line }))
+}
+
+/// Append a LEB128 number (normal context: the builder).
+pub(crate) fn push_leb(out: &mut impl Extend<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.extend([b]);
+            return;
+        }
+        out.extend([b | 0x80]);
+    }
+}
+
+/// Append the row (`addr`, `row`) that follows (`prev_addr`, `prev`), as
+/// [`decode_row`] reads it.
+pub(crate) fn encode_row(
+    out: &mut impl Extend<u8>,
+    prev_addr: u32,
+    prev: Row,
+    addr: u32,
+    row: Row,
+) {
+    push_leb(out, u64::from(addr.wrapping_sub(prev_addr)));
+    let dl = i64::from(row.line) - i64::from(prev.line);
+    let z = ((dl << 1) ^ (dl >> 63)) as u64;
+    let new_file = row.file != prev.file;
+    push_leb(out, (z << 1) | u64::from(new_file));
+    if new_file {
+        push_leb(out, u64::from(row.file.wrapping_add(1)));
+    }
+}
+
+#[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
+mod tests {
+    use super::*;
+
+    fn leak<T>(v: Vec<T>) -> &'static [T] {
+        Box::leak(v.into_boxed_slice())
+    }
+
+    fn encode(rows: &[(u32, Row)]) -> (Vec<Block>, Vec<u8>) {
+        let mut blocks = Vec::new();
+        let mut stream = Vec::new();
+        for (i, &(a, r)) in rows.iter().enumerate() {
+            if i % BLOCK_ROWS == 0 {
+                blocks.push(Block {
+                    addr: a,
+                    row: r,
+                    at: stream.len() as u32,
+                });
+            } else {
+                let (pa, pr) = rows[i - 1];
+                encode_row(&mut stream, pa, pr, a, r);
+            }
+        }
+        (blocks, stream)
+    }
+
+    /// Many rows, over several blocks, with big and negative deltas: each
+    /// address finds its row.
+    #[test]
+    fn blocks_round_trip() {
+        let rows: Vec<(u32, Row)> = (0..1000u32)
+            .map(|i| {
+                let file = if i % 7 == 0 { NO_FILE } else { i % 5 };
+                let line = (i * 7919) % 3000 + 1;
+                (i * 5 + i % 4 + i / 10 * 300, Row { file, line })
+            })
+            .collect();
+        let (blocks, stream) = encode(&rows);
+        let files: Vec<Str> = (0..5).map(|_| Str { at: 0, len: 1 }).collect();
+        let t = LineTable {
+            base: 0,
+            blocks: leak(blocks),
+            stream: leak(stream),
+            files: leak(files),
+            pool: b"x",
+            ..LineTable::EMPTY
+        };
+        for (i, &(a, r)) in rows.iter().enumerate() {
+            let want = (r.file != NO_FILE).then_some(r.line);
+            assert_eq!(t.location(u64::from(a)).map(|l| l.line), want, "row {i}");
+            if let Some(&(next, _)) = rows.get(i + 1) {
+                assert_eq!(
+                    t.location(u64::from(next - 1)).map(|l| l.line),
+                    want,
+                    "row {i}+"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let pool = b"a.rsb.rsinnerouter";
+        let s = |at, len| Str { at, len };
+        let r = |file, line| Row { file, line };
+        let (blocks, stream) = encode(&[
+            (0, r(0, 5)),
+            (0x10, r(1, 7)),
+            (0x20, r(0, 0)),
+            (0x30, r(NO_FILE, 0)),
+        ]);
+        let t = LineTable {
+            base: 0x1000,
+            blocks: leak(blocks),
+            stream: leak(stream),
+            seg_addrs: leak(vec![0, 0x10, 0x18, 0x20]),
+            seg_inner: leak(vec![NONE, 0, 1, NONE]),
+            inlines: leak(vec![
+                Inline {
+                    parent: NONE,
+                    name: s(13, 5),
+                    call: r(0, 6),
+                },
+                Inline {
+                    parent: 0,
+                    name: s(8, 5),
+                    call: r(1, 3),
+                },
+            ]),
+            files: leak(vec![s(0, 4), s(4, 4)]),
+            pool: pool.as_slice(),
+            mapped: 0,
+        };
+        let at = |a| t.location(a).map(|l| (l.file, l.line));
+        assert_eq!(at(0xfff), None);
+        assert_eq!(at(0x1000), Some((&b"a.rs"[..], 5)));
+        assert_eq!(at(0x100f), Some((&b"a.rs"[..], 5)));
+        assert_eq!(at(0x1010), Some((&b"b.rs"[..], 7)));
+        assert_eq!(at(0x1020), None, "line 0");
+        assert_eq!(at(0x1030), None, "end of sequence");
+        let mut out = [0u32; MAX_INLINE];
+        assert_eq!(t.inline_chain(0x1005, &mut out), 0);
+        assert_eq!(t.inline_chain(0x1011, &mut out), 1);
+        assert_eq!(t.inline_name(out[0]), b"outer");
+        assert_eq!(t.inline_chain(0x1019, &mut out), 2);
+        assert_eq!(&out[..2], &[1, 0]);
+        assert_eq!(t.inline_name(1), b"inner");
+        assert_eq!(t.call_site(1).unwrap().line, 3);
+        assert_eq!(t.call_site(0).unwrap().file, b"a.rs");
+        assert_eq!(t.inline_chain(0x1020, &mut out), 0);
+        assert_eq!(LineTable::EMPTY.location(0x1000), None);
+    }
+}
