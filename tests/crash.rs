@@ -1557,10 +1557,11 @@ fn check_fault_inside_handler(c: &Ctx) -> Check {
     let n = run.stderr.lines().filter(|l| *l == cut).count();
     ensure!(n == 1, "{n} lines {cut:?}");
     ensure!(rep.cut_short.as_deref() == Some(cut), "{:?}", rep.cut_short);
-    // The walk faulted, but frame #0 (the faulting instruction) is shown.
+    // The walk faulted, but frame #0 (the faulting instruction) is shown,
+    // named.
     let f0 = rep.current()?.frames.first().ok_or("no frame #0")?;
     ensure!(
-        f0.index == 0 && f0.addr == *addr && f0.name == "??",
+        f0.index == 0 && f0.addr == *addr && f0.name == "fh_rust_bad_stack_ud2",
         "frame #0 {:?}",
         f0.line
     );

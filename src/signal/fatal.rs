@@ -31,7 +31,6 @@ use super::program::{self, After};
 use crate::report::{self, Current, FatalHeader, Header, Parts, Then};
 use crate::runtime::fmt::Buf;
 use crate::runtime::late_file;
-use crate::runtime::modules;
 use crate::runtime::racy::RacyCell;
 use crate::runtime::signals::{self as table, Origin, FATAL, FATAL_SIGNALS};
 use crate::runtime::stack;
@@ -740,25 +739,25 @@ fn note_nested_fault(sig: c_int) {
     w.flush();
     let mut line = Buf::<128>::new();
     if pc != 0 {
-        // The walk itself faulted: at least show where the crash was.
-        line.str("  #0  ").addr(pc).str(" in ?? ");
-        w.write(line.as_bytes());
-        line.clear();
-        match modules::lookup(pc, &mut scratch.late) {
-            Some(m) => {
-                w.write(b"(");
-                report::write_ascii(w, m.path());
-                line.str(" +")
-                    .hex(pc.wrapping_sub(m.bias) as u64, 1)
-                    .str(")\n");
-                scratch.seen.note(&m);
-            }
-            None => {
-                line.str("(??)\n");
-            }
-        }
-        w.write(line.as_bytes());
-        line.clear();
+        // The walk itself faulted (the symbolizer had not started): at
+        // least show where the crash was, named, on the report's own
+        // stack, which the walk did not use.
+        let mut frame0 = || {
+            let Scratch {
+                writer,
+                seen,
+                late,
+                symbols,
+                ..
+            } = &mut *scratch;
+            report::begin_naming(symbols, u64::MAX);
+            let max = settings::max_frames();
+            report::write_frames(writer, late, symbols, &[pc], true, 1, false, 0, max, seen);
+        };
+        // SAFETY: we hold the claim (Nested: ours, below us), and its
+        // report stack is free: the walk that faulted ran on the stack
+        // the signal arrived on.
+        unsafe { stack::run_on_report_stack(&mut frame0) };
     }
     // The modules known so far, so the frames shown can be symbolized.
     let w = &mut scratch.writer;
