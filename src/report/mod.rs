@@ -60,6 +60,31 @@ pub(crate) struct Current<'a> {
     pub name: Option<[u8; 16]>,
 }
 
+impl<'a> Current<'a> {
+    /// The stack a handler walked from the interrupted pc into `frames`
+    /// (of which at most `max` are shown), for thread `tid`: `frames[0]`
+    /// is the pc, alone when the walk did not find it.
+    pub(crate) fn from_handler_walk(
+        tid: i32,
+        frames: &'a [usize],
+        walk: crate::runtime::unwind::Walk,
+        max: usize,
+        heading: bool,
+    ) -> Current<'a> {
+        Current {
+            tid,
+            frames: frames.get(..walk.stored.max(1).min(max)).unwrap_or(&[]),
+            first_is_pc: true,
+            total: walk.total,
+            cut: walk.cut,
+            bottom: walk.bottom,
+            found_start: walk.found_start,
+            heading,
+            name: None,
+        }
+    }
+}
+
 /// What the collection found for one other thread.
 pub(crate) enum Thread<'a> {
     /// Its stack.

@@ -924,17 +924,7 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
         late,
         symbols,
     };
-    let current = Current {
-        tid: sys::gettid(),
-        frames: frames.get(..walk.stored.max(1).min(max)).unwrap_or(&[]),
-        first_is_pc: true,
-        total: walk.total,
-        cut: walk.cut,
-        bottom: walk.bottom,
-        found_start: walk.found_start,
-        heading: false,
-        name: None,
-    };
+    let current = Current::from_handler_walk(sys::gettid(), frames, walk, max, false);
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
         unsafe { super::collector::collect_other_threads(collect, max, true, emit) }

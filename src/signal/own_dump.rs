@@ -80,17 +80,7 @@ fn write(
         symbols,
     };
     report::compose_header(&mut parts, &Header::Dump(DumpHeader::Request { sig, pid }));
-    let current = Current {
-        tid: sys::gettid(),
-        frames: frames.get(..walk.stored.max(1).min(max)).unwrap_or(&[]),
-        first_is_pc: true,
-        total: walk.total,
-        cut: walk.cut,
-        bottom: walk.bottom,
-        found_start: walk.found_start,
-        heading: true,
-        name: None,
-    };
+    let current = Current::from_handler_walk(sys::gettid(), frames, walk, max, true);
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
         unsafe { collector::collect_other_threads(collect, max, false, emit) }
