@@ -599,8 +599,20 @@ fn format_location(l: &addr2line::Location<'_>) -> Option<String> {
     })
 }
 
-/// A readable name: Rust names demangled without the hash; others as is.
+/// A readable name: Rust names demangled without the hash, C++ names as
+/// `c++filt` prints them (the handler's own demangler, with a larger
+/// buffer); others as is.
 fn readable(name: &str) -> String {
+    use crate::symbolize::demangle;
+    if name.starts_with("_Z") && !demangle::has_rust_hash(name.as_bytes()) {
+        let mut out = vec![0u8; 64 << 10];
+        if let Some(n) = demangle::cpp_into(name.as_bytes(), &mut out) {
+            out.truncate(n);
+            if let Ok(s) = String::from_utf8(out) {
+                return s;
+            }
+        }
+    }
     match rustc_demangle::try_demangle(name) {
         Ok(d) => format!("{d:#}"),
         Err(_) => name.to_string(),
