@@ -362,13 +362,13 @@ impl Dm<'_, '_> {
         r
     }
 
-    fn encoding_inner(&mut self, _top: bool) -> Option<bool> {
+    fn encoding_inner(&mut self, top: bool) -> Option<bool> {
         if self.peek() == b'T' || (self.peek() == b'G' && self.peek_at(1) != 0) {
             return self.special_name();
         }
         let start = self.len;
         let info = self.name(true)?;
-        if !info.template {
+        if !info.template && top && self.replay == 0 {
             // `T_` means the arguments of the function's own template.
             self.ntargs = 0;
         }
@@ -971,11 +971,8 @@ impl Dm<'_, '_> {
         if (a, b) == (b'c', b'v') {
             self.put(b"operator ")?;
             let saved = self.last;
-            let shape = self.type_()?;
+            self.type_()?;
             self.last = saved;
-            if shape == Shape::Around {
-                return None;
-            }
             return Some(true);
         }
         if (a, b) == (b'l', b'i') {
@@ -1140,9 +1137,51 @@ impl Dm<'_, '_> {
     fn template_arg(&mut self) -> Option<()> {
         match self.peek() {
             b'L' => self.literal(),
-            b'X' | b'J' => None,
+            b'X' => self.expression(),
+            b'J' => None,
             _ => self.type_().map(|_| ()),
         }
+    }
+
+    /// `X <expression> E`, for the simple expressions of SFINAE'd
+    /// library templates: a (variable) template name with arguments,
+    /// `sr <type> <name>` (`std::is_x<T>::value`), a template parameter
+    /// or a literal. Anything else is refused.
+    fn expression(&mut self) -> Option<()> {
+        self.enter()?;
+        let r = self.expression_inner();
+        self.leave();
+        r
+    }
+
+    fn expression_inner(&mut self) -> Option<()> {
+        self.expect(b'X')?;
+        let saved_last = self.last;
+        match self.peek() {
+            b'0'..=b'9' => {
+                self.source_name(false)?;
+                if self.peek() == b'I' {
+                    self.template_args(false)?;
+                }
+            }
+            b's' if self.peek_at(1) == b'r' => {
+                self.pos += 2;
+                if !matches!(self.peek(), b'S' | b'T' | b'0'..=b'9') {
+                    return None;
+                }
+                self.type_plain()?;
+                self.put(b"::")?;
+                self.source_name(false)?;
+                if self.peek() == b'I' {
+                    self.template_args(false)?;
+                }
+            }
+            b'L' => self.literal()?,
+            b'T' => self.type_plain()?,
+            _ => return None,
+        }
+        self.last = saved_last;
+        self.expect(b'E')
     }
 
     /// `L <type> <value> E` or `L _Z <encoding> E`.
@@ -1696,20 +1735,53 @@ impl Dm<'_, '_> {
     /// For `Dp <operand>`: the number of elements of the pack its `T_`
     /// names, and where the operand ends (parsed silently).
     fn pack_of(&mut self, operand: usize) -> Option<(u8, usize)> {
-        // The operand is modifiers and then `T <n> _`.
-        let mut p = operand;
-        while matches!(
-            self.inp.get(p),
-            Some(b'P' | b'R' | b'O' | b'K' | b'V' | b'r')
-        ) {
-            p += 1;
-        }
-        if self.inp.get(p) != Some(&b'T') {
-            return None;
-        }
-        self.pos = p.checked_add(1)?;
-        let i = self.opt_number_underscore()?;
-        let end = self.pos;
+        // The operand is modifiers and then `T <n> _`, or a substitution
+        // that is (modifiers and) `T <n> _`.
+        let (pos, end) = (self.pos, self.end);
+        self.pos = operand;
+        let mut out_end = None;
+        let mut hops = 0;
+        let r = loop {
+            while matches!(self.peek(), b'P' | b'R' | b'O' | b'K' | b'V' | b'r') {
+                self.pos += 1;
+            }
+            match self.peek() {
+                b'T' => {
+                    self.pos += 1;
+                    let Some(i) = self.opt_number_underscore() else {
+                        break None;
+                    };
+                    if out_end.is_none() {
+                        out_end = Some(self.pos);
+                    }
+                    break Some(i);
+                }
+                b'S' if hops < 4 => {
+                    self.pos += 1;
+                    let Some(i) = self.seq_id() else {
+                        break None;
+                    };
+                    if out_end.is_none() {
+                        out_end = Some(self.pos);
+                    }
+                    let Some(sub) = self
+                        .subs
+                        .get(i)
+                        .copied()
+                        .filter(|s| s.flag && i < self.nsubs)
+                    else {
+                        break None;
+                    };
+                    self.pos = usize::from(sub.start);
+                    self.end = usize::from(sub.end);
+                    hops += 1;
+                }
+                _ => break None,
+            }
+        };
+        self.pos = pos;
+        self.end = end;
+        let i = r?;
         if i >= self.ntargs {
             return None;
         }
@@ -1717,7 +1789,7 @@ impl Dm<'_, '_> {
         if !t.flag {
             return None;
         }
-        Some((t.pack_len, end))
+        Some((t.pack_len, out_end?))
     }
 }
 
@@ -1920,6 +1992,60 @@ mod tests {
             ours * 100 >= theirs * 90,
             "match rate too low: {ours}/{theirs}"
         );
+    }
+
+    /// Every C++ symbol of the fixture `c-fixtures/lib_cxx.cpp`
+    /// (namespaces, templates, operators, lambdas, std:: types), compiled
+    /// now with the system C++ compiler, demangles exactly as c++filt
+    /// prints it.
+    #[test]
+    fn cxx_fixture_names_match_cplusfilt() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-fixtures/lib_cxx.cpp");
+        let dir = std::env::temp_dir().join(format!("fh-cxx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let obj = dir.join("lib_cxx.o");
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
+        let built = Command::new(&cxx)
+            .args(["-O1", "-g", "-fno-inline", "-c", "-o"])
+            .arg(&obj)
+            .arg(&src)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("no C++ compiler ({cxx}): skipped");
+            return;
+        }
+        let out = Command::new("nm").arg(&obj).output().expect("nm");
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .filter(|n| n.starts_with("_Z"))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        assert!(names.len() > 100, "{names:?}");
+        for must in [
+            "_ZN3acc6WidgetIiE4pokeEiPKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
+            "_ZTVN3acc7DerivedE",
+        ] {
+            assert!(names.iter().any(|n| n == must), "{must} not in the fixture");
+        }
+        let Some((theirs, ours, refused)) = compare(&names) else {
+            eprintln!("c++filt not installed: skipped");
+            return;
+        };
+        eprintln!(
+            "fixture: {ours} of {theirs} names demangled as c++filt does; refused: {refused:?}"
+        );
+        // Only names with expressions in them (SFINAE's `enable_if<X...E>`)
+        // are refused.
+        let unexplained: Vec<&String> = refused
+            .iter()
+            .filter(|n| !n.contains("IX") && !n.contains("DT"))
+            .collect();
+        assert!(unexplained.is_empty(), "refused: {unexplained:#?}");
+        assert!(ours * 100 >= theirs * 95, "{ours}/{theirs}");
     }
 
     /// Random cuts and byte changes of real names never panic, never
