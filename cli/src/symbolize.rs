@@ -13,8 +13,9 @@ Usage: faulthandler symbolize [--debug-dir DIR]... [--no-system-debug-dir] [FILE
 Reads a faulthandler crash report from FILE (or standard input when FILE is
 missing or -) and writes it to standard output with source locations added:
 each frame line gets ` at FILE:LINE` after its name, followed by one line per
-call inlined at that address, marked `(inlined)`. Frames of stripped binaries
-get their names back from the debug info.
+call inlined at that address, innermost first, marked `(inlined)`. Frames of
+stripped binaries get their names back from the debug info. Rust and C++
+names are demangled (C++ as c++filt prints them).
 
 Each module is looked up at the path the report gives, and used only if its
 build-id matches the report's Modules block. Otherwise, or when it has no

@@ -98,8 +98,8 @@ impl SymbolizeOptions {
 
 /// Read a report from `input` and write it to `output` with file:line
 /// added: each frame line gets ` at FILE:LINE` after its name, followed by
-/// one line per call inlined at that address, outermost first, each
-/// marked `(inlined)`:
+/// one line per call inlined at that address, innermost (most recent)
+/// first, each marked `(inlined)`:
 ///
 /// ```text
 ///   #0  0x000055d1c2a3b1f4 in myprog::parse+0x14 at src/parse.rs:40 (/usr/bin/myprog +0x3b1f4)
@@ -300,7 +300,7 @@ struct Resolved {
     name: Option<(String, u64)>,
     /// The location in the frame's own function.
     location: Option<String>,
-    /// Inlined calls, outermost first: (function, location).
+    /// Inlined calls, innermost first: (function, location).
     inlined: Vec<(String, Option<String>)>,
     /// Why nothing could be found.
     problem: Option<String>,
@@ -429,9 +429,10 @@ impl<'o> Cache<'o> {
                 r.name = Some((func, 0));
             }
         }
+        // The rest are the inlined calls, innermost (most recent) first,
+        // as everywhere else in a report.
         r.inlined = frames
             .into_iter()
-            .rev()
             .map(|(f, l)| (f.unwrap_or_else(|| "??".to_string()), l))
             .collect();
         r
@@ -733,6 +734,100 @@ trailing line without newline";
             }
         }
         assert!(out.ends_with("trailing line without newline"));
+    }
+
+    /// A C++ library built now, whose `ns::outer` has `ns::mid` inlined,
+    /// which has `ns::inner` inlined: its deepest address symbolizes with
+    /// the calls innermost first and the names demangled as c++filt does.
+    #[test]
+    fn inlined_calls_innermost_first_with_cxx_names() {
+        const SRC: &str = "\
+namespace ns {
+inline __attribute__((always_inline)) int inner(volatile int *p) {
+    return *p + 1; /* LINE_INNER */
+}
+inline __attribute__((always_inline)) int mid(volatile int *p) {
+    return inner(p) * 3; /* LINE_MID */
+}
+__attribute__((noinline)) int outer(volatile int *p) {
+    return mid(p) - 2; /* LINE_OUTER */
+}
+}
+";
+        let dir = std::env::temp_dir().join(format!("fh-offline-inl-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("inl.cpp");
+        fs::write(&src, SRC).unwrap();
+        let so = dir.join("libinl.so");
+        let built = std::process::Command::new("g++")
+            .args(["-O1", "-g", "-shared", "-fPIC", "-Wl,--build-id", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("no g++: skipped");
+            return;
+        }
+        let line_of = |tag: &str| SRC.lines().position(|l| l.contains(tag)).unwrap() + 1;
+        let data = fs::read(&so).unwrap();
+        let loaded = load_data(&data).unwrap();
+        let (start, size) = loaded
+            .symbols
+            .iter()
+            .find(|s| s.2 == "_ZN2ns5outerEPVi")
+            .map(|s| (s.0, s.1))
+            .expect("ns::outer in the library");
+        let ctx = loaded.dwarf.as_ref().unwrap();
+        // The first address of outer's code inside inner (three frames).
+        let addr = (start..start + size)
+            .find(|&a| {
+                let mut n = 0;
+                if let Ok(mut it) = ctx.find_frames(a).skip_all_loads() {
+                    while let Ok(Some(_)) = it.next() {
+                        n += 1;
+                    }
+                }
+                n == 3
+            })
+            .expect("an address inside the inlined ns::inner");
+        let id = hex(&file_build_id(&data).unwrap());
+        let path = so.to_str().unwrap();
+        let report = format!(
+            "Current thread 1 \"x\" (most recent call first):\n  \
+             #0  0x{addr:016x} in ?? ({path} +0x{addr:x})\n\n\
+             Modules:\n  0x0000000000000000-0x0000000000100000 {path} build-id {id}\n"
+        );
+        let mut out = Vec::new();
+        let opts = SymbolizeOptions::new().system_debug_dir(false);
+        symbolize_report(report.as_bytes(), &mut out, &opts).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        let lines: Vec<&str> = out.lines().collect();
+        let src_s = src.to_str().unwrap();
+        assert!(
+            lines[1].starts_with(&format!(
+                "  #0  0x{addr:016x} in ns::outer(int volatile*)+0x{:x} at {src_s}:{} (",
+                addr - start,
+                line_of("LINE_OUTER")
+            )),
+            "{out}"
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "      (inlined) ns::inner(int volatile*) at {src_s}:{}",
+                line_of("LINE_INNER")
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            lines[3],
+            format!(
+                "      (inlined) ns::mid(int volatile*) at {src_s}:{}",
+                line_of("LINE_MID")
+            ),
+            "{out}"
+        );
     }
 
     #[test]
