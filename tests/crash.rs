@@ -52,6 +52,8 @@ mod child {
         fn fh_c_install_plain_handler() -> c_int;
         fn fh_c_install_abrt_handler() -> c_int;
         fn fh_c_vfork_child_crashes() -> c_int;
+        // c-fixtures/lib_cxx.cpp
+        fn fh_cxx_crash(n: c_int) -> c_int;
         // The crate's C API (src/capi.rs).
     }
 
@@ -291,6 +293,18 @@ mod child {
     pub fn abort_() {
         enable_default();
         abort()
+    }
+
+    /// A C++ chain (namespaces, a template, operators, a lambda, std::
+    /// types) that reads address 0x10.
+    pub fn cxx_chain() {
+        enable_default();
+        announce_thread();
+        announce_fn("fh_cxx_crash", fh_cxx_crash as *const () as usize);
+        // SAFETY: a plain C entry point taking an int; the null read
+        // inside it is the crash under test.
+        black_box(unsafe { fh_cxx_crash(black_box(1)) });
+        survived()
     }
 
     pub fn overflow_main() {
@@ -1242,6 +1256,77 @@ fn check_null_deref(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// The C++ chain's frames are named as `c++filt` names their symbols.
+fn check_cxx_chain(c: &Ctx) -> Check {
+    let run = c.run();
+    let rep = expect_report(
+        run,
+        &self_exe(),
+        &segv_first_line(child::NULL_ADDR),
+        FrameCheck::Any,
+    )?;
+    // The fixture's symbols (namespace `acc`), demangled by c++filt.
+    let table = common::elf::functions(&self_exe())?;
+    let mut mangled: Vec<String> = table
+        .keys()
+        .filter(|n| n.starts_with("_Z") && n.contains("3acc"))
+        .cloned()
+        .collect();
+    mangled.sort();
+    let mut child = std::process::Command::new("c++filt")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run c++filt: {e}"))?;
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin
+            .write_all((mangled.join("\n") + "\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let demangled: std::collections::HashMap<&str, &str> = mangled
+        .iter()
+        .map(String::as_str)
+        .zip(text.lines())
+        .collect();
+    let cur = rep.current()?;
+    let names: Vec<&str> = cur.frames.iter().map(|f| f.name.as_str()).collect();
+    ensure!(
+        !names.iter().any(|n| n.starts_with("_Z")),
+        "a mangled name in the report: {names:#?}"
+    );
+    // The chain, innermost first, each frame as c++filt names it.
+    let chain = [
+        "_ZN3acc6WidgetIiE4pokeEiPKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE",
+        "_ZN3acc6WidgetIiElsEi",
+        "_ZN3acc7Derived4stepEi",
+        "_ZZN3acc3runEiENKUliE_clEi",
+        "_ZN3acc6detail5applyIZNS_3runEiEUliE_EEiT_i",
+        "_ZN3acc6detail11through_stdERSt6vectorIiSaIiEEPSt3mapINSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEEiSt4lessISB_ESaISt4pairIKSB_iEEERKSt8functionIFiiEE",
+        "_ZN3acc3runEi",
+    ];
+    let mut at = 0;
+    for m in chain {
+        let want = *demangled
+            .get(m)
+            .ok_or_else(|| format!("{m} is not in the test binary"))?;
+        ensure!(want != m, "c++filt does not demangle {m}");
+        let i = names[at..]
+            .iter()
+            .position(|n| *n == want)
+            .ok_or_else(|| format!("no frame {want:?} after #{at}: {names:#?}"))?;
+        at += i + 1;
+    }
+    ensure!(
+        names.first() == demangled.get(chain[0]),
+        "frame #0 is not acc::Widget<int>::poke: {names:#?}"
+    );
+    Ok(())
+}
+
 fn check_sigbus(c: &Ctx) -> Check {
     let run = c.run();
     let addr = Info::parse(&run.stderr)
@@ -2176,6 +2261,7 @@ static CASES: &[Case] = &[
     #[cfg(target_arch = "x86_64")]
     Case { name: "sigfpe", body: Some(b::fpe), expect: signal(libc::SIGFPE), check: check_sigfpe, ..CASE },
     Case { name: "abort", body: Some(b::abort_), expect: ABRT, check: check_abort, ..CASE },
+    Case { name: "cxx_chain_demangled", body: Some(b::cxx_chain), expect: SEGV, check: check_cxx_chain, ..CASE },
     Case { name: "panic_then_abort", body: Some(b::panic_abort), expect: ABRT, check: check_panic_then_abort, ..CASE },
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },

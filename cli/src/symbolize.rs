@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub(crate) const HELP: &str = "\
-Usage: faulthandler symbolize [--debug-dir DIR]... [--no-system-debug-dir] [FILE]
+Usage: faulthandler symbolize [--debug-dir DIR]... [--no-system-debug-dir] [--trust-paths] [FILE]
 
 Reads a faulthandler crash report from FILE (or standard input when FILE is
 missing or -) and writes it to standard output with source locations added:
 each frame line gets ` at FILE:LINE` after its name, followed by one line per
-call inlined at that address, marked `(inlined)`. Frames of stripped binaries
-get their names back from the debug info.
+call inlined at that address, innermost first, marked `(inlined)`. Frames of
+stripped binaries get their names back from the debug info. Rust and C++
+names are demangled (C++ as c++filt prints them).
 
 Each module is looked up at the path the report gives, and used only if its
 build-id matches the report's Modules block. Otherwise, or when it has no
@@ -22,12 +23,20 @@ debug info, a file with that build-id is looked for in:
   DIR/.build-id/xx/rest.debug and any ELF file directly in DIR, for each
       --debug-dir DIR, in order;
   /usr/lib/debug/.build-id/xx/rest.debug (unless --no-system-debug-dir).
-A frame that cannot be resolved says why at the end of its line, in
-`[symbolize: ...]`. Lines that are not frame lines pass through unchanged.
+A report cut short before its Modules block gives no build-ids: its
+modules are then not used (a rebuilt binary would give wrong lines) unless
+--trust-paths is given, and the frames say so. Only regular files are read
+(mapped, up to 8 GiB): a FIFO, a device or a directory at a module's path
+is refused. A frame that cannot be resolved says why at the end of its
+line, in `[symbolize: ...]`. Lines that are not frame lines pass through
+unchanged.
 
 Options:
   --debug-dir DIR          also search DIR for debug files (repeatable)
   --no-system-debug-dir    do not search /usr/lib/debug
+  --trust-paths            use the file at a module's path even when the
+                           report has no build-id to check it against
+                           (frames resolved so say they were not checked)
   -h, --help               this help
 
 Example:
@@ -50,6 +59,7 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
                 None => return Err(fail("--debug-dir needs a directory")),
             },
             "--no-system-debug-dir" => opts = opts.system_debug_dir(false),
+            "--trust-paths" => opts = opts.trust_paths(true),
             _ if s.starts_with("--debug-dir=") => {
                 opts = opts.debug_dir(&s["--debug-dir=".len()..]);
             }

@@ -156,6 +156,142 @@ fn symbolize_help_and_usage_errors(_: &Ctx) -> Check {
     Ok(())
 }
 
+/// A frame line of `exe_dropin` at its `main`, and the file's build-id.
+fn dropin_main_frame() -> Result<(PathBuf, String, String), String> {
+    let exe = std::fs::canonicalize(fixture("exe_dropin")).map_err(|e| e.to_string())?;
+    let table = common::elf::functions(&exe)?;
+    let (main, _) = *table.get("main").ok_or("no main in exe_dropin")?;
+    let path = exe.to_string_lossy().into_owned();
+    let frame = format!(
+        "  #1  0x{:016x} in main+0x4 ({path} +0x{:x})",
+        0x5555_0000_0000u64 + main + 4,
+        main + 4
+    );
+    let id = common::elf::build_id_hex(&exe)?;
+    Ok((exe, frame, id))
+}
+
+/// A report cut before its Modules block has no build-ids: its modules
+/// are used only with --trust-paths, and the frame says so either way.
+fn symbolize_without_build_ids_needs_trust_paths(_: &Ctx) -> Check {
+    let (exe, frame, id) = dropin_main_frame()?;
+    let path = exe.to_string_lossy().into_owned();
+    let cut = format!(
+        "Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR)\n\
+         Current thread 1 \"x\" (most recent call first):\n{frame}\n\
+         the report was cut short: signal 11 (SIGSEGV) inside the handler\n"
+    );
+    let run = |args: &[&str]| {
+        Runner::program(cli(), args)
+            .input(cut.clone().into_bytes())
+            .timeout(Duration::from_secs(30))
+            .run()
+    };
+    let out = run(&["symbolize", "--no-system-debug-dir"])?;
+    out.expect_code(0)?;
+    let line = out.stdout.lines().nth(2).unwrap_or("").to_string();
+    assert!(
+        line.starts_with(&frame)
+            && line.contains(&format!(
+                "[symbolize: the report gives no build-id for {path}"
+            ))
+            && line.contains("--trust-paths"),
+        "without a build-id the file must not be used: {line:?}"
+    );
+    let out = run(&["symbolize", "--no-system-debug-dir", "--trust-paths"])?;
+    out.expect_code(0)?;
+    let line = out.stdout.lines().nth(2).unwrap_or("").to_string();
+    assert!(
+        line.contains(" at ") && line.contains("exe_dropin.c:"),
+        "--trust-paths uses the file: {line:?}"
+    );
+    assert!(
+        line.ends_with(&format!(
+            "[symbolize: {path} used without a build-id check (--trust-paths)]"
+        )),
+        "and says it was not checked: {line:?}"
+    );
+    // With the Modules block, the build-id is checked and nothing is said.
+    let full =
+        format!("{cut}\nModules:\n  0x0000555500000000-0x0000555500100000 {path} build-id {id}\n")
+            .replace(
+                "the report was cut short: signal 11 (SIGSEGV) inside the handler\n",
+                "",
+            );
+    let out = Runner::program(cli(), &["symbolize", "--no-system-debug-dir"])
+        .input(full.into_bytes())
+        .timeout(Duration::from_secs(30))
+        .run()?;
+    out.expect_code(0)?;
+    let line = out.stdout.lines().nth(2).unwrap_or("").to_string();
+    assert!(
+        line.contains("exe_dropin.c:") && !line.contains("[symbolize:"),
+        "{line:?}"
+    );
+    Ok(())
+}
+
+/// A module path that is a FIFO, a device or a huge sparse file is refused
+/// at once (it used to hang, or be read whole), and the frame says why.
+fn symbolize_reads_regular_files_only(_: &Ctx) -> Check {
+    let dir = scratch_dir("symbolize-special");
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let sparse = dir.join("sparse");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(20 << 30).unwrap();
+    drop(f);
+    let paths = [
+        fifo.to_str().unwrap().to_string(),
+        "/dev/zero".to_string(),
+        "/dev/urandom".to_string(),
+        sparse.to_str().unwrap().to_string(),
+        dir.to_str().unwrap().to_string(),
+    ];
+    let mut report = String::from("Current thread 1 \"x\" (most recent call first):\n");
+    for (i, p) in paths.iter().enumerate() {
+        report.push_str(&format!(
+            "  #{i}  0x0000000000001000 in f+0x1 ({p} +0x1000)\n"
+        ));
+    }
+    report.push_str("\nModules:\n");
+    for p in &paths {
+        report.push_str(&format!(
+            "  0x0000000000000000-0x0000000000100000 {p} build-id 0123456789abcdef\n"
+        ));
+    }
+    let t = std::time::Instant::now();
+    let out = Runner::program(cli(), &["symbolize", "--no-system-debug-dir"])
+        .input(report.into_bytes())
+        .timeout(Duration::from_secs(20))
+        .run()?;
+    out.expect_code(0)?;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let want = [
+        "is a FIFO, not read",
+        "/dev/zero is a device, not read",
+        "/dev/urandom is a device, not read",
+        "is 21474836480 bytes, over the 8589934592-byte limit, not read",
+        "is a directory, not read",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        let l = lines.get(i + 1).copied().unwrap_or("");
+        assert!(
+            l.contains(w) && l.contains("[symbolize: "),
+            "frame #{i}: {l:?}"
+        );
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn dump_refuses_crash_signals_before_sending_anything(_: &Ctx) -> Check {
     // A healthy target whose crash handler catches SEGV, ABRT and BUS: the
     // readiness check alone would say "catches it", and the signal would
@@ -945,6 +1081,8 @@ static CASES: &[Case] = &[
     Case { name: "the_readiness_variable_is_used_once_and_never_names_stdio", check: the_readiness_variable_is_used_once_and_never_names_stdio, ..PROGRAMS },
     Case { name: "python_ctypes_crash_under_run", check: python_ctypes_crash_under_run, ..PROGRAMS },
     Case { name: "symbolize_help_and_usage_errors", check: symbolize_help_and_usage_errors, ..PROGRAMS },
+    Case { name: "symbolize_without_build_ids_needs_trust_paths", check: symbolize_without_build_ids_needs_trust_paths, ..PROGRAMS },
+    Case { name: "symbolize_reads_regular_files_only", check: symbolize_reads_regular_files_only, ..PROGRAMS },
     Case { name: "dump_refuses_crash_signals_before_sending_anything", check: dump_refuses_crash_signals_before_sending_anything, ..PROGRAMS },
     Case { name: "version_and_help_for_each_command", check: version_and_help_for_each_command, ..PROGRAMS },
     Case { name: "run_finds_its_preload_object_and_the_lib_overrides", check: run_finds_its_preload_object_and_the_lib_overrides, ..PROGRAMS },

@@ -47,13 +47,21 @@ use object::{Object, ObjectSection, ObjectSymbol};
 pub struct SymbolizeOptions {
     debug_dirs: Vec<PathBuf>,
     system_debug_dir: bool,
+    trust_paths: bool,
+    max_file_size: u64,
 }
+
+/// Largest module or debug file read, by default: 8 GiB (files are mapped,
+/// not read whole, so only the parts used take memory).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 << 30;
 
 impl Default for SymbolizeOptions {
     fn default() -> Self {
         SymbolizeOptions {
             debug_dirs: Vec::new(),
             system_debug_dir: true,
+            trust_paths: false,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
     }
 }
@@ -94,12 +102,41 @@ impl SymbolizeOptions {
         self.system_debug_dir = yes;
         self
     }
+
+    /// Whether to use the file at a module's path when the report gives
+    /// no build-id to check it against (a report cut short before its
+    /// `Modules:` block, or a module without a build-id). Off by default:
+    /// a rebuilt binary would give wrong lines, so such frames say
+    /// `[symbolize: ... no build-id ...]` instead. When on, those frames
+    /// are symbolized and say that the file was not checked.
+    ///
+    /// ```
+    /// let opts = faulthandler::offline::SymbolizeOptions::new().trust_paths(true);
+    /// # drop(opts);
+    /// ```
+    pub fn trust_paths(mut self, yes: bool) -> Self {
+        self.trust_paths = yes;
+        self
+    }
+
+    /// The largest module or debug file to read, in bytes (default
+    /// [`DEFAULT_MAX_FILE_SIZE`]). Only regular files are read at all:
+    /// a FIFO, a device or a directory at a module's path is refused.
+    ///
+    /// ```
+    /// let opts = faulthandler::offline::SymbolizeOptions::new().max_file_size(1 << 30);
+    /// # drop(opts);
+    /// ```
+    pub fn max_file_size(mut self, bytes: u64) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
 }
 
 /// Read a report from `input` and write it to `output` with file:line
 /// added: each frame line gets ` at FILE:LINE` after its name, followed by
-/// one line per call inlined at that address, outermost first, each
-/// marked `(inlined)`:
+/// one line per call inlined at that address, innermost (most recent)
+/// first, each marked `(inlined)`:
 ///
 /// ```text
 ///   #0  0x000055d1c2a3b1f4 in myprog::parse+0x14 at src/parse.rs:40 (/usr/bin/myprog +0x3b1f4)
@@ -112,7 +149,12 @@ impl SymbolizeOptions {
 /// call instruction).
 ///
 /// Each module is found by the path in the report, and used only when its
-/// build-id is the one the report's `Modules:` block gives. When the path
+/// build-id is the one the report's `Modules:` block gives. A report cut
+/// short before that block gives no build-id: its modules are then used
+/// only with [`SymbolizeOptions::trust_paths`], and such frames say that
+/// the file was not checked. Only regular files are read (mapped, up to
+/// [`SymbolizeOptions::max_file_size`]); a FIFO, a device or a directory
+/// at a module's path is refused, and the frame says so. When the path
 /// is missing, has no debug info, or has another build-id, a file with that
 /// build-id is searched in the [debug directories](SymbolizeOptions). A
 /// frame that cannot be resolved says why at the end of its line, for
@@ -139,33 +181,38 @@ pub fn symbolize_report(
     mut output: impl Write,
     opts: &SymbolizeOptions,
 ) -> io::Result<()> {
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    loop {
-        let mut l = Vec::new();
-        if input.read_until(b'\n', &mut l)? == 0 {
-            break;
-        }
-        lines.push(l);
-    }
+    // One buffer, lines as slices of it; each line then costs O(its
+    // length) (the Modules block that applies is found by a cursor that
+    // only moves forward, and each distinct frame is resolved once).
+    let mut data = Vec::new();
+    input.read_to_end(&mut data)?;
+    let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     let blocks = parse_module_blocks(&lines);
     let mut cache = Cache::new(opts);
+    let mut next_block = 0usize;
+    let mut out = io::BufWriter::with_capacity(1 << 16, &mut output);
     for (i, line) in lines.iter().enumerate() {
+        while blocks.get(next_block).is_some_and(|b| b.first_line <= i) {
+            next_block += 1;
+        }
+        let block = blocks.get(next_block);
         let text = strip_eol(line);
-        let Some(frame) = std::str::from_utf8(text).ok().and_then(|t| {
-            let block = blocks.iter().find(|b| b.first_line > i);
-            parse_frame_line(t, block.map_or(&[][..], |b| &b.modules[..]))
-        }) else {
-            output.write_all(line)?;
+        let Some(frame) = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| parse_frame_line(t, block.map_or(&[][..], |b| &b.modules[..])))
+        else {
+            out.write_all(line)?;
             continue;
         };
-        let block = blocks.iter().find(|b| b.first_line > i);
         let build_id = block
             .and_then(|b| b.modules.iter().find(|m| m.path == frame.module))
-            .and_then(|m| m.build_id.clone());
-        let resolved = cache.resolve(&frame, build_id.as_deref());
-        output.write_all(render(&frame, &resolved).as_bytes())?;
-        output.write_all(&line[text.len()..])?;
+            .and_then(|m| m.build_id.as_deref());
+        let rendered = cache.render(&frame, build_id);
+        out.write_all(rendered.as_bytes())?;
+        out.write_all(&line[text.len()..])?;
     }
+    out.flush()?;
+    drop(out);
     output.flush()
 }
 
@@ -190,11 +237,11 @@ pub(crate) struct ModuleBlock {
 
 /// Find every `Modules:` block: the heading, then lines
 /// `  0xSTART-0xEND PATH [build-id HEX]`.
-pub(crate) fn parse_module_blocks(lines: &[Vec<u8>]) -> Vec<ModuleBlock> {
+pub(crate) fn parse_module_blocks(lines: &[&[u8]]) -> Vec<ModuleBlock> {
     let mut blocks = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        if strip_eol(&lines[i]) != b"Modules:" {
+        if strip_eol(lines[i]) != b"Modules:" {
             i += 1;
             continue;
         }
@@ -294,13 +341,13 @@ pub(crate) fn parse_frame_line(l: &str, known: &[ReportModule]) -> Option<FrameL
 }
 
 /// What was found for one frame.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Resolved {
     /// A name for a frame the report had as `??`, with its offset.
     name: Option<(String, u64)>,
     /// The location in the frame's own function.
     location: Option<String>,
-    /// Inlined calls, outermost first: (function, location).
+    /// Inlined calls, innermost first: (function, location).
     inlined: Vec<(String, Option<String>)>,
     /// Why nothing could be found.
     problem: Option<String>,
@@ -341,6 +388,8 @@ type Reader = gimli::EndianRcSlice<gimli::RunTimeEndian>;
 
 /// A module's debug info, loaded.
 struct Loaded {
+    /// Used at its path with no build-id to check it against.
+    unchecked: bool,
     dwarf: Option<addr2line::Context<Reader>>,
     /// Code symbols sorted by address: (address, size, name).
     symbols: Vec<(u64, u64, String)>,
@@ -358,10 +407,16 @@ impl Loaded {
     }
 }
 
+/// A frame line's identity for [`Cache::render`]: everything it is
+/// rendered from.
+type FrameKey = (String, String, String, String, u64, bool, Option<String>);
+
 struct Cache<'o> {
     opts: &'o SymbolizeOptions,
     /// By (path, build-id): the loaded file, or why there is none.
     modules: HashMap<(String, Option<String>), Result<Rc<Loaded>, String>>,
+    /// Frame lines already rendered (reports repeat their frames).
+    rendered: HashMap<FrameKey, Rc<str>>,
     /// Build-ids of the ELF files directly in each debug dir.
     dir_index: Option<Vec<(PathBuf, Vec<u8>)>>,
 }
@@ -371,8 +426,31 @@ impl<'o> Cache<'o> {
         Cache {
             opts,
             modules: HashMap::new(),
+            rendered: HashMap::new(),
             dir_index: None,
         }
+    }
+
+    /// The symbolized text of a frame line, remembered.
+    fn render(&mut self, f: &FrameLine, build_id: Option<&str>) -> Rc<str> {
+        let key: FrameKey = (
+            f.head.clone(),
+            f.indent.clone(),
+            f.name.clone(),
+            f.module.clone(),
+            f.offset,
+            f.number == 0,
+            build_id.map(str::to_string),
+        );
+        if let Some(r) = self.rendered.get(&key) {
+            return Rc::clone(r);
+        }
+        let resolved = self.resolve(f, build_id);
+        let text: Rc<str> = Rc::from(render(f, &resolved));
+        if self.rendered.len() < 1 << 20 {
+            self.rendered.insert(key, Rc::clone(&text));
+        }
+        text
     }
 
     fn resolve(&mut self, f: &FrameLine, build_id: Option<&str>) -> Resolved {
@@ -396,6 +474,12 @@ impl<'o> Cache<'o> {
             f.offset.saturating_sub(1)
         };
         let mut r = Resolved::default();
+        if loaded.unchecked {
+            r.problem = Some(format!(
+                "{} used without a build-id check (--trust-paths)",
+                f.module
+            ));
+        }
         if let Some((name, start)) = loaded.symbol(probe) {
             r.name = Some((readable(name), f.offset.wrapping_sub(start)));
         }
@@ -429,9 +513,10 @@ impl<'o> Cache<'o> {
                 r.name = Some((func, 0));
             }
         }
+        // The rest are the inlined calls, innermost (most recent) first,
+        // as everywhere else in a report.
         r.inlined = frames
             .into_iter()
-            .rev()
             .map(|(f, l)| (f.unwrap_or_else(|| "??".to_string()), l))
             .collect();
         r
@@ -440,11 +525,18 @@ impl<'o> Cache<'o> {
     /// Find and load the file for a module.
     fn load(&mut self, path: &str, build_id: Option<&str>) -> Result<Rc<Loaded>, String> {
         let want = build_id.and_then(parse_hex);
+        if want.is_none() && !self.opts.trust_paths {
+            return Err(format!(
+                "the report gives no build-id for {path} (a cut report?), so the file there \
+                 may not be the one that ran; --trust-paths uses it anyway"
+            ));
+        }
         let mut problem: Option<String> = None;
         let mut at_path: Option<Loaded> = None;
-        match fs::read(path) {
+        match map_regular_file(Path::new(path), self.opts.max_file_size) {
             Ok(data) => {
-                let have = file_build_id(&data);
+                let data = &data[..];
+                let have = file_build_id(data);
                 match (&want, &have) {
                     (Some(w), Some(h)) if w != h => {
                         problem = Some(format!(
@@ -459,13 +551,16 @@ impl<'o> Cache<'o> {
                             hex(w)
                         ));
                     }
-                    _ => match load_data(&data) {
-                        Ok(l) => at_path = Some(l),
+                    _ => match load_data(data) {
+                        Ok(mut l) => {
+                            l.unchecked = want.is_none();
+                            at_path = Some(l);
+                        }
                         Err(e) => problem = Some(format!("{path}: {e}")),
                     },
                 }
             }
-            Err(e) => problem = Some(format!("{path}: {e}")),
+            Err(e) => problem = Some(e),
         }
         if let Some(l) = at_path.take_if(|l| l.dwarf.is_some()) {
             return Ok(Rc::new(l));
@@ -474,7 +569,7 @@ impl<'o> Cache<'o> {
         // the build-id elsewhere.
         if let Some(w) = &want {
             for candidate in self.candidates(w) {
-                let Ok(data) = fs::read(&candidate) else {
+                let Ok(data) = map_regular_file(&candidate, self.opts.max_file_size) else {
                     continue;
                 };
                 if file_build_id(&data).as_ref() != Some(w) {
@@ -538,13 +633,108 @@ impl<'o> Cache<'o> {
     }
 }
 
+/// Open `p` for reading if it is a regular file: without blocking (a FIFO
+/// would wait for a writer), and checked with `fstat` on the open file.
+fn open_regular(p: &Path) -> Result<(fs::File, u64), String> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(p)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    let meta = f.metadata().map_err(|e| format!("{}: {e}", p.display()))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_dir() {
+            "a directory"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!("{} is {what}, not read", p.display()));
+    }
+    Ok((f, meta.len()))
+}
+
+/// A read-only mapping of a whole regular file.
+struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    #[allow(unsafe_code)]
+    fn deref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes (made
+        // in map_regular_file, unmapped only in drop), and we never write
+        // through it. A file truncated meanwhile would raise SIGBUS on
+        // access, as with any mmap reader; module files are not rewritten
+        // in place by builds (they are replaced), which keeps our mapping.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: unmapping the mapping we made, once; no slice of it
+            // outlives `self` (they borrow it).
+            unsafe { libc::munmap(self.ptr, self.len) };
+        }
+    }
+}
+
+/// Map the regular file `p` (at most `cap` bytes): never a FIFO, a
+/// device or a directory, and never read whole.
+#[allow(unsafe_code)]
+fn map_regular_file(p: &Path, cap: u64) -> Result<Mapped, String> {
+    use std::os::fd::AsRawFd;
+    let (f, len) = open_regular(p)?;
+    if len > cap {
+        return Err(format!(
+            "{} is {len} bytes, over the {cap}-byte limit, not read",
+            p.display()
+        ));
+    }
+    let len = usize::try_from(len).map_err(|_| format!("{}: too large", p.display()))?;
+    if len == 0 {
+        return Ok(Mapped {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+        });
+    }
+    // SAFETY: a fresh private read-only mapping of an fd we hold open for
+    // the call; the kernel picks the address. The result is checked.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(format!("{}: {}", p.display(), io::Error::last_os_error()));
+    }
+    Ok(Mapped { ptr, len })
+}
+
 /// The build-id of the ELF file at `p`, reading only its headers.
 fn build_id_of_path(p: &Path) -> Option<Vec<u8>> {
     use std::os::fd::AsRawFd;
-    if !p.is_file() {
-        return None;
-    }
-    let f = fs::File::open(p).ok()?;
+    let (f, _) = open_regular(p).ok()?;
     let mut scratch = vec![0u8; 4096];
     let info = crate::runtime::elf::inspect(f.as_raw_fd(), &mut scratch)?;
     let id = info.build_id();
@@ -588,7 +778,11 @@ fn load_data(data: &[u8]) -> Result<Loaded, String> {
     if dwarf.is_none() && symbols.is_empty() {
         return Err("no symbols and no debug info".to_string());
     }
-    Ok(Loaded { dwarf, symbols })
+    Ok(Loaded {
+        unchecked: false,
+        dwarf,
+        symbols,
+    })
 }
 
 fn format_location(l: &addr2line::Location<'_>) -> Option<String> {
@@ -599,8 +793,20 @@ fn format_location(l: &addr2line::Location<'_>) -> Option<String> {
     })
 }
 
-/// A readable name: Rust names demangled without the hash; others as is.
+/// A readable name: Rust names demangled without the hash, C++ names as
+/// `c++filt` prints them (the handler's own demangler, with a larger
+/// buffer); others as is.
 fn readable(name: &str) -> String {
+    use crate::symbolize::demangle;
+    if name.starts_with("_Z") && !demangle::has_rust_hash(name.as_bytes()) {
+        let mut out = vec![0u8; 64 << 10];
+        if let Some(n) = demangle::cpp_into(name.as_bytes(), &mut out) {
+            out.truncate(n);
+            if let Ok(s) = String::from_utf8(out) {
+                return s;
+            }
+        }
+    }
     match rustc_demangle::try_demangle(name) {
         Ok(d) => format!("{d:#}"),
         Err(_) => name.to_string(),
@@ -642,11 +848,8 @@ Modules:
   0x00007f3a1c000000-0x00007f3a1c1d0000 /lib/libfoo.so.1
 trailing line without newline";
 
-    fn lines() -> Vec<Vec<u8>> {
-        REPORT
-            .split_inclusive('\n')
-            .map(|l| l.as_bytes().to_vec())
-            .collect()
+    fn lines() -> Vec<&'static [u8]> {
+        REPORT.split_inclusive('\n').map(str::as_bytes).collect()
     }
 
     #[test]
@@ -674,7 +877,7 @@ trailing line without newline";
         let blocks = parse_module_blocks(&lines());
         let known = &blocks[0].modules;
         let l = lines();
-        let text = |i: usize| std::str::from_utf8(strip_eol(&l[i])).unwrap().to_string();
+        let text = |i: usize| std::str::from_utf8(strip_eol(l[i])).unwrap().to_string();
         let f = parse_frame_line(&text(5), known).unwrap();
         assert_eq!(f.number, 0);
         assert_eq!(f.name, "crash_level3+0x14");
@@ -721,6 +924,125 @@ trailing line without newline";
             }
         }
         assert!(out.ends_with("trailing line without newline"));
+    }
+
+    /// A C++ library built now, whose `ns::outer` has `ns::mid` inlined,
+    /// which has `ns::inner` inlined: its deepest address symbolizes with
+    /// the calls innermost first and the names demangled as c++filt does.
+    #[test]
+    fn inlined_calls_innermost_first_with_cxx_names() {
+        const SRC: &str = "\
+namespace ns {
+inline __attribute__((always_inline)) int inner(volatile int *p) {
+    return *p + 1; /* LINE_INNER */
+}
+inline __attribute__((always_inline)) int mid(volatile int *p) {
+    return inner(p) * 3; /* LINE_MID */
+}
+__attribute__((noinline)) int outer(volatile int *p) {
+    return mid(p) - 2; /* LINE_OUTER */
+}
+}
+";
+        let dir = std::env::temp_dir().join(format!("fh-offline-inl-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("inl.cpp");
+        fs::write(&src, SRC).unwrap();
+        let so = dir.join("libinl.so");
+        let built = std::process::Command::new("g++")
+            .args(["-O1", "-g", "-shared", "-fPIC", "-Wl,--build-id", "-o"])
+            .arg(&so)
+            .arg(&src)
+            .status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("no g++: skipped");
+            return;
+        }
+        let line_of = |tag: &str| SRC.lines().position(|l| l.contains(tag)).unwrap() + 1;
+        let data = fs::read(&so).unwrap();
+        let loaded = load_data(&data).unwrap();
+        let (start, size) = loaded
+            .symbols
+            .iter()
+            .find(|s| s.2 == "_ZN2ns5outerEPVi")
+            .map(|s| (s.0, s.1))
+            .expect("ns::outer in the library");
+        let ctx = loaded.dwarf.as_ref().unwrap();
+        // The first address of outer's code inside inner (three frames).
+        let addr = (start..start + size)
+            .find(|&a| {
+                let mut n = 0;
+                if let Ok(mut it) = ctx.find_frames(a).skip_all_loads() {
+                    while let Ok(Some(_)) = it.next() {
+                        n += 1;
+                    }
+                }
+                n == 3
+            })
+            .expect("an address inside the inlined ns::inner");
+        let id = hex(&file_build_id(&data).unwrap());
+        let path = so.to_str().unwrap();
+        let report = format!(
+            "Current thread 1 \"x\" (most recent call first):\n  \
+             #0  0x{addr:016x} in ?? ({path} +0x{addr:x})\n\n\
+             Modules:\n  0x0000000000000000-0x0000000000100000 {path} build-id {id}\n"
+        );
+        let mut out = Vec::new();
+        let opts = SymbolizeOptions::new().system_debug_dir(false);
+        symbolize_report(report.as_bytes(), &mut out, &opts).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        let lines: Vec<&str> = out.lines().collect();
+        let src_s = src.to_str().unwrap();
+        assert!(
+            lines[1].starts_with(&format!(
+                "  #0  0x{addr:016x} in ns::outer(int volatile*)+0x{:x} at {src_s}:{} (",
+                addr - start,
+                line_of("LINE_OUTER")
+            )),
+            "{out}"
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "      (inlined) ns::inner(int volatile*) at {src_s}:{}",
+                line_of("LINE_INNER")
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            lines[3],
+            format!(
+                "      (inlined) ns::mid(int volatile*) at {src_s}:{}",
+                line_of("LINE_MID")
+            ),
+            "{out}"
+        );
+    }
+
+    /// Many small reports, each with its Modules block: linear time (it
+    /// was quadratic in the number of blocks: 100 MB took 233 s). 200k
+    /// reports (26 MB) must take well under the bound.
+    #[test]
+    fn many_reports_take_linear_time() {
+        let one = "Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR)\n\
+                   Current thread 1 \"x\" (most recent call first):\n  \
+                   #0  0x0000000000001000 in f+0x1 (/nonexistent/m +0x1000)\n\n\
+                   Modules:\n  0x0000000000000000-0x0000000000100000 /nonexistent/m build-id ab\n\n";
+        let input = one.repeat(200_000);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            let mut out = Vec::new();
+            let opts = SymbolizeOptions::new().system_debug_dir(false);
+            symbolize_report(input.as_bytes(), &mut out, &opts).unwrap();
+            let _ = tx.send((t.elapsed(), out.len()));
+        });
+        let (took, len) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("26 MB of reports symbolized within 30 s");
+        eprintln!("200k reports: {took:?}");
+        assert!(len > 200_000 * one.len());
     }
 
     #[test]

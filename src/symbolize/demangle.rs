@@ -1,8 +1,17 @@
-//! Async-signal-safe. Rust symbol demangling into a fixed buffer.
+//! Async-signal-safe. Rust and C++ symbol demangling into a fixed buffer.
 //!
 //! `rustc-demangle` is `no_std` and allocates nothing; it formats through
 //! `core::fmt::Write`, which we point at a byte buffer. `{:#}` leaves out
 //! the legacy hash suffix (`17h0123456789abcdefE`).
+//!
+//! C++ names (Itanium ABI, `_Z...`) go through our own demangler
+//! ([`itanium`]), which prints them as GNU `c++filt` does, with fixed
+//! tables on the stack (about 3 KiB) and bounded recursion. Rust legacy
+//! names also start with `_ZN`: a name ending in a Rust hash
+//! (`17h<16 hex>E`) goes to `rustc-demangle` first; any other `_Z` name to
+//! the C++ demangler, then to `rustc-demangle` if the C++ one refused it.
+//! A C++ name that the demangler refuses (a form it does not know) or whose
+//! readable form does not fit is shown mangled.
 //!
 //! Two bounds keep this safe in a crash handler:
 //! - the input is capped at [`NAME_CAP`] bytes: a longer mangled name is
@@ -16,6 +25,8 @@
 //! Output longer than the buffer is cut and ends with `...`.
 
 use core::fmt::Write;
+
+mod itanium;
 
 /// Longest mangled name that is demangled; longer ones are shown cut.
 pub(crate) const NAME_CAP: usize = 2048;
@@ -47,9 +58,29 @@ impl Write for SliceWriter<'_> {
     }
 }
 
+/// Whether `raw` is a Rust legacy name: `_ZN...17h<16 hex>E`, maybe with
+/// a `.suffix`.
+pub(crate) fn has_rust_hash(raw: &[u8]) -> bool {
+    // `17h` + 16 hex digits + `E`, then the end or a `.suffix`.
+    raw.windows(20).enumerate().any(|(i, w)| {
+        w.starts_with(b"17h")
+            && w.get(3..19)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+            && w.get(19) == Some(&b'E')
+            && matches!(raw.get(i + 20), None | Some(b'.'))
+    })
+}
+
+/// Demangle a C++ name into `out` as `c++filt` prints it, or `None` (the
+/// C++ demangler's stack frame is only made when it runs).
+#[inline(never)]
+pub(crate) fn cpp_into(raw: &[u8], out: &mut [u8]) -> Option<usize> {
+    itanium::demangle(raw, out)
+}
+
 /// Write the readable form of the symbol name `raw` into `out` and return
-/// its length: a Rust name (legacy or v0) demangled without its hash; any
-/// other name (C, C++) as it is. `complete` says whether `raw` is the
+/// its length: a Rust name (legacy or v0) demangled without its hash; a
+/// C++ name as `c++filt` prints it; any other name (C) as it is. `complete` says whether `raw` is the
 /// whole name or was cut when it was read; a cut name, or one longer than
 /// [`NAME_CAP`], is not demangled but shown as its first bytes and `...`.
 /// Bytes outside printable ASCII become `?`.
@@ -60,8 +91,12 @@ pub(crate) fn demangle_into(raw: &[u8], complete: bool, out: &mut [u8]) -> usize
         full: false,
     };
     let cut = !complete || raw.len() > NAME_CAP;
+    let cpp_first = raw.starts_with(b"_Z") && !has_rust_hash(raw);
     let demangled = if cut {
         false
+    } else if let Some(n) = cpp_first.then(|| cpp_into(raw, w.out)).flatten() {
+        w.len = n;
+        true
     } else {
         match core::str::from_utf8(raw) {
             Ok(s) => match rustc_demangle::try_demangle(s) {
@@ -162,8 +197,35 @@ mod tests {
     #[test]
     fn other_names_pass_through() {
         assert_eq!(dm("main", 64), "main");
-        assert_eq!(dm("_ZN3foo3barEv", 64), "_ZN3foo3barEv"); // C++, left as is
         assert_eq!(dm("raise\u{1}x", 64), "raise?x");
+        assert_eq!(dm("_Zfoo", 64), "_Zfoo"); // not a valid C++ name
+    }
+
+    #[test]
+    fn cpp_names_as_cplusfilt_prints_them() {
+        assert_eq!(dm("_ZN3foo3barEv", 64), "foo::bar()");
+        assert_eq!(
+            dm("_ZN3acc6WidgetIiE4pokeEi", 64),
+            "acc::Widget<int>::poke(int)"
+        );
+        assert_eq!(
+            dm("_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEC1Ev", 512),
+            "std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >::basic_string()"
+        );
+        assert_eq!(dm("_Z5crashv.cold", 64), "crash() [clone .cold]");
+        // A C++ variable is the same for both demanglers.
+        assert_eq!(dm("_ZN3foo3barE", 64), "foo::bar");
+        // Rust legacy names (with the hash) stay Rust's.
+        assert_eq!(dm("_ZN3foo3bar17h0123456789abcdefE", 64), "foo::bar");
+        // A C++ name whose readable form does not fit is shown mangled,
+        // cut.
+        assert_eq!(dm("_ZN3acc6WidgetIiE4pokeEi", 16), "_ZN3acc6Widge...");
+        // A name cut at read time is never demangled.
+        let mut out = [0u8; 64];
+        let n = demangle_into(b"_ZN3foo3barEv", false, &mut out);
+        assert_eq!(&out[..n], b"_ZN3foo3barEv...");
+        assert!(has_rust_hash(b"_ZN3foo3bar17h0123456789abcdefE.llvm.123"));
+        assert!(!has_rust_hash(b"_ZN3foo3barEv"));
     }
 
     #[test]
