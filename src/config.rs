@@ -44,6 +44,7 @@ pub struct Config {
     write_timeout: Duration,
     max_threads: usize,
     thread_timeout: Duration,
+    format: settings::Format,
 }
 
 impl Default for Config {
@@ -58,6 +59,7 @@ impl Default for Config {
             write_timeout: settings::DEFAULT_WRITE_TIMEOUT,
             max_threads: settings::DEFAULT_MAX_THREADS,
             thread_timeout: settings::DEFAULT_THREAD_TIMEOUT,
+            format: settings::Format::Text,
         }
     }
 }
@@ -220,6 +222,24 @@ impl Config {
         self
     }
 
+    /// How reports are written: [`Format::Text`](crate::Format::Text) (the
+    /// default) or [`Format::JsonLines`](crate::Format::JsonLines), one
+    /// JSON object per report on one line, for log collectors (see "JSON
+    /// lines" in the crate docs for the schema). It applies to crash
+    /// reports and to every dump (on request, from the watchdog, from
+    /// [`dump_traceback`](crate::dump_traceback)).
+    ///
+    /// ```
+    /// use faulthandler::{Config, Format};
+    /// Config::new().format(Format::JsonLines).enable()?;
+    /// # faulthandler::disable();
+    /// # Ok::<(), faulthandler::Error>(())
+    /// ```
+    pub fn format(mut self, format: settings::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Install the crash handlers with these settings, or apply the
     /// settings to the handlers already installed. Calling it again never
     /// stacks handlers on top of each other.
@@ -312,6 +332,7 @@ impl Config {
         settings::MAX_FRAMES.store(self.max_frames, Ordering::Release);
         settings::ALL_THREADS.store(self.all_threads, Ordering::Release);
         settings::WRITE_TIMEOUT_MS.store(timeout_ms, Ordering::Release);
+        settings::FORMAT.store(self.format as u8, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
         let _old_fd = std::mem::replace(&mut state.fd, fd);
         match &file_path {

@@ -186,6 +186,7 @@ pub mod __bench;
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
 pub use dump::dump_traceback;
 pub use error::{Error, ErrorKind};
+pub use settings::Format;
 
 /// Parse a signal given by name or number, as the `FAULTHANDLER_SIGNAL`
 /// variable and the CLI take it: `QUIT`, `SIGQUIT`, `sigusr1`,
