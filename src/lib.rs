@@ -222,6 +222,12 @@ pub mod __private {
     use core::sync::atomic::Ordering;
     use std::ffi::CStr;
 
+    /// Set the report format now, for every report (the C API's
+    /// `faulthandler_set_format`; `Config::format` sets it at enable).
+    pub fn set_format(format: crate::Format) {
+        crate::settings::FORMAT.store(format as u8, Ordering::Release);
+    }
+
     /// What the preload objects' ELF constructors run: enable faulthandler
     /// from the environment when `FAULTHANDLER` asks for it, once however
     /// often it is called. Only in a shared object (see
