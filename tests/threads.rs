@@ -565,6 +565,130 @@ fn run_scenario_dump_traceback() {
     eprint!("{}", cap.text());
 }
 
+/// A dump on a signal, as JSON lines (`Config::format` applies to dumps).
+#[inline(never)]
+fn run_scenario_json_register() {
+    faulthandler::Config::new()
+        .format(faulthandler::Format::JsonLines)
+        .enable()
+        .unwrap();
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(w)
+        .install()
+        .unwrap();
+    kill_self(libc::SIGUSR1);
+    assert!(cap.wait_count(JSON_END, 1, 10), "no dump");
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+/// `dump_traceback`, twice, as JSON lines.
+#[inline(never)]
+fn run_scenario_json_dump_traceback() {
+    faulthandler::Config::new()
+        .format(faulthandler::Format::JsonLines)
+        .enable()
+        .unwrap();
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+    faulthandler::dump_traceback(w.as_fd(), false).unwrap();
+    cap.wait_count(JSON_END, 2, 10);
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+/// The end of a JSON-lines report: nothing else in it ends a line.
+const JSON_END: &str = "}\n";
+
+/// The named threads of a JSON-lines dump: one each, with a stack.
+fn json_named_threads(rep: &serde_json::Value) -> Check {
+    let threads = rep["threads"].as_array().ok_or("no threads")?;
+    for internal in ["fh-dumper", "fh-watchdog", "fh-symbols"] {
+        if threads.iter().any(|t| t["name"] == internal) {
+            return Err(format!("{internal} shown: {rep}"));
+        }
+    }
+    for name in NAMES {
+        let t: Vec<_> = threads.iter().filter(|t| t["name"] == name).collect();
+        if t.len() != 1 || t[0]["current"] != false {
+            return Err(format!("thread {name}: {t:?}"));
+        }
+        let frames = t[0]["frames"].as_array().ok_or("no frames")?;
+        if frames.len() < 3 {
+            return Err(format!("thread {name}: {frames:?}"));
+        }
+        for (i, f) in frames.iter().enumerate() {
+            common::json::addr(&f["addr"])?;
+            if f["n"] != i {
+                return Err(format!("thread {name}: frame {i} numbered {}", f["n"]));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_json_register(c: &Ctx) -> Check {
+    let out = c.run();
+    let rep = common::json::report(&out.stderr)?;
+    // The child signals itself: the sender is the process.
+    if rep["kind"] != "dump_request"
+        || rep["signal"]["number"] != 10
+        || rep["signal"]["name"] != "SIGUSR1"
+        || rep["signal"]["sender_pid"] != rep["process"]["pid"]
+    {
+        return Err(format!("{rep}"));
+    }
+    let header = rep["header"].as_str().ok_or("no header")?;
+    if !header.starts_with("Dump requested by signal 10 (SIGUSR1) from pid ") {
+        return Err(format!("header {header:?}"));
+    }
+    if rep["threads"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["current"] == true))
+    {
+        return Err(format!("a current thread in a dump on request: {rep}"));
+    }
+    json_named_threads(&rep)?;
+    if rep["modules"].as_array().is_none_or(|m| m.is_empty()) {
+        return Err(format!("no modules: {rep}"));
+    }
+    Ok(())
+}
+
+fn check_json_dump_traceback(c: &Ctx) -> Check {
+    let out = c.run();
+    let reps = common::json::reports(&out.stderr)?;
+    if reps.len() != 2 {
+        return Err(format!("{} reports, not 2:\n{}", reps.len(), out.stderr));
+    }
+    for (i, rep) in reps.iter().enumerate() {
+        if rep["kind"] != "dump" || rep["header"] != "Stack dump requested\n" {
+            return Err(format!("{rep}"));
+        }
+        let cur = common::json::current_thread(rep)?;
+        let frames = cur["frames"].as_array().ok_or("no frames")?;
+        // Frame #0 is in the caller, not in faulthandler.
+        let f0 = frames[0]["name"].as_str().unwrap_or("");
+        if !f0.contains("run_scenario_json_dump_traceback") {
+            return Err(format!("frame #0 {f0:?}"));
+        }
+        let threads = rep["threads"].as_array().unwrap();
+        match i {
+            0 => json_named_threads(rep)?,
+            _ if threads.len() != 1 => return Err(format!("all_threads(false): {rep}")),
+            _ => {}
+        }
+    }
+    // One report a line, and nothing else on the lines.
+    if out.stderr.lines().filter(|l| !l.is_empty()).count() != 2 {
+        return Err(format!("other lines:\n{}", out.stderr));
+    }
+    Ok(())
+}
+
 /// Two dumps in a row on one fd.
 #[inline(never)]
 fn run_scenario_two_dumps() {
@@ -1441,6 +1565,8 @@ static CASES: &[Case] = &[
     Case { name: "hook_first", body: Some(run_scenario_hook_first), check: check_signal_hook, ..DUMP },
     Case { name: "hook_after", body: Some(run_scenario_hook_after), check: check_signal_hook, ..DUMP },
     Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
+    Case { name: "json_register", body: Some(run_scenario_json_register), check: check_json_register, ..DUMP },
+    Case { name: "json_dump_traceback", body: Some(run_scenario_json_dump_traceback), check: check_json_dump_traceback, ..DUMP },
     Case { name: "successive_dumps_are_separated", body: Some(run_scenario_two_dumps), check: check_two_dumps, ..DUMP },
     Case { name: "dump_in_a_forked_child", body: Some(run_scenario_dump_in_forked_child), check: check_dump_in_forked_child, ..DUMP },
     Case { name: "exiting_threads_not_waited_for", body: Some(run_scenario_exiting_threads_not_waited_for), timeout: Duration::from_secs(60), check: check_exiting_threads_not_waited_for, ..DUMP },
