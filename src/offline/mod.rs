@@ -34,6 +34,8 @@ use std::rc::Rc;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
+mod json;
+
 /// Where [`symbolize_report`] looks for debug info besides each module's
 /// own path.
 ///
@@ -151,6 +153,11 @@ pub fn symbolize_report(
     let mut cache = Cache::new(opts);
     for (i, line) in lines.iter().enumerate() {
         let text = strip_eol(line);
+        if let Some(done) = json::symbolize_line(text, &mut cache) {
+            output.write_all(done.as_bytes())?;
+            output.write_all(&line[text.len()..])?;
+            continue;
+        }
         let Some(frame) = std::str::from_utf8(text).ok().and_then(|t| {
             let block = blocks.iter().find(|b| b.first_line > i);
             parse_frame_line(t, block.map_or(&[][..], |b| &b.modules[..]))
