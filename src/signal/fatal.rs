@@ -457,7 +457,7 @@ fn note_nested_fault(sig: c_int) {
                 line.str(" +")
                     .hex(pc.wrapping_sub(m.bias) as u64, 1)
                     .str(")\n");
-                scratch.seen.note(&m);
+                scratch.seen.note(m);
             }
             None => {
                 line.str("(??)\n");
