@@ -270,12 +270,7 @@ mod child {
     #[cfg(target_arch = "x86_64")]
     pub fn bad_stack_json() {
         enable(faulthandler::Config::new().format(faulthandler::Format::JsonLines));
-        announce_thread();
-        announce_fn(
-            "fh_rust_bad_stack_ud2",
-            fh_rust_bad_stack_ud2 as *const () as usize,
-        );
-        fh_rust_bad_stack_ud2()
+        bad_stack_fault()
     }
 
     pub fn bus() {
@@ -457,6 +452,11 @@ mod child {
     #[cfg(target_arch = "x86_64")]
     pub fn bad_stack() {
         enable_default();
+        bad_stack_fault()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn bad_stack_fault() -> ! {
         announce_thread();
         announce_fn(
             "fh_rust_bad_stack_ud2",

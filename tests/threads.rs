@@ -309,6 +309,12 @@ fn run_scenario_crash_thread_limit() {
 
 #[inline(never)]
 fn run_scenario_register() {
+    dump_on_sigusr1(REPORT_END);
+}
+
+/// The named threads, then a dump on SIGUSR1 whose text ends with `end`,
+/// copied to stderr.
+fn dump_on_sigusr1(end: &str) {
     start_named_threads();
     let (w, cap) = Capture::new();
     faulthandler::Register::new(libc::SIGUSR1)
@@ -316,7 +322,7 @@ fn run_scenario_register() {
         .install()
         .unwrap();
     kill_self(libc::SIGUSR1);
-    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    assert!(cap.wait_count(end, 1, 10), "no dump");
     cap.settle();
     eprint!("{}", cap.text());
 }
@@ -572,16 +578,7 @@ fn run_scenario_json_register() {
         .format(faulthandler::Format::JsonLines)
         .enable()
         .unwrap();
-    start_named_threads();
-    let (w, cap) = Capture::new();
-    faulthandler::Register::new(libc::SIGUSR1)
-        .fd(w)
-        .install()
-        .unwrap();
-    kill_self(libc::SIGUSR1);
-    assert!(cap.wait_count(JSON_END, 1, 10), "no dump");
-    cap.settle();
-    eprint!("{}", cap.text());
+    dump_on_sigusr1(JSON_END);
 }
 
 /// `dump_traceback`, twice, as JSON lines.
@@ -603,16 +600,29 @@ fn run_scenario_json_dump_traceback() {
 /// The end of a JSON-lines report: nothing else in it ends a line.
 const JSON_END: &str = "}\n";
 
-/// The named threads of a JSON-lines dump: one each, with a stack.
-fn json_named_threads(rep: &serde_json::Value) -> Check {
+/// The frame addresses of a JSON-lines thread object.
+fn json_addrs(t: &serde_json::Value) -> Result<Vec<u64>, String> {
+    t["frames"]
+        .as_array()
+        .ok_or("no frames")?
+        .iter()
+        .map(|f| common::json::addr(&f["addr"]).map(|a| a as u64))
+        .collect()
+}
+
+/// The named threads of a JSON-lines dump: one each, with a stack that
+/// goes through the function it is parked in (found by address: the
+/// in-handler names may be `null` under a timed-out symbolizer).
+fn json_named_threads(out: &Run, rep: &serde_json::Value) -> Check {
     let threads = rep["threads"].as_array().ok_or("no threads")?;
     for internal in ["fh-dumper", "fh-watchdog", "fh-symbols"] {
         if threads.iter().any(|t| t["name"] == internal) {
             return Err(format!("{internal} shown: {rep}"));
         }
     }
-    for name in NAMES {
-        let t: Vec<_> = threads.iter().filter(|t| t["name"] == name).collect();
+    let fns = ["park_alpha", "sleep_bravo", "read_charlie"];
+    for (name, func) in NAMES.iter().zip(fns) {
+        let t: Vec<_> = threads.iter().filter(|t| t["name"] == *name).collect();
         if t.len() != 1 || t[0]["current"] != false {
             return Err(format!("thread {name}: {t:?}"));
         }
@@ -621,10 +631,13 @@ fn json_named_threads(rep: &serde_json::Value) -> Check {
             return Err(format!("thread {name}: {frames:?}"));
         }
         for (i, f) in frames.iter().enumerate() {
-            common::json::addr(&f["addr"])?;
             if f["n"] != i {
                 return Err(format!("thread {name}: frame {i} numbered {}", f["n"]));
             }
+        }
+        let names = names_at_addrs(out, json_addrs(t[0])?.into_iter());
+        if !has_fn(&names, func) {
+            return Err(format!("{name}: no frame in {func}: {names:?}"));
         }
     }
     Ok(())
@@ -651,7 +664,7 @@ fn check_json_register(c: &Ctx) -> Check {
     {
         return Err(format!("a current thread in a dump on request: {rep}"));
     }
-    json_named_threads(&rep)?;
+    json_named_threads(out, &rep)?;
     if rep["modules"].as_array().is_none_or(|m| m.is_empty()) {
         return Err(format!("no modules: {rep}"));
     }
@@ -669,15 +682,14 @@ fn check_json_dump_traceback(c: &Ctx) -> Check {
             return Err(format!("{rep}"));
         }
         let cur = common::json::current_thread(rep)?;
-        let frames = cur["frames"].as_array().ok_or("no frames")?;
         // Frame #0 is in the caller, not in faulthandler.
-        let f0 = frames[0]["name"].as_str().unwrap_or("");
-        if !f0.contains("run_scenario_json_dump_traceback") {
-            return Err(format!("frame #0 {f0:?}"));
+        let names = names_at_addrs(out, json_addrs(cur)?.into_iter().take(1));
+        if !has_fn(&names, "run_scenario_json_dump_traceback") || has_fn(&names, "faulthandler") {
+            return Err(format!("frame #0 {names:?}"));
         }
         let threads = rep["threads"].as_array().unwrap();
         match i {
-            0 => json_named_threads(rep)?,
+            0 => json_named_threads(out, rep)?,
             _ if threads.len() != 1 => return Err(format!("all_threads(false): {rep}")),
             _ => {}
         }
@@ -1107,6 +1119,11 @@ fn fn_addrs(stdout: &str) -> Vec<(String, usize)> {
 /// child's `park_alpha` (printed as `FN fh-alpha`) and ours; addresses in
 /// other modules map to nothing.
 fn names_at(out: &Run, frames: &[Frame]) -> Vec<Vec<String>> {
+    names_at_addrs(out, frames.iter().map(|f| f.addr))
+}
+
+/// [`names_at`], for frame addresses (frame #0 first).
+fn names_at_addrs(out: &Run, frames: impl Iterator<Item = u64>) -> Vec<Vec<String>> {
     let addrs = fn_addrs(&out.stdout);
     let child = addrs
         .iter()
@@ -1120,10 +1137,9 @@ fn names_at(out: &Run, frames: &[Frame]) -> Vec<Vec<String>> {
         sleep_bravo as *const () as usize as isize
     );
     frames
-        .iter()
         .enumerate()
-        .map(|(i, f)| {
-            let a = (f.addr as isize + delta) as usize;
+        .map(|(i, addr)| {
+            let a = (addr as isize + delta) as usize;
             // Return addresses point after the call; frame #0 may be a pc.
             let a = if i == 0 { a } else { a - 1 };
             let mut names = Vec::new();

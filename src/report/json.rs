@@ -67,20 +67,12 @@ fn element(w: &mut Writer) {
     }
 }
 
-/// A JSON string of any bytes.
+/// A JSON string of any bytes (escaped by the writer, see
+/// [`Writer::begin_text`]).
 fn string(w: &mut Writer, text: &[u8]) {
-    w.write(b"\"");
-    string_part(w, text);
-    w.write(b"\"");
-}
-
-/// Part of a string's inside.
-fn string_part(w: &mut Writer, text: &[u8]) {
-    for piece in text.chunks(16) {
-        let mut b = Buf::<96>::new();
-        b.json(piece);
-        w.write(b.as_bytes());
-    }
+    w.begin_text();
+    w.write(text);
+    w.end_text();
 }
 
 fn number(w: &mut Writer, v: u64) {
@@ -334,13 +326,14 @@ pub(crate) fn not_shown(w: &mut Writer, count: Option<usize>, max_frames: usize,
 pub(crate) fn no_stack(w: &mut Writer, tid: i32, current: bool, reason: &[u8], ms: u64) {
     thread_heading(w, tid, current);
     key(w, "no_stack");
-    w.write(b"\"");
-    string_part(w, reason);
+    w.begin_text();
+    w.write(reason);
     if ms != 0 {
         number(w, ms);
         w.write(b" ms");
     }
-    w.write(b"\"}");
+    w.end_text();
+    w.write(b"}");
 }
 
 /// `"threads_not_shown":{"count":N,"max_threads":M}`.
