@@ -47,6 +47,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "max_frames 100000 accepted (errno %d)\n", errno);
         return 11;
     }
+    if (argc > 1 && strcmp(argv[1], "json") == 0) {
+        errno = 0;
+        if (faulthandler_set_format(7) != -1 || errno != EINVAL) return 29;
+        if (faulthandler_set_format(FAULTHANDLER_FORMAT_JSON) != 0) { perror("set_format"); return 30; }
+    }
     if (faulthandler_enable(-1, 1, 0) != 0) { perror("faulthandler_enable"); return 12; }
     if (faulthandler_is_enabled() != 1) { fprintf(stderr, "not enabled\n"); return 13; }
     if (faulthandler_install_thread_altstack() != 0) { perror("altstack"); return 14; }

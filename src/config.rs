@@ -47,6 +47,7 @@ pub struct Config {
     report_first: bool,
     line_budget: u64,
     debug_dirs: Vec<PathBuf>,
+    format: settings::Format,
 }
 
 impl Default for Config {
@@ -64,6 +65,7 @@ impl Default for Config {
             report_first: false,
             line_budget: settings::DEFAULT_LINE_BUDGET,
             debug_dirs: Vec::new(),
+            format: settings::Format::Text,
         }
     }
 }
@@ -283,6 +285,24 @@ impl Config {
         self
     }
 
+    /// How reports are written: [`Format::Text`](crate::Format::Text) (the
+    /// default) or [`Format::JsonLines`](crate::Format::JsonLines), one
+    /// JSON object per report on one line, for log collectors (see "JSON
+    /// lines" in the crate docs for the schema). It applies to crash
+    /// reports and to every dump (on request, from the watchdog, from
+    /// [`dump_traceback`](crate::dump_traceback)).
+    ///
+    /// ```
+    /// use faulthandler::{Config, Format};
+    /// Config::new().format(Format::JsonLines).enable()?;
+    /// # faulthandler::disable();
+    /// # Ok::<(), faulthandler::Error>(())
+    /// ```
+    pub fn format(mut self, format: settings::Format) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Install the crash handlers with these settings, or apply the
     /// settings to the handlers already installed. Calling it again never
     /// stacks handlers on top of each other.
@@ -385,6 +405,7 @@ impl Config {
         settings::ALL_THREADS.store(self.all_threads, Ordering::Release);
         settings::REPORT_FIRST.store(self.report_first, Ordering::Release);
         settings::WRITE_TIMEOUT_MS.store(timeout_ms, Ordering::Release);
+        settings::FORMAT.store(self.format as u8, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
         let _old_fd = std::mem::replace(&mut state.fd, fd);
         match &file_path {

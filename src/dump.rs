@@ -84,6 +84,7 @@ pub(crate) fn write_dump(
         ..
     } = claim.scratch();
     let mut w = Writer::new(fd, settings::write_timeout_ms());
+    w.set_json(settings::json());
     let mut parts = Parts {
         w: &mut w,
         seen,
@@ -93,8 +94,7 @@ pub(crate) fn write_dump(
     report::compose_header(&mut parts, &Header::Dump(header));
     if let Some(None) = walk {
         // Our own walk faulted on a corrupt frame chain (caught).
-        report::write_thread_heading(parts.w, tid, true, None);
-        parts.w.write(b"  (no stack: the unwinder faulted)\n");
+        report::write_unwinder_faulted(parts.w, tid);
     }
     let stack = walk.flatten().map(|walk| CurrentStack {
         tid,

@@ -11,6 +11,7 @@
 //! | `FAULTHANDLER_MAX_FRAMES` | frame limit, 1 to 4096 |
 //! | `FAULTHANDLER_SIGNAL` | a dump-on-request signal: `QUIT`, `USR1`, `SIGUSR2`, a number |
 //! | `FAULTHANDLER_TIMEOUT` | seconds before a watchdog dump of every thread |
+//! | `FAULTHANDLER_FORMAT` | `text` (the default) or `json`: one JSON object per report, on one line |
 //! | `FAULTHANDLER_READY_FD` | an fd that gets `ready\n` once the handlers are in, then is closed |
 //!
 //! A bad value gives one warning line and is ignored: the host runs on,
@@ -60,6 +61,8 @@ pub struct Env {
     pub timeout: Option<Duration>,
     /// `FAULTHANDLER_READY_FD`: an open fd to write `ready\n` to.
     pub ready_fd: Option<i32>,
+    /// `FAULTHANDLER_FORMAT`: `text` or `json`.
+    pub format: Option<crate::Format>,
     /// One line per refused value: `faulthandler: ignoring VAR="VALUE":
     /// expected ...`.
     pub warnings: Vec<String>,
@@ -168,6 +171,16 @@ impl Env {
                 ),
             }
         }
+        if let Some(v) = get("FAULTHANDLER_FORMAT") {
+            match v.to_str().map(settings::validate_format) {
+                Some(Ok(f)) => s.format = Some(f),
+                _ => bad(
+                    "FAULTHANDLER_FORMAT",
+                    &v,
+                    "text or json (reports stay text)",
+                ),
+            }
+        }
         if let Some(v) = get("FAULTHANDLER_READY_FD") {
             match v.to_str().and_then(|t| t.trim().parse::<i32>().ok()) {
                 // 0 to 2 are stdin, stdout and stderr: closing one after
@@ -188,7 +201,7 @@ impl Env {
     }
 
     /// The crash-handler part as a [`Config`](crate::Config): the file,
-    /// `all_threads` and `max_frames`.
+    /// `all_threads`, `max_frames` and the format.
     ///
     /// ```
     /// let env = faulthandler::env::Env::read_from(|k| {
@@ -211,6 +224,9 @@ impl Env {
         }
         if let Some(r) = self.report_first {
             config = config.report_first(r);
+        }
+        if let Some(f) = self.format {
+            config = config.format(f);
         }
         config
     }
@@ -307,6 +323,7 @@ mod tests {
             ("FAULTHANDLER_SIGNAL", "SIGUSR2"),
             ("FAULTHANDLER_TIMEOUT", "2.5"),
             ("FAULTHANDLER_READY_FD", &fd),
+            ("FAULTHANDLER_FORMAT", "json"),
         ]);
         assert_eq!(
             s,
@@ -319,6 +336,7 @@ mod tests {
                 signal: Some(libc::SIGUSR2),
                 timeout: Some(Duration::from_millis(2500)),
                 ready_fd: Some(open.as_raw_fd()),
+                format: Some(crate::Format::JsonLines),
                 warnings: Vec::new(),
                 from_process: false,
             }
@@ -344,6 +362,16 @@ mod tests {
                 ..s
             },
             Env::default()
+        );
+        let s = env(&[("FAULTHANDLER_FORMAT", "yaml")]);
+        assert_eq!(s.format, None);
+        assert_eq!(
+            s.warnings,
+            ["faulthandler: ignoring FAULTHANDLER_FORMAT=\"yaml\": expected text or json (reports stay text)"]
+        );
+        assert_eq!(
+            env(&[("FAULTHANDLER_FORMAT", "TEXT")]).format,
+            Some(crate::Format::Text)
         );
         let s = env(&[("FAULTHANDLER_SIGNAL", "SEGV")]);
         assert_eq!(s.warnings.len(), 1, "a crash signal is refused");

@@ -116,6 +116,103 @@
 //!   starting with the caller's, headed `Current thread`, whose frame `#0`
 //!   is the caller of `dump_traceback`.
 //!
+//! # JSON lines
+//!
+//! With [`Config::format`]`(`[`Format::JsonLines`]`)`,
+//! `FAULTHANDLER_FORMAT=json` (the environment, the preload library) or
+//! `faulthandler run --format json`, and `faulthandler_set_format` in C,
+//! each report (a crash, a dump on a signal, from the watchdog, from
+//! [`dump_traceback`]) is written as one JSON object on one line, for log
+//! collectors. It says what the text report says, in the same order, and
+//! is written from the signal handler the same way: streamed, without
+//! allocation, through the same deadline-bounded writer.
+//!
+//! ```json
+//! {"kind":"fatal","header":"Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR) at address 0x0000000000000008\nProcess 4242 \"myprog\"\n",
+//!  "signal":{"number":11,"name":"SIGSEGV","code":"SEGV_MAPERR","description":"address not mapped to object","stack_overflow":false,"address":"0x0000000000000008","sender_pid":null,"sender_uid":null},
+//!  "last_panic":null,"process":{"pid":4242,"name":"myprog"},
+//!  "threads":[{"tid":4242,"name":"myprog","current":true,"frames":[
+//!    {"n":0,"addr":"0x000055d1c2a3b1f4","name":"crash_level3","offset":"0x14","module":"/usr/bin/myprog","module_offset":"0x3b1f4"},
+//!    {"n":1,"addr":"0x000055d1c2a3b300","name":"myprog::recurse","offset":"0x10","module":"/usr/bin/myprog","module_offset":"0x3b300","repeated":{"frames":1,"more":28}},
+//!    {"n":30,"addr":"0x00007f3a1c2b3c4d","name":null,"offset":null,"module":"/usr/lib/x86_64-linux-gnu/libfoo.so.1","module_offset":"0x1c4d","not_shown":{"count":412,"max_frames":100}}]},
+//!   {"tid":4250,"name":"db-pool","current":false,"no_stack":"the thread blocks the dump signal"}],
+//!  "threads_not_shown":{"count":37,"max_threads":100},
+//!  "modules":[{"start":"0x000055d1c2a00000","end":"0x000055d1c2b40000","path":"/usr/bin/myprog","build_id":"3f2a9c..."}]}
+//! ```
+//!
+//! (shown on several lines here; a report is one line, and ends with a
+//! newline.) The schema, which stays stable (new fields may be added):
+//!
+//! - `kind`: `"fatal"` (a crash), `"dump_request"` (a signal, with
+//!   [`register()`]), `"timeout"` (the watchdog) or `"dump"`
+//!   ([`dump_traceback`]).
+//! - `header`: the text report's first lines, exactly as they read there,
+//!   each ended by `\n` (so a consumer that only shows text has them).
+//! - `signal`, for `fatal`: `number`, `name`, `code` (the `si_code` name,
+//!   or `null` for a sent signal), `description` (its meaning, `stack
+//!   overflow`, or `sent`), `stack_overflow`, `address` (the fault
+//!   address, or `null`), `sender_pid` and `sender_uid` (a sent signal's
+//!   sender, or `null`). For `dump_request`: `number`, `name`,
+//!   `sender_pid`. A `timeout` report has `timeout_ms` instead.
+//! - `last_panic` (`fatal`): the `Last panic:` line's text (escaped as in
+//!   the text report), or `null`.
+//! - `process`: `pid` and `name` (the executable's file name).
+//! - `threads`: the current thread first (`current: true`; there is none
+//!   in a dump on a signal), then the others. Each has `tid`, `name` (the
+//!   kernel's thread name) and `current`, then either `frames`, or
+//!   `no_stack` (why it gave none, in the text report's words).
+//! - A frame: `n` (its true number), `addr`, `name` (the symbol, or
+//!   `null`) with `offset` (the address's offset into it), `module` (its
+//!   path, or `null`) with `module_offset` (the address minus the
+//!   module's load bias, what `addr2line -e MODULE` takes). What the text
+//!   report writes after a frame line is added to that frame:
+//!   `repeated: {frames: K, more: N}` (the K frames up to this one come N
+//!   more times), `not_shown: {count: N|null, max_frames: M}` (frames left
+//!   out after this one; `count` is `null` when unknown, and `reason`
+//!   replaces `max_frames` when the walk could not go on), and, where
+//!   known, `file`, `line` and `inlined`. A `not_shown` on the thread
+//!   itself means it shows no frame before the gap.
+//! - `threads_not_shown: {count, max_threads}` when `max_threads` cut the
+//!   list; `others_not_shown` (a reason) when the other threads could not
+//!   be collected.
+//! - `modules`: every module a frame referred to, `start`, `end`, `path`
+//!   and `build_id` (hex, or `null`).
+//! - `cut_short`: only in a report cut short, why (`the write deadline
+//!   passed`, or `signal N (SIGNAME) inside the handler`). Whatever was
+//!   open then is closed where the fd still takes it, so the line is
+//!   still one valid JSON object: an open string is ended, a key without
+//!   its value gets `null`, an array cut after a `,` ends with `null`.
+//!
+//! Addresses and offsets are strings (`"0x"` and hex digits; addresses
+//! with 16), since JSON numbers lose precision above 2^53. Strings are
+//! ASCII: `"` and `\` are escaped, newline is `\n`, and every other byte
+//! outside printable ASCII is `\u00NN`, the byte's value as the code point
+//! (a name that is not UTF-8 is still valid JSON; taking each character
+//! as one byte, Latin-1, gives the original bytes back). Dumps are not
+//! followed by a blank line: one report, one line. When the report's fd
+//! was given to another file (a daemon closed it and opened its own), the
+//! crash report goes to stderr after a line of its own that says so,
+//! `{"kind":"note","message":"..."}`.
+//!
+//! ```
+//! use std::io::Read;
+//! use std::os::fd::AsFd;
+//! faulthandler::Config::new()
+//!     .format(faulthandler::Format::JsonLines)
+//!     .enable()?;
+//! let (mut reader, writer) = std::io::pipe()?;
+//! faulthandler::dump_traceback(writer.as_fd(), false)?;
+//! drop(writer);
+//! let mut line = String::new();
+//! reader.read_to_string(&mut line)?;
+//! let report: serde_json::Value = serde_json::from_str(&line)?;
+//! assert_eq!(report["kind"], "dump");
+//! assert_eq!(report["threads"][0]["current"], true);
+//! assert_eq!(line.matches('\n').count(), 1);
+//! # faulthandler::disable();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # How the other threads' stacks are collected
 //!
 //! Each thread walks its own stack: the reporter sends every thread a
@@ -186,6 +283,7 @@ pub mod __bench;
 pub use config::{disable, enable, install_thread_altstack, is_enabled, Config};
 pub use dump::dump_traceback;
 pub use error::{Error, ErrorKind};
+pub use settings::Format;
 
 /// Parse a signal given by name or number, as the `FAULTHANDLER_SIGNAL`
 /// variable and the CLI take it: `QUIT`, `SIGQUIT`, `sigusr1`,
@@ -220,6 +318,12 @@ pub use watchdog::{cancel_dump_traceback_later, dump_traceback_later, Watchdog};
 pub mod __private {
     use core::sync::atomic::Ordering;
     use std::ffi::CStr;
+
+    /// Set the report format now, for every report (the C API's
+    /// `faulthandler_set_format`; `Config::format` sets it at enable).
+    pub fn set_format(format: crate::Format) {
+        crate::settings::FORMAT.store(format as u8, Ordering::Release);
+    }
 
     /// What the preload objects' ELF constructors run: enable faulthandler
     /// from the environment when `FAULTHANDLER` asks for it, once however

@@ -8,7 +8,7 @@
 //! [`Invalid`] names the setting and the accepted range, and the caller
 //! adds the value it was given to its own message.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// Frames a stack shows by default.
@@ -119,6 +119,14 @@ pub const DEFAULT_LINE_BUDGET: u64 = 64 << 20;
 /// The budget of DWARF bytes read for one module's line tables (the
 /// background indexer reads it; a module over it gets names only).
 pub(crate) static LINE_BUDGET: AtomicU64 = AtomicU64::new(DEFAULT_LINE_BUDGET);
+/// The report format: 0 for [`Format::Text`], 1 for [`Format::JsonLines`].
+pub(crate) static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+/// Whether reports are written as JSON lines; read once per report.
+pub(crate) fn json() -> bool {
+    FORMAT.load(Ordering::Relaxed) == Format::JsonLines as u8
+}
+
 /// Set while the preload library's ELF constructor runs (possibly inside
 /// `dlopen`, under the loader lock): nothing may wait for a new thread.
 pub(crate) static IN_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);
@@ -243,9 +251,58 @@ pub fn validate_watchdog_seconds(secs: f64) -> Result<Duration, Invalid> {
     validate_watchdog_timeout(Duration::from_secs_f64(secs)).map_err(|_| bad)
 }
 
+/// How reports are written: the text of the crate docs' "The report", or
+/// one JSON object per report on one line (see "JSON lines" in the crate
+/// docs for the schema).
+///
+/// ```
+/// use faulthandler::Format;
+/// faulthandler::Config::new().format(Format::JsonLines).enable()?;
+/// # faulthandler::disable();
+/// assert_eq!(faulthandler::settings::validate_format("json"), Ok(Format::JsonLines));
+/// assert_eq!(Format::default(), Format::Text);
+/// # Ok::<(), faulthandler::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Format {
+    /// The text report (the default).
+    #[default]
+    Text = 0,
+    /// One JSON object per report, on one line.
+    JsonLines = 1,
+}
+
+/// A format by name, as the environment (`FAULTHANDLER_FORMAT`) and the
+/// command line (`--format`) spell it: `text`, or `json` (also `jsonl`,
+/// `json-lines`), in any case.
+pub fn validate_format(name: &str) -> Result<Format, Invalid> {
+    let name = name.trim();
+    let is = |s: &str| name.eq_ignore_ascii_case(s);
+    if is("text") {
+        Ok(Format::Text)
+    } else if is("json") || is("jsonl") || is("json-lines") || is("jsonlines") {
+        Ok(Format::JsonLines)
+    } else {
+        Err(Invalid {
+            setting: "format",
+            expected: "text or json",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(validate_format("text"), Ok(Format::Text));
+        assert_eq!(validate_format(" JSON "), Ok(Format::JsonLines));
+        assert_eq!(validate_format("jsonl"), Ok(Format::JsonLines));
+        assert_eq!(validate_format("xml").unwrap_err().expected, "text or json");
+        assert_eq!(validate_format("").unwrap_err().setting, "format");
+    }
 
     #[test]
     fn ranges() {

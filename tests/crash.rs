@@ -261,6 +261,31 @@ mod child {
         null_deref()
     }
 
+    /// A null dereference, reported as JSON lines (`Config::format`).
+    pub fn segv_json() {
+        enable(faulthandler::Config::new().format(faulthandler::Format::JsonLines));
+        null_deref()
+    }
+
+    /// A null dereference, with the settings of the `FAULTHANDLER*`
+    /// variables (the case sets `FAULTHANDLER_FORMAT`); each warning on a
+    /// line of its own.
+    pub fn segv_env() {
+        let env = faulthandler::env::Env::read();
+        for w in &env.warnings {
+            eprintln!("{w}");
+        }
+        enable(env.config());
+        null_deref()
+    }
+
+    /// A fault inside the handler, reported as JSON lines.
+    #[cfg(target_arch = "x86_64")]
+    pub fn bad_stack_json() {
+        enable(faulthandler::Config::new().format(faulthandler::Format::JsonLines));
+        bad_stack_fault()
+    }
+
     pub fn bus() {
         enable_default();
         sigbus()
@@ -458,6 +483,11 @@ mod child {
     #[cfg(target_arch = "x86_64")]
     pub fn bad_stack() {
         enable_default();
+        bad_stack_fault()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn bad_stack_fault() -> ! {
         announce_thread();
         announce_fn(
             "fh_rust_bad_stack_ud2",
@@ -2149,6 +2179,116 @@ fn check_zero_malloc_spy_catches_own_stack(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn json_env(r: Runner, _: bool) -> Runner {
+    r.env("FAULTHANDLER_FORMAT", "json")
+}
+
+fn bad_format_env(r: Runner, _: bool) -> Runner {
+    r.env("FAULTHANDLER_FORMAT", "yaml")
+}
+
+/// The JSON-lines crash report of a null dereference: one object on one
+/// line, nothing else of ours on stderr, and every field as the crash was.
+fn json_segv_report(run: &Run) -> Result<serde_json::Value, String> {
+    let rep = common::json::report(&run.stderr)?;
+    let info = Info::parse(&run.stderr);
+    let (start, end, _) = fn_range(&info, &self_exe())?;
+    common::json::check_fatal(
+        &rep,
+        libc::SIGSEGV,
+        "SIGSEGV",
+        Some(b::NULL_ADDR),
+        &info,
+        (start, end),
+        &self_exe(),
+    )?;
+    ensure!(rep["signal"]["code"] == "SEGV_MAPERR", "{rep}");
+    ensure!(
+        rep["signal"]["description"] == "address not mapped to object",
+        "{rep}"
+    );
+    ensure!(rep["last_panic"].is_null(), "{rep}");
+    // The text report's lines are not there: only the child's own lines
+    // and the one JSON line.
+    for line in run.stderr.lines() {
+        ensure!(
+            line.starts_with("child: ") || line.starts_with('{'),
+            "a line that is neither the child's nor the report: {line:?}"
+        );
+    }
+    ensure!(
+        run.stderr.ends_with("}\n"),
+        "the report does not end its line"
+    );
+    Ok(rep)
+}
+
+fn check_json_segv(c: &Ctx) -> Check {
+    json_segv_report(c.run()).map(drop)
+}
+
+fn check_json_zero_malloc(c: &Ctx) -> Check {
+    let run = c.run();
+    ensure!(
+        run.stderr.contains(SPY_ACTIVE),
+        "the malloc spy was not loaded"
+    );
+    ensure!(
+        !run.stderr.contains(SPY_VIOLATION),
+        "a heap call inside a handler"
+    );
+    let rep = common::json::report(&run.stderr)?;
+    ensure!(rep["kind"] == "fatal", "{rep}");
+    common::json::current_thread(&rep)?;
+    ensure!(rep.get("cut_short").is_none(), "{rep}");
+    Ok(())
+}
+
+fn check_bad_format_env(c: &Ctx) -> Check {
+    let run = c.run();
+    let warning =
+        "faulthandler: ignoring FAULTHANDLER_FORMAT=\"yaml\": expected text or json (reports stay text)";
+    ensure!(
+        run.stderr.lines().filter(|l| *l == warning).count() == 1,
+        "no warning {warning:?} in:\n{}",
+        run.stderr
+    );
+    // The report stays text.
+    segv_report(run).map(drop)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn check_json_fault_inside_handler(c: &Ctx) -> Check {
+    let run = c.run();
+    let rep = common::json::report(&run.stderr)?;
+    ensure!(rep["kind"] == "fatal", "{rep}");
+    ensure!(rep["signal"]["name"] == "SIGILL", "{rep}");
+    ensure!(
+        rep["cut_short"] == "signal 11 (SIGSEGV) inside the handler",
+        "{rep}"
+    );
+    let info = Info::parse(&run.stderr);
+    let (start, end, _) = fn_range(&info, &self_exe())?;
+    let addr = common::json::addr(&rep["signal"]["address"])? as u64;
+    ensure!((start..end).contains(&addr), "fault address {addr:#x}");
+    // The walk faulted, but frame #0 (the faulting instruction) is shown,
+    // and the executable is among the modules known so far.
+    let cur = common::json::current_thread(&rep)?;
+    let f0 = &cur["frames"][0];
+    ensure!(
+        f0["n"] == 0 && common::json::addr(&f0["addr"])? as u64 == addr,
+        "{f0}"
+    );
+    let exe = self_exe();
+    ensure!(
+        rep["modules"].as_array().is_some_and(|m| m
+            .iter()
+            .any(|m| m["path"] == exe.to_string_lossy().as_ref())),
+        "{rep}"
+    );
+    Ok(())
+}
+
 /// How many times the racy cases run their child (the first run is the
 /// harness's own).
 const RACE_RUNS: usize = 6;
@@ -2314,6 +2454,13 @@ static CASES: &[Case] = &[
     Case { name: "enabled_from_other_thread", body: Some(b::other_thread), expect: SEGV, check: check_enabled_from_other_thread, ..CASE },
     #[cfg(target_arch = "x86_64")]
     Case { name: "fault_inside_handler", body: Some(b::bad_stack), expect: signal(libc::SIGILL), check: check_fault_inside_handler, ..CASE },
+    // JSON lines, through the Rust API and through the environment.
+    Case { name: "json_null_deref", body: Some(b::segv_json), expect: SEGV, check: check_json_segv, ..CASE },
+    Case { name: "json_from_the_environment", body: Some(b::segv_env), expect: SEGV, setup: json_env, check: check_json_segv, ..CASE },
+    Case { name: "json_bad_format_value_warns", body: Some(b::segv_env), expect: SEGV, setup: bad_format_env, check: check_bad_format_env, ..CASE },
+    Case { name: "json_zero_malloc_segv", body: Some(b::segv_json), expect: SEGV, setup: spy, check: check_json_zero_malloc, ..CASE },
+    #[cfg(target_arch = "x86_64")]
+    Case { name: "json_fault_inside_handler", body: Some(b::bad_stack_json), expect: signal(libc::SIGILL), check: check_json_fault_inside_handler, ..CASE },
 ];
 
 fn main() {

@@ -96,12 +96,12 @@ fn rust_inlined_store(p: *mut i32) {
     // optimisation level (a write_volatile is a call at opt-level 0).
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        std::arch::asm!("mov dword ptr [{p}], 7", p = in(reg) p, options(nostack))
-    } // @inlined_store
+        std::arch::asm!("mov dword ptr [{}], 7", in(reg) p, options(nostack)) // @inlined_store
+    }
     #[cfg(target_arch = "aarch64")]
     unsafe {
-        std::arch::asm!("str wzr, [{p}]", p = in(reg) p, options(nostack))
-    } // @inlined_store_arm
+        std::arch::asm!("str wzr, [{}]", in(reg) p, options(nostack)) // @inlined_store_arm
+    }
 }
 
 #[inline(never)]
@@ -221,6 +221,13 @@ fn body_dlopen_lines() {
 
 fn body_chain() {
     crash_with(rust_outer)
+}
+
+/// The same chain, reported as JSON lines.
+fn body_chain_json() {
+    common::child::enable(faulthandler::Config::new().format(faulthandler::Format::JsonLines));
+    let r = rust_outer();
+    panic!("the crash did not happen ({r})");
 }
 
 fn body_long() {
@@ -414,6 +421,66 @@ fn symbolize_adds_file_and_line(c: &Ctx) -> Check {
             .collect()
     };
     assert_eq!(keep(&out), keep(&report));
+    Ok(())
+}
+
+/// `symbolize` reads a JSON-lines report and adds `file` and `line` to
+/// its frames; the rest of the output is as it was.
+fn symbolize_adds_file_and_line_to_json(c: &Ctx) -> Check {
+    let report = crashed(c);
+    let before = common::json::report(&report)?;
+    let out = symbolize(&report, &[]);
+    let after = common::json::report(&out)?;
+    let frames = |v: &serde_json::Value| v["threads"][0]["frames"].as_array().cloned().unwrap();
+    let by_name = |name: &str| {
+        frames(&after)
+            .into_iter()
+            .find(|f| f["name"].as_str().is_some_and(|n| n == name))
+            .unwrap_or_else(|| panic!("no frame {name} in {out}"))
+    };
+    let f = by_name("fh_sym_c_crash");
+    assert!(
+        f["file"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("c-fixtures/lib_symbols.c"))
+            && f["line"] == 7,
+        "{f}"
+    );
+    let f = by_name("fh_sym_c_middle");
+    assert_eq!(f["line"], 12, "{f}");
+    let f = by_name("symbols::rust_inner");
+    assert!(
+        f["file"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("tests/symbols.rs"))
+            && f["line"] == RUST_INNER_CALL_LINE,
+        "{f}"
+    );
+    // Only frames gained fields; the fields' order is kept.
+    let strip = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for t in v["threads"].as_array_mut().unwrap() {
+            for f in t["frames"].as_array_mut().into_iter().flatten() {
+                let f = f.as_object_mut().unwrap();
+                for k in ["file", "line", "inlined", "symbolize_problem"] {
+                    f.remove(k);
+                }
+            }
+        }
+        v
+    };
+    assert_eq!(strip(&after), before);
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&after), keys(&before));
+    assert_eq!(keys(&before)[0], "kind");
+    // The lines that are not the report are unchanged.
+    let other = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with('{'))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(other(&out), other(&report));
     Ok(())
 }
 
@@ -987,6 +1054,7 @@ static CASES: &[Case] = &[
     Case { name: "c_and_rust_frames_are_named_innermost_first", body: Some(body_chain), expect: SEGV, check: c_and_rust_frames_are_named_innermost_first, ..CASE },
     Case { name: "names_fit_on_a_small_std_alternate_stack", body: Some(body_small_altstack), expect: SEGV, check: names_fit_on_a_small_std_alternate_stack, ..CASE },
     Case { name: "symbolize_adds_file_and_line", body: Some(body_chain), expect: SEGV, check: symbolize_adds_file_and_line, ..CASE },
+    Case { name: "symbolize_adds_file_and_line_to_json", body: Some(body_chain_json), expect: SEGV, check: symbolize_adds_file_and_line_to_json, ..CASE },
     Case { name: "long_generic_name_is_demangled_without_hash", body: Some(body_long), expect: SEGV, check: long_generic_name_is_demangled_without_hash, ..CASE },
     Case { name: "name_over_the_cap_is_cut_and_the_report_goes_on", body: Some(body_deep), expect: SEGV, check: name_over_the_cap_is_cut_and_the_report_goes_on, ..CASE },
     Case { name: "library_loaded_after_enable_is_named", body: Some(body_dlopen), expect: SEGV, check: library_loaded_after_enable_is_named, ..CASE },

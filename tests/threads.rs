@@ -319,6 +319,12 @@ fn run_scenario_crash_thread_limit() {
 
 #[inline(never)]
 fn run_scenario_register() {
+    dump_on_sigusr1(REPORT_END);
+}
+
+/// The named threads, then a dump on SIGUSR1 whose text ends with `end`,
+/// copied to stderr.
+fn dump_on_sigusr1(end: &str) {
     start_named_threads();
     let (w, cap) = Capture::new();
     faulthandler::Register::new(libc::SIGUSR1)
@@ -326,7 +332,7 @@ fn run_scenario_register() {
         .install()
         .unwrap();
     kill_self(libc::SIGUSR1);
-    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    assert!(cap.wait_count(end, 1, 10), "no dump");
     cap.settle();
     eprint!("{}", cap.text());
 }
@@ -576,6 +582,136 @@ fn run_scenario_dump_traceback() {
     cap.wait_count(REPORT_END, 1, 10);
     cap.settle();
     eprint!("{}", cap.text());
+}
+
+/// A dump on a signal, as JSON lines (`Config::format` applies to dumps).
+#[inline(never)]
+fn run_scenario_json_register() {
+    faulthandler::Config::new()
+        .format(faulthandler::Format::JsonLines)
+        .enable()
+        .unwrap();
+    dump_on_sigusr1(JSON_END);
+}
+
+/// `dump_traceback`, twice, as JSON lines.
+#[inline(never)]
+fn run_scenario_json_dump_traceback() {
+    faulthandler::Config::new()
+        .format(faulthandler::Format::JsonLines)
+        .enable()
+        .unwrap();
+    start_named_threads();
+    let (w, cap) = Capture::new();
+    faulthandler::dump_traceback(w.as_fd(), true).unwrap();
+    faulthandler::dump_traceback(w.as_fd(), false).unwrap();
+    cap.wait_count(JSON_END, 2, 10);
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+/// The end of a JSON-lines report: nothing else in it ends a line.
+const JSON_END: &str = "}\n";
+
+/// The frame addresses of a JSON-lines thread object.
+fn json_addrs(t: &serde_json::Value) -> Result<Vec<u64>, String> {
+    t["frames"]
+        .as_array()
+        .ok_or("no frames")?
+        .iter()
+        .map(|f| common::json::addr(&f["addr"]).map(|a| a as u64))
+        .collect()
+}
+
+/// The named threads of a JSON-lines dump: one each, with a stack that
+/// goes through the function it is parked in (found by address: the
+/// in-handler names may be `null` under a timed-out symbolizer).
+fn json_named_threads(out: &Run, rep: &serde_json::Value) -> Check {
+    let threads = rep["threads"].as_array().ok_or("no threads")?;
+    for internal in ["fh-dumper", "fh-watchdog", "fh-symbols"] {
+        if threads.iter().any(|t| t["name"] == internal) {
+            return Err(format!("{internal} shown: {rep}"));
+        }
+    }
+    let fns = ["park_alpha", "sleep_bravo", "read_charlie"];
+    for (name, func) in NAMES.iter().zip(fns) {
+        let t: Vec<_> = threads.iter().filter(|t| t["name"] == *name).collect();
+        if t.len() != 1 || t[0]["current"] != false {
+            return Err(format!("thread {name}: {t:?}"));
+        }
+        let frames = t[0]["frames"].as_array().ok_or("no frames")?;
+        if frames.len() < 3 {
+            return Err(format!("thread {name}: {frames:?}"));
+        }
+        for (i, f) in frames.iter().enumerate() {
+            if f["n"] != i {
+                return Err(format!("thread {name}: frame {i} numbered {}", f["n"]));
+            }
+        }
+        let names = names_at_addrs(out, json_addrs(t[0])?.into_iter());
+        if !has_fn(&names, func) {
+            return Err(format!("{name}: no frame in {func}: {names:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_json_register(c: &Ctx) -> Check {
+    let out = c.run();
+    let rep = common::json::report(&out.stderr)?;
+    // The child signals itself: the sender is the process.
+    if rep["kind"] != "dump_request"
+        || rep["signal"]["number"] != 10
+        || rep["signal"]["name"] != "SIGUSR1"
+        || rep["signal"]["sender_pid"] != rep["process"]["pid"]
+    {
+        return Err(format!("{rep}"));
+    }
+    let header = rep["header"].as_str().ok_or("no header")?;
+    if !header.starts_with("Dump requested by signal 10 (SIGUSR1) from pid ") {
+        return Err(format!("header {header:?}"));
+    }
+    if rep["threads"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t["current"] == true))
+    {
+        return Err(format!("a current thread in a dump on request: {rep}"));
+    }
+    json_named_threads(out, &rep)?;
+    if rep["modules"].as_array().is_none_or(|m| m.is_empty()) {
+        return Err(format!("no modules: {rep}"));
+    }
+    Ok(())
+}
+
+fn check_json_dump_traceback(c: &Ctx) -> Check {
+    let out = c.run();
+    let reps = common::json::reports(&out.stderr)?;
+    if reps.len() != 2 {
+        return Err(format!("{} reports, not 2:\n{}", reps.len(), out.stderr));
+    }
+    for (i, rep) in reps.iter().enumerate() {
+        if rep["kind"] != "dump" || rep["header"] != "Stack dump requested\n" {
+            return Err(format!("{rep}"));
+        }
+        let cur = common::json::current_thread(rep)?;
+        // Frame #0 is in the caller, not in faulthandler.
+        let names = names_at_addrs(out, json_addrs(cur)?.into_iter().take(1));
+        if !has_fn(&names, "run_scenario_json_dump_traceback") || has_fn(&names, "faulthandler") {
+            return Err(format!("frame #0 {names:?}"));
+        }
+        let threads = rep["threads"].as_array().unwrap();
+        match i {
+            0 => json_named_threads(out, rep)?,
+            _ if threads.len() != 1 => return Err(format!("all_threads(false): {rep}")),
+            _ => {}
+        }
+    }
+    // One report a line, and nothing else on the lines.
+    if out.stderr.lines().filter(|l| !l.is_empty()).count() != 2 {
+        return Err(format!("other lines:\n{}", out.stderr));
+    }
+    Ok(())
 }
 
 /// Two dumps in a row on one fd.
@@ -1005,6 +1141,11 @@ fn fn_addrs(stdout: &str) -> Vec<(String, usize)> {
 /// child's `park_alpha` (printed as `FN fh-alpha`) and ours; addresses in
 /// other modules map to nothing.
 fn names_at(out: &Run, frames: &[Frame]) -> Vec<Vec<String>> {
+    names_at_addrs(out, frames.iter().map(|f| f.addr))
+}
+
+/// [`names_at`], for frame addresses (frame #0 first).
+fn names_at_addrs(out: &Run, frames: impl Iterator<Item = u64>) -> Vec<Vec<String>> {
     let addrs = fn_addrs(&out.stdout);
     let child = addrs
         .iter()
@@ -1018,10 +1159,9 @@ fn names_at(out: &Run, frames: &[Frame]) -> Vec<Vec<String>> {
         sleep_bravo as *const () as usize as isize
     );
     frames
-        .iter()
         .enumerate()
-        .map(|(i, f)| {
-            let a = (f.addr as isize + delta) as usize;
+        .map(|(i, addr)| {
+            let a = (addr as isize + delta) as usize;
             // Return addresses point after the call; frame #0 may be a pc.
             let a = if i == 0 { a } else { a - 1 };
             let mut names = Vec::new();
@@ -1463,6 +1603,8 @@ static CASES: &[Case] = &[
     Case { name: "hook_first", body: Some(run_scenario_hook_first), check: check_signal_hook, ..DUMP },
     Case { name: "hook_after", body: Some(run_scenario_hook_after), check: check_signal_hook, ..DUMP },
     Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
+    Case { name: "json_register", body: Some(run_scenario_json_register), check: check_json_register, ..DUMP },
+    Case { name: "json_dump_traceback", body: Some(run_scenario_json_dump_traceback), check: check_json_dump_traceback, ..DUMP },
     Case { name: "successive_dumps_are_separated", body: Some(run_scenario_two_dumps), check: check_two_dumps, ..DUMP },
     Case { name: "dump_in_a_forked_child", body: Some(run_scenario_dump_in_forked_child), check: check_dump_in_forked_child, ..DUMP },
     Case { name: "exiting_threads_not_waited_for", body: Some(run_scenario_exiting_threads_not_waited_for), timeout: Duration::from_secs(60), check: check_exiting_threads_not_waited_for, ..DUMP },

@@ -50,6 +50,19 @@ int faulthandler_enable(int fd, int all_threads, size_t max_frames);
  */
 int faulthandler_set_report_first(int on);
 
+/* Report formats, for faulthandler_set_format. */
+#define FAULTHANDLER_FORMAT_TEXT 0
+#define FAULTHANDLER_FORMAT_JSON 1
+
+/*
+ * Write every report from now on (crashes, dumps on a signal, on request
+ * and from the watchdog) as text (FAULTHANDLER_FORMAT_TEXT, the default)
+ * or as JSON lines (FAULTHANDLER_FORMAT_JSON: one JSON object per report,
+ * on one line; the schema is in the crate docs, "JSON lines"). Later
+ * faulthandler_enable calls keep it. EINVAL for any other value.
+ */
+int faulthandler_set_format(int format);
+
 /* Remove the crash handlers. Returns 1 if they were enabled, else 0. */
 int faulthandler_disable(void);
 

@@ -12,7 +12,23 @@
 use fh as crate_;
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
 use std::panic::catch_unwind;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
+
+/// The format `faulthandler_set_format` chose, which every later
+/// `faulthandler_enable` keeps: `FAULTHANDLER_FORMAT_TEXT` (0) or
+/// `FAULTHANDLER_FORMAT_JSON` (1).
+static FORMAT: AtomicI32 = AtomicI32::new(FORMAT_TEXT);
+const FORMAT_TEXT: i32 = 0;
+const FORMAT_JSON: i32 = 1;
+
+fn format_of(f: i32) -> Option<crate_::Format> {
+    match f {
+        FORMAT_TEXT => Some(crate_::Format::Text),
+        FORMAT_JSON => Some(crate_::Format::JsonLines),
+        _ => None,
+    }
+}
 
 fn fail(errno: i32) -> i32 {
     // SAFETY: __errno_location returns the calling thread's errno slot.
@@ -67,6 +83,9 @@ pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usi
         let mut c = crate_::Config::new()
             .all_threads(all_threads != 0)
             .report_first(REPORT_FIRST.load(core::sync::atomic::Ordering::Acquire));
+        if let Some(f) = format_of(FORMAT.load(Ordering::Acquire)) {
+            c = c.format(f);
+        }
         if max_frames != 0 {
             c = c.max_frames(max_frames);
         }
@@ -96,6 +115,22 @@ pub extern "C" fn faulthandler_set_report_first(on: i32) -> i32 {
     REPORT_FIRST.store(on != 0, core::sync::atomic::Ordering::Release);
     crate_::__private::set_report_first(on != 0);
     0
+}
+
+/// `int faulthandler_set_format(int format)`: write every report from now
+/// on as text (`FAULTHANDLER_FORMAT_TEXT`, 0) or JSON lines
+/// (`FAULTHANDLER_FORMAT_JSON`, 1); later `faulthandler_enable` calls keep
+/// it. EINVAL for any other value.
+#[no_mangle]
+pub extern "C" fn faulthandler_set_format(format: i32) -> i32 {
+    let Some(f) = format_of(format) else {
+        return fail(libc::EINVAL);
+    };
+    FORMAT.store(format, Ordering::Release);
+    match catch_unwind(|| crate_::__private::set_format(f)) {
+        Ok(()) => 0,
+        Err(_) => fail(libc::EIO),
+    }
 }
 
 /// `int faulthandler_disable(void)`: remove the crash handlers. Returns 1

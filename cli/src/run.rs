@@ -22,6 +22,8 @@ Options:
   --timeout SECS       dump every thread after SECS seconds (a hang watchdog)
   --all-threads 0|1    show every thread in crash reports (default 1)
   --max-frames N       frames per stack, 1 to 4096 (default 100)
+  --format text|json   text reports (the default), or JSON lines: one JSON
+                       object per report, on one line
   --lib PATH           the library to preload (default: $FAULTHANDLER_LIB,
                        else libfaulthandler.so or faulthandler-preload next
                        to this program, else ../lib/libfaulthandler.so)
@@ -73,6 +75,10 @@ pub(crate) fn main(args: Vec<OsString>) -> Result<ExitCode, UsageError> {
             "--max-frames" => env.push((
                 "FAULTHANDLER_MAX_FRAMES",
                 checked(flag, "FAULTHANDLER_MAX_FRAMES", value(flag)?)?,
+            )),
+            "--format" => env.push((
+                "FAULTHANDLER_FORMAT",
+                checked(flag, "FAULTHANDLER_FORMAT", value(flag)?)?,
             )),
             "--lib" => lib = Some(value(flag)?.into()),
             _ if flag.starts_with('-') => {

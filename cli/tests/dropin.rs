@@ -451,6 +451,99 @@ fn run_reports_a_crash_and_dies_of_the_same_signal(_: &Ctx) -> Check {
     Ok(())
 }
 
+/// Reads a JSON-lines report on stdin with Python's own parser: every
+/// non-empty line must be one JSON object; prints what the test checks.
+const PY_JSON_CHECK: &str = r#"
+import json, sys
+reports = []
+for line in sys.stdin.read().splitlines():
+    if not line:
+        continue
+    v = json.loads(line)
+    assert isinstance(v, dict), line
+    reports.append(v)
+assert len(reports) == 1, len(reports)
+r = reports[0]
+cur = r["threads"][0]
+assert cur["current"] is True
+f0 = cur["frames"][0]
+print(r["kind"], r["signal"]["name"], r["signal"]["code"], r["signal"]["address"])
+print(f0["n"], f0["name"], f0["module"].rsplit("/", 1)[-1], int(f0["module_offset"], 16) > 0)
+print(cur["tid"] == r["process"]["pid"], len(r["modules"]) >= 2)
+print(any(m["path"].endswith("/exe_dropin") and m["build_id"] for m in r["modules"]))
+"#;
+
+fn run_format_json_gives_one_json_object_that_python_parses(_: &Ctx) -> Check {
+    let exe = fixture("exe_dropin");
+    let o = run_cli(&[
+        "run",
+        "--format",
+        "json",
+        "--",
+        exe.to_str().unwrap(),
+        "segv",
+    ]);
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{}", stderr(&o));
+    assert_eq!(o.stdout, "dropin: segv\n");
+    let e = stderr(&o);
+    assert!(e.starts_with('{') && e.ends_with("}\n"), "{e}");
+    let py = prog("python3", &["-c", PY_JSON_CHECK])
+        .input(e.clone())
+        .run()
+        .unwrap();
+    assert_eq!(code(&py), Some(0), "python3: {}\n{e}", py.stderr);
+    let lines: Vec<&str> = py.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "fatal SIGSEGV SEGV_MAPERR 0x0000000000000000",
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with("0 ") && lines[1].ends_with(" exe_dropin True"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2..], ["True True", "True"], "{e}");
+    // serde_json reads the same.
+    let rep = common::json::report(&e)?;
+    assert_eq!(rep["signal"]["address"], "0x0000000000000000");
+    // `text` is the default, said out loud.
+    let o = run_cli(&[
+        "run",
+        "--format",
+        "text",
+        "--",
+        exe.to_str().unwrap(),
+        "segv",
+    ]);
+    assert_segv_report(&stderr(&o), "exe_dropin +0x", "0x0000000000000000");
+    Ok(())
+}
+
+fn the_c_api_sets_the_json_format(_: &Ctx) -> Check {
+    let exe = link_c_api_user("capi_user");
+    let o = prog(&exe, &["json"]).run().unwrap();
+    let e = stderr(&o);
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{e}");
+    assert!(e.starts_with("capi: enabled\n{"), "{e}");
+    let rep = common::json::report(&e)?;
+    assert_eq!(rep["kind"], "fatal");
+    assert_eq!(rep["signal"]["address"], "0x0000000000000010");
+    let f0 = &common::json::current_thread(&rep)?["frames"][0];
+    assert!(
+        f0["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("capi_crash_here")),
+        "{f0}"
+    );
+    assert!(
+        f0["module"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("/capi_user")),
+        "{f0}"
+    );
+    Ok(())
+}
+
 fn run_passes_the_exit_code_through(_: &Ctx) -> Check {
     let exe = fixture("exe_dropin");
     let o = run_cli(&["run", "--", exe.to_str().unwrap(), "exit3"]);
@@ -504,6 +597,10 @@ fn run_refuses_bad_options_with_exit_2(_: &Ctx) -> Check {
             "--all-threads",
         ),
         (&["run", "--timeout", "-1", "--", "true"][..], "--timeout"),
+        (
+            &["run", "--format", "xml", "--", "true"][..],
+            "--format takes text or json",
+        ),
         (&["run"][..], "needs a command"),
         (
             &["run", "--lib", "/nonexistent.so", "--", "true"][..],
@@ -706,13 +803,20 @@ fn bad_environment_values_warn_once_and_the_host_runs_normally(_: &Ctx) -> Check
         .env("FAULTHANDLER", "1")
         .env("FAULTHANDLER_MAX_FRAMES", "lots")
         .env("FAULTHANDLER_SIGNAL", "NOPE")
+        .env("FAULTHANDLER_FORMAT", "xml")
         .run()
         .unwrap();
     assert_eq!(code(&o), Some(0));
     assert_eq!(o.stdout, "dropin: ok\n");
     let e = stderr(&o);
     let lines: Vec<&str> = e.lines().collect();
-    assert_eq!(lines.len(), 2, "{e}");
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(
+        lines.contains(
+            &"faulthandler: ignoring FAULTHANDLER_FORMAT=\"xml\": expected text or json (reports stay text)"
+        ),
+        "{e}"
+    );
     assert!(
         lines
             .iter()
@@ -1061,6 +1165,8 @@ const PROGRAMS: Case = Case {
 #[rustfmt::skip]
 static CASES: &[Case] = &[
     Case { name: "run_reports_a_crash_and_dies_of_the_same_signal", check: run_reports_a_crash_and_dies_of_the_same_signal, ..PROGRAMS },
+    Case { name: "run_format_json_gives_one_json_object_that_python_parses", check: run_format_json_gives_one_json_object_that_python_parses, ..PROGRAMS },
+    Case { name: "the_c_api_sets_the_json_format", check: the_c_api_sets_the_json_format, ..PROGRAMS },
     Case { name: "run_passes_the_exit_code_through", check: run_passes_the_exit_code_through, ..PROGRAMS },
     Case { name: "run_becomes_the_program_so_its_pid_takes_dump_requests", check: run_becomes_the_program_so_its_pid_takes_dump_requests, ..PROGRAMS },
     Case { name: "run_refuses_bad_options_with_exit_2", check: run_refuses_bad_options_with_exit_2, ..PROGRAMS },

@@ -34,6 +34,8 @@ use std::rc::Rc;
 
 use object::{Object, ObjectSection, ObjectSymbol};
 
+mod json;
+
 /// Where [`symbolize_report`] looks for debug info besides each module's
 /// own path.
 ///
@@ -197,6 +199,11 @@ pub fn symbolize_report(
         }
         let block = blocks.get(next_block);
         let text = strip_eol(line);
+        if let Some(done) = json::symbolize_line(text, &mut cache) {
+            out.write_all(done.as_bytes())?;
+            out.write_all(&line[text.len()..])?;
+            continue;
+        }
         let Some(frame) = std::str::from_utf8(text)
             .ok()
             .and_then(|t| parse_frame_line(t, block.map_or(&[][..], |b| &b.modules[..])))

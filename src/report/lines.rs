@@ -61,6 +61,11 @@ impl ModulesSeen {
         self.count = 0;
     }
 
+    /// The start addresses of the modules noted.
+    pub(crate) fn starts(&self) -> &[usize] {
+        self.starts.get(..self.count).unwrap_or(&[])
+    }
+
     pub(crate) fn note(&mut self, m: &Module) {
         let seen = self.starts.get(..self.count).unwrap_or(&[]);
         if seen.contains(&m.start) {
@@ -76,6 +81,9 @@ impl ModulesSeen {
 /// `Fatal signal 11 (SIGSEGV): DESCRIPTION [at address 0x...]`, the
 /// `Last panic:` line when there is one, and the `Process` line.
 pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
+    if w.json_fields() {
+        return super::json::fatal_header(w, h);
+    }
     let mut line = Buf::<256>::new();
     line.str("Fatal signal ").dec(h.sig as u64).str(" (");
     signals::write_name(&mut line, h.sig);
@@ -138,6 +146,9 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
 
 /// `Process PID "NAME"`.
 pub(crate) fn write_process_line(w: &mut Writer) {
+    if w.json_fields() {
+        return super::json::process(w);
+    }
     let mut line = Buf::<128>::new();
     line.str("Process ").dec(sys::getpid() as u64).str(" \"");
     procfs::write_exe_name(&mut line);
@@ -153,6 +164,9 @@ pub(crate) fn write_thread_heading(
     current: bool,
     known: Option<&[u8; 16]>,
 ) {
+    if w.json_fields() {
+        return super::json::thread_heading(w, tid, current, known);
+    }
     // Room for a 15-byte name escaped to 60.
     let mut line = Buf::<128>::new();
     line.str(if current {
@@ -259,6 +273,9 @@ pub(crate) const MAX_PERIOD: usize = 4;
 
 /// `  ... previous frame repeated N more times`, or `previous K frames`.
 fn write_repeated(w: &mut Writer, period: usize, more: usize) {
+    if w.json_fields() {
+        return super::json::repeated(w, period, more);
+    }
     let mut line = Buf::<96>::new();
     line.str("  ... previous ");
     if period == 1 {
@@ -282,6 +299,9 @@ fn write_frame(
     ip: usize,
     is_pc: bool,
 ) {
+    if w.json_fields() {
+        return super::json::frame_lookup(w, late, symbols, seen, n, ip, is_pc);
+    }
     let mut line = Buf::<128>::new();
     line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
     let mut inlined_at: Option<(&'static LineTable, u64)> = None;
@@ -345,6 +365,9 @@ fn write_frame(
 /// `  ... N frames not shown (max_frames M)`, or `... more frames not
 /// shown` when the count is unknown (the walk stopped early).
 fn write_not_shown(w: &mut Writer, count: Option<usize>, max_frames: usize) {
+    if w.json_fields() {
+        return super::json::not_shown(w, count, max_frames, b"");
+    }
     let mut line = Buf::<96>::new();
     line.str("  ... ");
     match count {
@@ -396,6 +419,9 @@ fn write_inlined(w: &mut Writer, symbols: &mut lookup::Session<'_>, t: &LineTabl
 
 /// The `Modules:` block: range, path and build-id of every module seen.
 pub(crate) fn write_modules(w: &mut Writer, late: &mut Late, seen: &ModulesSeen) {
+    if w.json_fields() {
+        return super::json::modules(w, late, seen);
+    }
     if seen.count == 0 {
         return;
     }
@@ -456,6 +482,9 @@ pub(crate) fn write_no_stack_line(
     reason: &[u8],
     ms: u64,
 ) {
+    if w.json_fields() {
+        return super::json::no_stack(w, tid, false, reason, ms);
+    }
     let mut line = Buf::<192>::new();
     if after_block {
         line.byte(b'\n');
@@ -477,6 +506,9 @@ pub(crate) fn write_threads_cut_line(
     after_block: bool,
     max_threads: usize,
 ) {
+    if w.json_fields() {
+        return super::json::threads_cut(w, more, max_threads);
+    }
     let mut line = Buf::<96>::new();
     if after_block {
         line.byte(b'\n');
@@ -503,6 +535,9 @@ pub(crate) enum DumpHeader {
 /// Write the first line of a non-crash report, and the `Process` line for
 /// the request and timeout reports.
 pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
+    if w.json_fields() {
+        return super::json::dump_header(w, h);
+    }
     let mut line = Buf::<128>::new();
     match h {
         DumpHeader::Request { sig, pid } => {

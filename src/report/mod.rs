@@ -12,6 +12,7 @@
     clippy::disallowed_macros
 )]
 
+pub(crate) mod json;
 pub(crate) mod last_panic;
 pub(crate) mod lines;
 
@@ -156,7 +157,12 @@ pub(crate) fn compose_header(p: &mut Parts<'_>, header: &Header<'_>) {
     match header {
         Header::Fatal(h) => write_fatal_header(p.w, h),
         Header::Dump(h) => write_dump_header(p.w, *h),
-        Header::WarmUp => write_process_line(p.w),
+        Header::WarmUp => {
+            if p.w.json_fields() {
+                json::begin(p.w, "warm_up");
+            }
+            write_process_line(p.w)
+        }
     }
 }
 
@@ -213,12 +219,18 @@ pub(crate) fn compose_body(
             Thread::Cut { more, max_threads } => {
                 write_threads_cut_line(p.w, more, after_block, max_threads);
             }
+            Thread::NoCollector if p.w.json_fields() => {
+                json::others_not_shown(p.w, b"the stack collector is not installed");
+            }
             Thread::NoCollector => {
                 p.w.write(b"\n(other threads not shown: the stack collector is not installed)\n");
             }
         });
     }
     write_modules(p.w, p.late, p.seen);
+    if p.w.json_fields() {
+        json::end(p.w);
+    }
     p.w.flush();
 }
 
@@ -226,6 +238,9 @@ pub(crate) fn compose_body(
 /// the report's fd at `enable()`, now belongs to another file (a daemon
 /// closed it and opened its own), which must not get our report.
 pub(crate) fn write_stale_fd_note(w: &mut Writer, stale: i32) {
+    if w.json_fields() {
+        return json::stale_fd_note(w, stale);
+    }
     let mut line = crate::runtime::fmt::Buf::<160>::new();
     line.str("faulthandler: fd ")
         .dec(stale as u64)
@@ -233,10 +248,22 @@ pub(crate) fn write_stale_fd_note(w: &mut Writer, stale: i32) {
     w.write(line.as_bytes());
 }
 
+/// The current thread's block when our own walk of it faulted on a
+/// corrupt frame chain (and the fault was caught).
+pub(crate) fn write_unwinder_faulted(w: &mut Writer, tid: i32) {
+    if w.json_fields() {
+        return json::no_stack(w, tid, true, b"the unwinder faulted", 0);
+    }
+    write_thread_heading(w, tid, true, None);
+    w.write(b"  (no stack: the unwinder faulted)\n");
+}
+
 /// End a report that the process survives (a dump) with a blank line, so
 /// that successive reports on one fd stand apart.
 pub(crate) fn end_dump(p: &mut Parts<'_>) {
-    p.w.write(b"\n");
+    if !p.w.json_fields() {
+        p.w.write(b"\n");
+    }
     p.w.flush();
 }
 
@@ -261,11 +288,18 @@ fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
         write_frames(
             p.w, p.late, p.symbols, pc, true, 1, false, 0, max_frames, p.seen,
         );
-        p.w.write(
-            b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
-        );
+        if p.w.json_fields() {
+            json::not_shown(p.w, None, max_frames, UNWINDER_STOPPED);
+        } else {
+            p.w.write(
+                b"  ... more frames not shown (the unwinder could not walk past the signal frame)\n",
+            );
+        }
     }
 }
+
+/// Why a stack shows its pc alone (the JSON `not_shown` reason).
+const UNWINDER_STOPPED: &[u8] = b"the unwinder could not walk past the signal frame";
 
 /// Start a report's naming: it gets the symbolizer's whole budget.
 pub(crate) fn begin_naming(symbols: &mut lookup::Storage, max_scan_reads: u64) {

@@ -95,6 +95,35 @@ impl<const N: usize> Buf<N> {
         self
     }
 
+    /// Append bytes escaped as the inside of a JSON string: `"` as `\"`,
+    /// `\` as `\\`, newline as `\n`, and every other byte outside
+    /// printable ASCII (controls, and each byte of 0x80 and above) as
+    /// `\u00NN`, the byte's value as the code point. The result is ASCII
+    /// and valid JSON whatever the bytes (a name that is not UTF-8 too); a
+    /// reader gets the original bytes back by taking each character of the
+    /// string as one byte (Latin-1). Up to 6 bytes out for each byte in.
+    pub(crate) fn json(&mut self, src: &[u8]) -> &mut Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for &b in src {
+            match b {
+                b'"' | b'\\' => {
+                    self.byte(b'\\').byte(b);
+                }
+                b'\n' => {
+                    self.str("\\n");
+                }
+                0x20..=0x7e => {
+                    self.byte(b);
+                }
+                _ => {
+                    let digit = |n: u8| HEX.get(usize::from(n)).copied().unwrap_or(b'0');
+                    self.str("\\u00").byte(digit(b >> 4)).byte(digit(b & 15));
+                }
+            }
+        }
+        self
+    }
+
     /// Append an unsigned decimal number.
     pub(crate) fn dec(&mut self, v: u64) -> &mut Self {
         let d = DecInt::new(v);
@@ -250,6 +279,13 @@ mod tests {
         let mut b = Buf::<32>::new();
         b.ascii(b"a\xffb\n\"q\"\\");
         assert_eq!(b.as_bytes(), br#"a\xffb\x0a\"q\"\\"#);
+    }
+
+    #[test]
+    fn json_escapes() {
+        let mut b = Buf::<64>::new();
+        b.json(b"a\xffb\n\x01\"q\"\\\xc3\xa9");
+        assert_eq!(b.as_bytes(), br#"a\u00ffb\n\u0001\"q\"\\\u00c3\u00a9"#);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 pub(crate) mod elf;
 pub(crate) mod fmt;
 pub(crate) mod guard;
+pub(crate) mod json;
 pub(crate) mod late_file;
 pub(crate) mod modules;
 pub(crate) mod procfs;

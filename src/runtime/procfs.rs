@@ -62,20 +62,8 @@ fn close(fd: i32) {
 /// Append the kernel name (comm) of thread `tid` of this process, without
 /// its trailing newline. Appends `?` when it cannot be read.
 pub(crate) fn write_thread_name<const N: usize>(out: &mut Buf<N>, tid: i32) {
-    if tid == sys::gettid() {
-        let mut own = [0u8; 16];
-        let n = sys::own_thread_name(&mut own);
-        if n > 0 {
-            out.ascii(own.get(..n).unwrap_or(&[]));
-            return;
-        }
-    }
-    let mut path = Buf::<64>::new();
-    path.str("/proc/self/task/").dec(tid as u64).str("/comm");
     let mut name = [0u8; 32];
-    let n = read_file(path.as_bytes(), &mut name);
-    let name = name.get(..n).unwrap_or(&[]);
-    let name = name.strip_suffix(b"\n").unwrap_or(name);
+    let name = read_thread_name(tid, &mut name);
     if name.is_empty() {
         out.byte(b'?');
     } else {
@@ -83,9 +71,41 @@ pub(crate) fn write_thread_name<const N: usize>(out: &mut Buf<N>, tid: i32) {
     }
 }
 
+/// The kernel name (comm) of thread `tid` of this process, raw, without
+/// its trailing newline; empty when it cannot be read.
+pub(crate) fn read_thread_name(tid: i32, name: &mut [u8; 32]) -> &[u8] {
+    if tid == sys::gettid() {
+        // Our own: no file to open.
+        let mut own = [0u8; 16];
+        let n = sys::own_thread_name(&mut own);
+        if let (Some(dst), Some(src)) = (name.get_mut(..n), own.get(..n)) {
+            if n > 0 {
+                dst.copy_from_slice(src);
+                return name.get(..n).unwrap_or(&[]);
+            }
+        }
+    }
+    let mut path = Buf::<64>::new();
+    path.str("/proc/self/task/").dec(tid as u64).str("/comm");
+    let n = read_file(path.as_bytes(), name);
+    let name = name.get(..n).unwrap_or(&[]);
+    name.strip_suffix(b"\n").unwrap_or(name)
+}
+
 /// Append the file name (without directories) of the running executable.
 pub(crate) fn write_exe_name<const N: usize>(out: &mut Buf<N>) {
     let mut path = [0u8; 512];
+    let base = read_exe_name(&mut path);
+    if base.is_empty() {
+        out.byte(b'?');
+    } else {
+        out.ascii(base);
+    }
+}
+
+/// The file name (without directories) of the running executable, raw;
+/// empty when it cannot be read.
+pub(crate) fn read_exe_name(path: &mut [u8; 512]) -> &[u8] {
     // SAFETY: the path literal is NUL-terminated and `path` is writable.
     let n = unsafe {
         libc::readlink(
@@ -99,14 +119,9 @@ pub(crate) fn write_exe_name<const N: usize>(out: &mut Buf<N>) {
     } else {
         &[]
     };
-    let base = match full.iter().rposition(|&b| b == b'/') {
+    match full.iter().rposition(|&b| b == b'/') {
         Some(i) => full.get(i + 1..).unwrap_or(&[]),
         None => full,
-    };
-    if base.is_empty() {
-        out.byte(b'?');
-    } else {
-        out.ascii(base);
     }
 }
 

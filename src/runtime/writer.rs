@@ -16,6 +16,7 @@
 //! - never lets `SIGPIPE` kill the process ([`SigpipeGuard`]).
 #![allow(unsafe_code)]
 
+use crate::runtime::json::Track;
 use crate::runtime::sys;
 
 /// Writes no more than this at once: a pipe that polled writable takes this
@@ -32,6 +33,15 @@ pub(crate) struct Writer {
     buf: [u8; 1024],
     len: usize,
     written: usize,
+    /// A JSON-lines report: the syntax of everything queued (`queued`)
+    /// and of everything flushed (`sent`), so that a destination cut
+    /// short can be ended as a valid JSON object.
+    json: bool,
+    queued: Track,
+    sent: Track,
+    /// Inside a JSON string that takes report text: every byte written is
+    /// escaped (see [`Writer::begin_text`]).
+    text: bool,
 }
 
 impl Writer {
@@ -59,6 +69,10 @@ impl Writer {
         buf: [0; 1024],
         len: 0,
         written: 0,
+        json: false,
+        queued: Track::new(),
+        sent: Track::new(),
+        text: false,
     };
 
     /// Start over, writing to `fd` and `copy` (as [`Writer::with_copy`]),
@@ -70,6 +84,57 @@ impl Writer {
         self.budget_ms = [timeout_ms, timeout_ms];
         self.len = 0;
         self.written = 0;
+        self.json = false;
+        self.queued = Track::new();
+        self.sent = Track::new();
+        self.text = false;
+    }
+
+    /// Write JSON lines (`true`) or text from now on; read once per
+    /// report, right after [`Writer::reset`].
+    pub(crate) fn set_json(&mut self, json: bool) {
+        self.json = json;
+    }
+
+    /// The syntax state of a JSON-lines report (everything queued so
+    /// far), or `None` for a text report.
+    pub(crate) fn json(&self) -> Option<&Track> {
+        self.json.then_some(&self.queued)
+    }
+
+    /// Whether a line writer writes JSON fields (a JSON-lines report, and
+    /// not inside [`Writer::begin_text`]) rather than its text line.
+    pub(crate) fn json_fields(&self) -> bool {
+        self.json && !self.text
+    }
+
+    /// Open a JSON string that takes report text: from now until
+    /// [`Writer::end_text`], the text lines written go into it, escaped
+    /// (see `Buf::json`). Nothing happens in a text report.
+    pub(crate) fn begin_text(&mut self) {
+        if self.json && !self.text {
+            self.write(b"\"");
+            self.text = true;
+        }
+    }
+
+    /// Close the string [`Writer::begin_text`] opened.
+    pub(crate) fn end_text(&mut self) {
+        if self.text {
+            self.text = false;
+            self.write(b"\"");
+        }
+    }
+
+    /// End the JSON text queued so far down to `depth` open brackets (see
+    /// [`Track::close`]): 0 ends the report with `"cut_short":"REASON"`.
+    pub(crate) fn close_json(&mut self, depth: usize, reason: &[u8]) {
+        if !self.json {
+            return;
+        }
+        self.text = false;
+        let mut track = self.queued;
+        track.close(depth, reason, &mut |s| self.write_raw(s));
     }
 
     /// Allow at least `ms` more on each destination (for a last line).
@@ -80,7 +145,23 @@ impl Writer {
     }
 
     /// Queue bytes, flushing as the buffer fills.
-    pub(crate) fn write(&mut self, mut data: &[u8]) {
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        if self.text {
+            // 16 bytes a piece: escaped, a piece is at most 96.
+            for piece in data.chunks(16) {
+                let mut b = crate::runtime::fmt::Buf::<96>::new();
+                b.json(piece);
+                self.write_raw(b.as_bytes());
+            }
+        } else {
+            self.write_raw(data);
+        }
+    }
+
+    fn write_raw(&mut self, mut data: &[u8]) {
+        if self.json {
+            self.queued.feed(data);
+        }
         while !data.is_empty() {
             if self.len == self.buf.len() {
                 self.flush();
@@ -102,13 +183,16 @@ impl Writer {
         let len = self.len;
         self.len = 0;
         let data = self.buf.get(..len).unwrap_or(&[]);
+        let sent = self.sent;
+        self.sent = self.queued;
         for i in 0..2 {
             if self.failed[i] {
                 continue;
             }
             let start = sys::monotonic_ms();
             let deadline = start.saturating_add(self.budget_ms[i]);
-            let r = write_all(self.fds[i], data, deadline);
+            let mut done = 0;
+            let r = write_counted(self.fds[i], data, deadline, &mut done);
             let spent = sys::monotonic_ms().saturating_sub(start);
             self.budget_ms[i] = self.budget_ms[i].saturating_sub(spent);
             match r {
@@ -119,7 +203,17 @@ impl Writer {
                     if stuck {
                         // Say so, where the fd still takes a line.
                         let deadline = sys::monotonic_ms().saturating_add(CUT_LINE_MS);
-                        let _ = write_all(self.fds[i], CUT_LINE, deadline);
+                        if self.json {
+                            // End the JSON where the fd stopped taking it.
+                            let mut track = sent;
+                            track.feed(data.get(..done).unwrap_or(&[]));
+                            let fd = self.fds[i];
+                            track.close(0, CUT_REASON, &mut |s| {
+                                let _ = write_all(fd, s, deadline);
+                            });
+                        } else {
+                            let _ = write_all(self.fds[i], CUT_LINE, deadline);
+                        }
                     }
                 }
             }
@@ -140,18 +234,26 @@ impl Writer {
 
 /// The line that ends a report whose writing ran out of time.
 const CUT_LINE: &[u8] = b"\n(the report was cut short: the write deadline passed)\n";
+/// Its words, as a JSON-lines report's `cut_short`.
+const CUT_REASON: &[u8] = b"the write deadline passed";
 /// How long that line may wait.
 const CUT_LINE_MS: u64 = 20;
 
 /// Write all of `data` to `fd` before `deadline_ms` (monotonic), or fail:
 /// `Err(true)` when the deadline passed, `Err(false)` on an error.
-pub(crate) fn write_all(fd: i32, mut data: &[u8], deadline_ms: u64) -> Result<(), bool> {
+pub(crate) fn write_all(fd: i32, data: &[u8], deadline_ms: u64) -> Result<(), bool> {
+    write_counted(fd, data, deadline_ms, &mut 0)
+}
+
+/// [`write_all`], counting in `done` the bytes that were written.
+fn write_counted(fd: i32, mut data: &[u8], deadline_ms: u64, done: &mut usize) -> Result<(), bool> {
     while !data.is_empty() {
         wait_writable(fd, deadline_ms)?;
         let chunk = data.len().min(CHUNK);
         // SAFETY: `data` is valid for `chunk` bytes.
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), chunk) };
         if n > 0 {
+            *done += n as usize;
             data = data.get(n as usize..).unwrap_or(&[]);
             continue;
         }

@@ -737,6 +737,11 @@ fn note_nested_fault(sig: c_int) {
     // Keep what the report had composed, with a little more time.
     w.extend_deadline(settings::NESTED_FAULT_FLUSH_MS);
     w.flush();
+    if w.json().is_some() {
+        report::json::nested_fault(w, &mut scratch.late, &mut scratch.seen, pc, sig);
+        w.flush();
+        return;
+    }
     let mut line = Buf::<128>::new();
     if pc != 0 {
         // The walk itself faulted (the symbolizer had not started): at
@@ -891,6 +896,7 @@ fn write_header(
         None => settings::COPY_FD.load(Ordering::Relaxed),
     };
     w.reset(fd, copy, settings::write_timeout_ms());
+    w.set_json(settings::json());
     if let Some(stale) = stale {
         report::write_stale_fd_note(w, stale);
     }
@@ -971,6 +977,7 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
         crate::runtime::procfs::for_each_mapping(maps, |_| false);
         // A writer with no fd: everything is formatted, nothing written.
         w.reset(-1, -1, 0);
+        w.set_json(settings::json());
         let mut parts = Parts {
             w,
             seen,

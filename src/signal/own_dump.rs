@@ -73,6 +73,7 @@ fn write(
         ..
     } = scratch;
     w.reset(fd, -1, settings::write_timeout_ms());
+    w.set_json(settings::json());
     let mut parts = Parts {
         w,
         seen,

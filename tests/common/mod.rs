@@ -14,6 +14,7 @@
 pub mod child;
 pub mod elf;
 pub mod harness;
+pub mod json;
 pub mod report;
 pub mod runner;
 
