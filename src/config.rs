@@ -284,6 +284,7 @@ impl Config {
         settings::MAX_THREADS.store(self.max_threads, Ordering::Release);
         settings::THREAD_TIMEOUT_MS.store(thread_ms, Ordering::Release);
         setup::modules::snapshot();
+        setup::process::capture();
         setup::index::prepare();
         crate::panic_hook::install_once();
         let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());

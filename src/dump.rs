@@ -30,6 +30,7 @@ pub(crate) fn prepare() -> Result<(), crate::Error> {
     static SNAPSHOT: Once = Once::new();
     SNAPSHOT.call_once(|| {
         crate::setup::modules::snapshot();
+        crate::setup::process::capture_once();
         // Bind the unwinder's lazily resolved symbols now, in normal
         // context: the first walk otherwise does it inside a collection
         // handler, and a lazy binding saves the whole register file on

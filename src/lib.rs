@@ -32,7 +32,8 @@
 //!
 //! ```text
 //! Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR) at address 0x0000000000000008
-//! Process 4242 "myprog"
+//! Process 4242 "myprog" at 2026-12-01T21:22:58.123Z, up 3.204 s
+//! Command line: /usr/bin/myprog --port 8080
 //!
 //! Current thread 4242 "myprog" (most recent call first):
 //!   #0  0x000055d1c2a3b1f4 in crash_level3+0x14 (/usr/bin/myprog +0x3b1f4)
@@ -61,7 +62,17 @@
 //!   another process (or `abort()`, `raise()`, `kill`) sent.
 //! - After an abort that followed a Rust panic, the line `Last panic:
 //!   MESSAGE at FILE:LINE:COL` comes next.
-//! - `Process PID "NAME"`, with the executable's file name.
+//! - `Process PID "NAME" at TIME, up S.mmm s`, with the executable's file
+//!   name, the UTC time of the report (ISO 8601 with milliseconds,
+//!   `2026-12-01T21:22:58.123Z`, from `CLOCK_REALTIME`, computed without
+//!   `localtime`) and the time since the process started (`CLOCK_BOOTTIME`
+//!   minus the start time in `/proc/self/stat`, read at [`enable`]; left
+//!   out when nothing read it yet).
+//! - `Command line: ARGS`: `/proc/self/cmdline` as read at [`enable`] (or
+//!   the first dump), its arguments separated by spaces and escaped like
+//!   names; at most 1024 bytes, followed by ` ... (cut: K of N bytes
+//!   shown)` when it was longer. An argument that holds a space reads
+//!   like two.
 //! - The crashing thread's block, headed `Current thread TID "NAME" (most
 //!   recent call first):`, where NAME is the kernel's thread name (comm).
 //!   Frame `#0` is the faulting instruction; the handler's own frames and
@@ -97,10 +108,6 @@
 //!   short: the write deadline passed)`, where the fd still takes a line;
 //!   one cut by a fault inside the handler ends with `(the report was cut
 //!   short: signal N (SIGNAME) inside the handler)`.
-//! - A report whose writing ran out of time ends with `(the report was cut
-//!   short: the write deadline passed)`, where the fd still takes a line;
-//!   one cut by a fault inside the handler ends with `(the report was cut
-//!   short: signal N (SIGNAME) inside the handler)`.
 //! - `Modules:` lists every module a frame referred to: its address range,
 //!   path and GNU build-id, so the report can be symbolized later even for
 //!   a stripped binary.
@@ -109,12 +116,12 @@
 //! above (threads, then modules), and end with a blank line, so that
 //! successive reports on one fd stand apart:
 //! - a dump requested by a signal ([`register()`]): `Dump requested by signal
-//!   N (SIGNAME) from pid P`, the `Process` line, then every thread;
+//!   N (SIGNAME) from pid P`, the process lines, then every thread;
 //! - the watchdog ([`dump_traceback_later`]): `Timeout (H:MM:SS.mmm)!`
-//!   (the timeout), the `Process` line, then every thread;
-//! - [`dump_traceback`]: `Stack dump requested`, then the threads only,
-//!   starting with the caller's, headed `Current thread`, whose frame `#0`
-//!   is the caller of `dump_traceback`.
+//!   (the timeout), the process lines, then every thread;
+//! - [`dump_traceback`]: `Stack dump requested`, the process lines, then
+//!   the threads, starting with the caller's, headed `Current thread`,
+//!   whose frame `#0` is the caller of `dump_traceback`.
 //!
 //! # How the other threads' stacks are collected
 //!

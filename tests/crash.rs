@@ -910,11 +910,10 @@ fn expect_report(run: &Run, exe: &Path, first: &str, frames: FrameCheck) -> Resu
     );
     ensure!(rep.kind.is_some(), "first line not understood: {first:?}");
     let exe_name = exe.file_name().unwrap().to_string_lossy();
-    let p = rep.process.as_ref().ok_or("no `Process` line")?;
-    ensure!(
-        p.pid == pid as u32 && p.name == exe_name,
-        "process line {p:?}, wanted pid {pid} name {exe_name:?}"
-    );
+    // `Process PID "NAME" at TIME, up UPTIME s`, then `Command line:`
+    // with the child's argv (its program path alone).
+    let argv0 = run.argv.join(" ");
+    rep.check_process_lines(pid as u32, &exe_name, &argv0, run.elapsed)?;
     // The current thread: one the child announced, by tid and comm.
     let cur = rep.current()?;
     ensure!(
@@ -1056,6 +1055,47 @@ fn check_null_deref(c: &Ctx) -> Check {
     ensure!(
         run.stderr.ends_with('\n'),
         "the output does not end with a newline"
+    );
+    Ok(())
+}
+
+/// Arguments with a quote, a backslash and a control byte, and one long
+/// enough that the kept command line (1024 bytes) is cut.
+fn setup_long_command_line(mut r: Runner, _control: bool) -> Runner {
+    r.cmd().arg("--name=q\"\\\x01").arg("x".repeat(1500));
+    r
+}
+
+fn check_command_line(c: &Ctx) -> Check {
+    let run = c.run();
+    let rep = run.report()?;
+    let line = rep
+        .command_line
+        .as_deref()
+        .ok_or("no `Command line:` line")?;
+    // argv[0], then the arguments separated by spaces, escaped, cut at
+    // 1024 bytes of the NUL-separated original.
+    let exe = &run.argv[0];
+    let total = exe.len() + 1 + "--name=q\"\\\x01".len() + 1 + 1500 + 1;
+    let kept = 1024 - exe.len() - 1 - "--name=q\"\\\x01".len() - 1;
+    let want = format!(
+        "{exe} --name=q\\\"\\\\\\x01 {} ... (cut: 1024 of {total} bytes shown)",
+        "x".repeat(kept)
+    );
+    ensure!(
+        line == want,
+        "command line\n  is:     {line:?}\n  wanted: {want:?}"
+    );
+    segv_report_without_argv(run)
+}
+
+/// [`segv_report`] for a child whose command line was cut.
+fn segv_report_without_argv(run: &Run) -> Check {
+    let rep = run.report()?;
+    let p = rep.process.as_ref().ok_or("no `Process` line")?;
+    ensure!(
+        p.time.is_some() && p.uptime_ms.is_some(),
+        "process line {p:?}"
     );
     Ok(())
 }
@@ -1695,6 +1735,7 @@ static CASES: &[Case] = &[
     // The slowest first (it waits out the 3 s write timeout).
     Case { name: "bad_fd_full_pipe", body: Some(b::pipe_full), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "null_deref", body: Some(b::segv), expect: SEGV, check: check_null_deref, ..CASE },
+    Case { name: "command_line_escaped_and_cut", body: Some(b::segv), expect: SEGV, setup: setup_long_command_line, check: check_command_line, ..CASE },
     Case { name: "sigbus", body: Some(b::bus), expect: signal(libc::SIGBUS), check: check_sigbus, ..CASE },
     Case { name: "sigill", body: Some(b::ill), expect: signal(libc::SIGILL), check: check_sigill, ..CASE },
     // Integer division by zero traps on x86_64 only.

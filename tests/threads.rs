@@ -985,6 +985,12 @@ fn check_register(c: &Ctx) -> Check {
         "{err}"
     );
     assert_eq!(rep.process.as_ref().map(|p| p.pid), Some(*sender));
+    rep.check_process_lines(
+        *sender,
+        out.argv[0].rsplit('/').next().unwrap_or_default(),
+        &out.argv.join(" "),
+        out.elapsed,
+    )?;
     let blocks = &rep.threads;
     assert!(blocks.iter().all(|b| !b.current));
     assert!(!blocks.iter().any(|b| b.name == "fh-dumper"), "{err}");
@@ -995,8 +1001,17 @@ fn check_register(c: &Ctx) -> Check {
 fn check_dump_traceback(c: &Ctx) -> Check {
     let out = c.run();
     let err = &out.stderr;
+    assert!(err.starts_with("Stack dump requested\nProcess "), "{err}");
+    let rep = Report::first(err)?;
+    rep.check_process_lines(
+        rep.process.as_ref().map_or(0, |p| p.pid),
+        out.argv[0].rsplit('/').next().unwrap_or_default(),
+        &out.argv.join(" "),
+        out.elapsed,
+    )?;
     assert!(
-        err.starts_with("Stack dump requested\n\nCurrent thread "),
+        rep.lines().nth(3) == Some("")
+            && rep.lines().nth(4).unwrap().starts_with("Current thread "),
         "{err}"
     );
     let blocks = parse_blocks(err);
@@ -1188,6 +1203,12 @@ fn check_watchdog(c: &Ctx) -> Check {
     assert!(err.starts_with("Timeout (0:00:00.200)!\nProcess "), "{err}");
     let rep = Report::first(err)?;
     assert_eq!(rep.kind, Some(report::Kind::Timeout("0:00:00.200".into())));
+    rep.check_process_lines(
+        rep.process.as_ref().map_or(0, |p| p.pid),
+        out.argv[0].rsplit('/').next().unwrap_or_default(),
+        &out.argv.join(" "),
+        out.elapsed,
+    )?;
     assert!(
         !rep.threads.iter().any(|b| b.name == "fh-watchdog"),
         "{err}"

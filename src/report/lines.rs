@@ -11,7 +11,6 @@ use crate::runtime::fmt::Buf;
 use crate::runtime::modules::{self, Late, Module};
 use crate::runtime::procfs;
 use crate::runtime::signals::{self, Origin};
-use crate::runtime::sys;
 use crate::runtime::writer::Writer;
 use crate::symbolize::lookup;
 
@@ -93,13 +92,10 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
     write_process_line(w);
 }
 
-/// `Process PID "NAME"`.
+/// `Process PID "NAME" at TIME, up UPTIME` and `Command line: ...` (see
+/// `report::process`).
 pub(crate) fn write_process_line(w: &mut Writer) {
-    let mut line = Buf::<128>::new();
-    line.str("Process ").dec(sys::getpid() as u64).str(" \"");
-    procfs::write_exe_name(&mut line);
-    line.str("\"\n");
-    w.write(line.as_bytes());
+    super::process::write_process_lines(w);
 }
 
 /// A thread's heading: `Current thread TID "NAME" (most recent call first):`
@@ -300,8 +296,7 @@ pub(crate) enum DumpHeader {
     Code,
 }
 
-/// Write the first line of a non-crash report, and the `Process` line for
-/// the request and timeout reports.
+/// Write the first line of a non-crash report, and the process lines.
 pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
     let mut line = Buf::<128>::new();
     match h {
@@ -330,9 +325,7 @@ pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
     }
     line.byte(b'\n');
     w.write(line.as_bytes());
-    if !matches!(h, DumpHeader::Code) {
-        write_process_line(w);
-    }
+    write_process_line(w);
 }
 
 fn two(v: u64) -> [u8; 2] {
@@ -357,6 +350,7 @@ fn three(v: u64) -> [u8; 3] {
 )]
 mod tests {
     use super::*;
+    use crate::runtime::sys;
 
     /// Run `f` on a writer to a pipe and return what it wrote.
     fn written(f: impl FnOnce(&mut Writer)) -> String {
@@ -389,7 +383,8 @@ mod tests {
             "{t}"
         );
         let t = written(|w| write_dump_header(w, DumpHeader::Code));
-        assert_eq!(t, "Stack dump requested\n");
+        assert!(t.starts_with("Stack dump requested\nProcess "), "{t}");
+        assert!(t.contains("\nCommand line: "), "{t}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 pub(crate) mod last_panic;
 pub(crate) mod lines;
+pub(crate) mod process;
 
 pub(crate) use lines::*;
 

@@ -8,3 +8,4 @@ pub(crate) mod collector;
 pub(crate) mod helpers;
 pub(crate) mod index;
 pub(crate) mod modules;
+pub(crate) mod process;
