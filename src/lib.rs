@@ -58,10 +58,20 @@
 //!   ` at address 0x...` when the kernel gives a fault address. The
 //!   description is the meaning of `si_code` and its name (`address not
 //!   mapped to object (SEGV_MAPERR)`), `stack overflow` for a fault in the
-//!   guard area below a stack, or `sent by pid P uid U` for a signal that
-//!   another process (or `abort()`, `raise()`, `kill`) sent.
-//! - After an abort that followed a Rust panic, the line `Last panic:
-//!   MESSAGE at FILE:LINE:COL` comes next.
+//!   guard area below a stack, `abort() or raise() on this thread` for a
+//!   signal the crashing thread sent itself (`SI_TKILL` from our own pid,
+//!   with the thread's registers still holding that `tgkill` call), or
+//!   `sent by pid P uid U` for a signal sent otherwise (`kill`, another
+//!   process, another thread).
+//! - After an abort during a Rust panic of the crashing thread (one that
+//!   is still unwinding or aborting: `panic = "abort"`, a panic in a
+//!   function that cannot unwind, a panic while panicking), the line `Last
+//!   panic: MESSAGE at FILE:LINE:COL` comes next, with `; then: ...` for
+//!   the panic that followed. A panic that `catch_unwind` caught, or
+//!   another thread's, never gives the line. A panic hook set after
+//!   [`enable`] that does not call the previous hook is detected, not
+//!   chained around: the line then reads `Last panic: (message unknown: a
+//!   panic hook set after enable() did not call the one before it)`.
 //! - `Process PID "NAME" at TIME, up S.mmm s`, with the executable's file
 //!   name, the UTC time of the report (ISO 8601 with milliseconds,
 //!   `2026-12-01T21:22:58.123Z`, from `CLOCK_REALTIME`, computed without

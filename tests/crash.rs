@@ -177,6 +177,23 @@ mod child {
         }
     }
 
+    /// A panic out of a function that cannot unwind: std aborts.
+    #[no_mangle]
+    #[inline(never)]
+    extern "C" fn fh_rust_panic_nounwind(n: u32) {
+        fh_rust_panic(n)
+    }
+
+    fn panic_nounwind() -> ! {
+        announce_thread();
+        announce_fn(
+            "fh_rust_panic_nounwind",
+            fh_rust_panic_nounwind as *const () as usize,
+        );
+        fh_rust_panic_nounwind(black_box(7));
+        survived()
+    }
+
     fn null_deref() -> ! {
         announce_thread();
         announce_fn(
@@ -599,6 +616,33 @@ mod child {
         abort()
     }
 
+    pub fn panic_nounwind_abort() {
+        enable_default();
+        panic_nounwind()
+    }
+
+    /// A panic hook set after enable() that does not call ours.
+    pub fn panic_hook_replaced() {
+        enable_default();
+        std::panic::set_hook(Box::new(|_| eprintln!("child: the replacing hook ran")));
+        panic_nounwind()
+    }
+
+    /// SIGABRT sent to the main thread by another thread of the process.
+    pub fn abort_from_another_thread() {
+        enable_default();
+        announce_thread();
+        // SAFETY: pthread_self cannot fail.
+        let main = unsafe { libc::pthread_self() };
+        let t = std::thread::spawn(move || {
+            // SAFETY: the main thread lives: it waits in join below.
+            unsafe { libc::pthread_kill(main, libc::SIGABRT) };
+        });
+        let _ = t.join();
+        std::thread::sleep(Duration::from_secs(5));
+        survived()
+    }
+
     pub fn fd_closed() {
         // (The C API's refusal of an fd that is not open is checked by
         // c-fixtures/capi_user.c, in the drop-in suite.)
@@ -1013,13 +1057,9 @@ fn segv_first_line(addr: usize) -> String {
     )
 }
 
-fn abort_first_line(run: &Run) -> Result<String, String> {
-    let info = Info::parse(&run.stderr);
-    Ok(format!(
-        "Fatal signal 6 (SIGABRT): sent by pid {} uid {}",
-        info.pid()?,
-        info.uid()?
-    ))
+/// `abort()` (or `raise()`) on the crashing thread.
+fn abort_first_line(_run: &Run) -> Result<String, String> {
+    Ok("Fatal signal 6 (SIGABRT): abort() or raise() on this thread".into())
 }
 
 fn expect_no_truncation(rep: &Report) -> Check {
@@ -1147,23 +1187,78 @@ fn check_abort(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// A panic caught by `catch_unwind`, then `abort()`: the panic is over,
+/// so no `Last panic:` line.
 fn check_panic_then_abort(c: &Ctx) -> Check {
     let first = abort_first_line(c.run())?;
     let rep = expect_report(c.run(), &self_exe(), &first, FrameCheck::Any)?;
-    // `Last panic: MESSAGE at FILE:LINE:COL`, right after the first line.
+    ensure!(
+        rep.last_panic.is_none() && !rep.text.contains("Last panic"),
+        "a caught panic shown: {:?}",
+        rep.last_panic
+    );
+    Ok(())
+}
+
+/// A panic out of an `extern "C"` function: `Last panic: MESSAGE at
+/// FILE:LINE:COL; then: panic in a function that cannot unwind at ...`,
+/// right after the first line.
+fn check_panic_nounwind(c: &Ctx) -> Check {
+    let first = abort_first_line(c.run())?;
+    let rep = expect_report(c.run(), &self_exe(), &first, FrameCheck::Any)?;
     let line = rep.lines().nth(1).unwrap_or("");
     ensure!(
         rep.last_panic.as_deref() == line.strip_prefix("Last panic: "),
         "second line {line:?}"
     );
-    let loc = line
+    let rest = line
         .strip_prefix("Last panic: fh test panic 7 at tests/crash.rs:")
         .ok_or_else(|| format!("second line {line:?}"))?;
+    let (loc, then) = rest
+        .split_once("; then: panic in a function that cannot unwind")
+        .ok_or_else(|| format!("no follow-up in {line:?}"))?;
     let ok = loc
         .split_once(':')
         .is_some_and(|(l, c)| l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok());
-    ensure!(ok, "no LINE:COL in {line:?}");
+    ensure!(ok && then.starts_with(" at "), "no LINE:COL in {line:?}");
     Ok(())
+}
+
+/// The same with a later hook that does not chain: the line says the
+/// message is unknown, and why.
+fn check_panic_hook_replaced(c: &Ctx) -> Check {
+    let run = c.run();
+    ensure!(
+        run.stderr.contains("child: the replacing hook ran"),
+        "the replacing hook did not run"
+    );
+    let rep = expect_report(run, &self_exe(), &abort_first_line(run)?, FrameCheck::Any)?;
+    let want = "Last panic: (message unknown: a panic hook set after enable() did not call the one before it)";
+    ensure!(
+        rep.lines().nth(1) == Some(want),
+        "second line {:?}, wanted {want:?}",
+        rep.lines().nth(1)
+    );
+    Ok(())
+}
+
+/// SIGABRT from another thread: sent, not raised here.
+fn check_abort_from_another_thread(c: &Ctx) -> Check {
+    let run = c.run();
+    let info = Info::parse(&run.stderr);
+    let rep = run.report()?;
+    let want = format!(
+        "Fatal signal 6 (SIGABRT): sent by pid {} uid {}",
+        info.pid()?,
+        info.uid()?
+    );
+    ensure!(
+        rep.first_line == want,
+        "first line {:?}, wanted {want:?}",
+        rep.first_line
+    );
+    ensure!(rep.last_panic.is_none(), "a `Last panic:` line");
+    expect_complete_report(run)
 }
 
 /// The report file of case `case` (one per case: cases run in parallel).
@@ -1743,6 +1838,9 @@ static CASES: &[Case] = &[
     Case { name: "sigfpe", body: Some(b::fpe), expect: signal(libc::SIGFPE), check: check_sigfpe, ..CASE },
     Case { name: "abort", body: Some(b::abort_), expect: ABRT, check: check_abort, ..CASE },
     Case { name: "panic_then_abort", body: Some(b::panic_abort), expect: ABRT, check: check_panic_then_abort, ..CASE },
+    Case { name: "panic_nounwind_abort", body: Some(b::panic_nounwind_abort), expect: ABRT, check: check_panic_nounwind, ..CASE },
+    Case { name: "panic_hook_replaced", body: Some(b::panic_hook_replaced), expect: ABRT, check: check_panic_hook_replaced, ..CASE },
+    Case { name: "abort_from_another_thread", body: Some(b::abort_from_another_thread), expect: ABRT, check: check_abort_from_another_thread, ..CASE },
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },

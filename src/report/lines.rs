@@ -11,6 +11,7 @@ use crate::runtime::fmt::Buf;
 use crate::runtime::modules::{self, Late, Module};
 use crate::runtime::procfs;
 use crate::runtime::signals::{self, Origin};
+use crate::runtime::sys;
 use crate::runtime::writer::Writer;
 use crate::symbolize::lookup;
 
@@ -73,6 +74,9 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
                     .str(" uid ")
                     .dec(u64::from(uid));
             }
+            Origin::RaisedHere => {
+                line.str("abort() or raise() on this thread");
+            }
             Origin::Kernel => {
                 line.str("raised by the kernel (SI_KERNEL)");
             }
@@ -84,7 +88,7 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
     line.byte(b'\n');
     w.write(line.as_bytes());
     line.clear();
-    if super::last_panic::write_last_panic(&mut line) {
+    if super::last_panic::write_last_panic(&mut line, sys::gettid()) {
         w.write(b"Last panic: ");
         w.write(line.as_bytes());
         w.write(b"\n");
@@ -350,7 +354,6 @@ fn three(v: u64) -> [u8; 3] {
 )]
 mod tests {
     use super::*;
-    use crate::runtime::sys;
 
     /// Run `f` on a writer to a pipe and return what it wrote.
     fn written(f: impl FnOnce(&mut Writer)) -> String {

@@ -222,6 +222,48 @@ fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
     }
 }
 
+/// Whether the thread was interrupted right after its own
+/// `tgkill(getpid(), gettid(), sig)`, as `abort()` and `raise()` make it
+/// (glibc sends to itself without blocking signals around the call, so
+/// the signal arrives as the system call returns). The siginfo does not
+/// name the sending thread; the interrupted registers do: the
+/// instruction before the pc is a system call, and the argument
+/// registers, which the kernel leaves as they were, hold our pid (x86_64
+/// only), our tid and the signal, with the tgkill number in `x8` on
+/// aarch64. The two code bytes are read with `process_vm_readv`, which
+/// cannot fault.
+#[inline(never)]
+fn raised_by_this_thread(sig: c_int, uc: *mut c_void) -> bool {
+    if uc.is_null() {
+        return false;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    let tid = sys::gettid() as i64;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        let g = unsafe { &(*uc).uc_mcontext.gregs };
+        let pc = g[libc::REG_RIP as usize] as usize;
+        let mut code = [0u8; 2];
+        sys::read_memory(pc.wrapping_sub(2), &mut code) == 2
+            && code == [0x0f, 0x05]
+            && g[libc::REG_RDI as usize] == i64::from(sys::getpid())
+            && g[libc::REG_RSI as usize] == tid
+            && g[libc::REG_RDX as usize] == i64::from(sig)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above.
+        let m = unsafe { &(*uc).uc_mcontext };
+        let mut code = [0u8; 4];
+        sys::read_memory((m.pc as usize).wrapping_sub(4), &mut code) == 4
+            && u32::from_le_bytes(code) == 0xd400_0001
+            && m.regs[8] == libc::SYS_tgkill as u64
+            && m.regs[1] == tid as u64
+            && m.regs[2] == sig as u64
+    }
+}
+
 /// Whether a fault at `fault` with the stack pointer at `sp` is a stack
 /// overflow: the address lies in the guard area just below the stack that
 /// `sp` belongs to, and is not itself accessible memory.
@@ -446,7 +488,8 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
     let (pc, sp) = context_pc_sp(uc);
     {
         let scratch = claim.scratch();
-        let mut header = || write_header(scratch, sig, info, sp);
+        let raised_here = raised_by_this_thread(sig, uc);
+        let mut header = || write_header(scratch, sig, info, sp, raised_here);
         // SAFETY: we hold the claim, which the report stack belongs to.
         unsafe { stack::run_on_report_stack(&mut header) };
     }
@@ -470,7 +513,13 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
 /// The report's first lines, flushed: they are out before the walk, the
 /// riskiest step.
 #[inline(never)]
-fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, sp: usize) {
+fn write_header(
+    scratch: &mut Scratch,
+    sig: c_int,
+    info: *mut libc::siginfo_t,
+    sp: usize,
+    raised_here: bool,
+) {
     let Scratch {
         maps,
         writer: w,
@@ -484,7 +533,10 @@ fn write_header(scratch: &mut Scratch, sig: c_int, info: *mut libc::siginfo_t, s
         let i = &*info;
         (i.si_code, i.si_addr() as usize, i.si_pid(), i.si_uid())
     };
-    let origin = table::origin(sig, code, pid, uid);
+    let mut origin = table::origin(sig, code, pid, uid);
+    if code == libc::SI_TKILL && pid == sys::getpid() && raised_here {
+        origin = Origin::RaisedHere;
+    }
     let has_address = table::fatal(sig).is_some_and(|f| f.has_address);
     let fault_addr = match origin {
         Origin::Fault { .. } if has_address => Some(addr),
