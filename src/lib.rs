@@ -131,7 +131,15 @@
 //!   (the timeout), the process lines, then every thread;
 //! - [`dump_traceback`]: `Stack dump requested`, the process lines, then
 //!   the threads, starting with the caller's, headed `Current thread`,
-//!   whose frame `#0` is the caller of `dump_traceback`.
+//!   whose frame `#0` is the caller of `dump_traceback` (of
+//!   `faulthandler_dump_traceback` in the C API).
+//!
+//! A request or watchdog dump that was given no fd of its own goes where
+//! crash reports go when [`Config::file`] made a report file: to the file
+//! (and to stderr, unless [`Config::also_stderr`] said no); to stderr
+//! otherwise. No thread's stack shows faulthandler's own frames: the
+//! thread that took a request signal is walked after our handler (and
+//! whatever it chains to) has returned.
 //!
 //! # How the other threads' stacks are collected
 //!
@@ -237,6 +245,25 @@ pub use watchdog::{cancel_dump_traceback_later, dump_traceback_later, Watchdog};
 pub mod __private {
     use core::sync::atomic::Ordering;
     use std::ffi::CStr;
+
+    /// `dump_traceback` for a wrapper (the C API's): the report's current
+    /// thread starts at the frames above `sp_floor`, the address of a
+    /// local of the wrapper, so frame `#0` is the wrapper's caller.
+    pub fn dump_traceback_above(
+        fd: std::os::fd::BorrowedFd<'_>,
+        all_threads: bool,
+        sp_floor: usize,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        crate::dump::write_dump(
+            fd.as_raw_fd(),
+            -1,
+            crate::report::DumpHeader::Code,
+            Some(crate::dump::Current { sp_floor, skip: 0 }),
+            all_threads,
+            0,
+        )
+    }
 
     /// What the preload objects' ELF constructors run: enable faulthandler
     /// from the environment when `FAULTHANDLER` asks for it, once however

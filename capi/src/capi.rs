@@ -142,9 +142,15 @@ pub extern "C" fn faulthandler_unregister(signum: i32) -> i32 {
 
 /// `int faulthandler_dump_traceback(int fd, int all_threads)`: write a
 /// `Stack dump requested` report of the calling thread (and, with
-/// `all_threads`, every other thread) to `fd` now.
+/// `all_threads`, every other thread) to `fd` now. Frame `#0` is the
+/// caller of this function.
 #[no_mangle]
+#[inline(never)]
 pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 {
+    // Only our callers' frames lie above this local (see
+    // `dump_traceback_above`).
+    let marker = 0u8;
+    let sp_floor = std::hint::black_box(&marker) as *const u8 as usize;
     // SAFETY: F_GETFD only inspects the fd table.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return fail(libc::EBADF);
@@ -152,7 +158,7 @@ pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 
     let r = catch_unwind(|| {
         // SAFETY: the caller guarantees `fd` stays open during the call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        crate_::dump_traceback(fd, all_threads != 0)
+        crate_::__private::dump_traceback_above(fd, all_threads != 0, sp_floor)
             .map_err(|e| crate_::Error::from_io("dump_traceback", e))
     });
     status(r, |()| 0)

@@ -711,6 +711,20 @@ fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer(_: &Ctx) -> Check {
     assert!(e.matches("\nCurrent thread ").count() >= 1, "{e}");
     assert!(e.contains(" in main+0x"), "{e}");
     assert_eq!(e.matches("\nModules:\n").count(), 3, "{e}");
+    // The code dump's frame #0 is its caller, the C program's main, not
+    // the C API's wrapper.
+    let dump = Report::parse_all(&e)
+        .into_iter()
+        .find(|r| r.kind == Some(common::report::Kind::StackDump))
+        .unwrap_or_else(|| panic!("no code dump in:\n{e}"));
+    let f0 = &dump.current()?.frames[0];
+    assert_eq!(f0.name, "main", "{}", dump.text);
+    let p = dump.process.as_ref().expect("a Process line");
+    assert!(
+        p.time.is_some() && dump.command_line.is_some(),
+        "{}",
+        dump.text
+    );
     Ok(())
 }
 
