@@ -43,6 +43,11 @@ pub struct Config {
     write_timeout: Duration,
     max_threads: usize,
     thread_timeout: Duration,
+    report_first: bool,
+    registers: bool,
+    /// Set by [`Config::from_env`]: the rest of what the variables ask
+    /// (dump signal, watchdog, readiness), applied after the install.
+    env: Option<Box<crate::env::Env>>,
 }
 
 impl Default for Config {
@@ -57,6 +62,9 @@ impl Default for Config {
             write_timeout: settings::DEFAULT_WRITE_TIMEOUT,
             max_threads: settings::DEFAULT_MAX_THREADS,
             thread_timeout: settings::DEFAULT_THREAD_TIMEOUT,
+            report_first: false,
+            registers: false,
+            env: None,
         }
     }
 }
@@ -71,6 +79,59 @@ impl Config {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The settings the `FAULTHANDLER*` variables ask for, as the preload
+    /// library reads them (see [`crate::env`]): the file template, the
+    /// limits, the timeouts, report-first, and, applied by
+    /// [`Config::enable`] right after the install, the dump signal, the
+    /// watchdog (with its repeat and exit) and readiness. A bad value is
+    /// ignored with one warning line on stderr, at `enable()`. Unlike the
+    /// preload library, it does not need `FAULTHANDLER=1`: calling it is
+    /// the program's choice. Settings made on the result override the
+    /// variables.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), faulthandler::Error> {
+    ///     faulthandler::Config::from_env().enable()?;
+    ///     // ...
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn from_env() -> Self {
+        let env = crate::env::Env::read();
+        let mut config = env.config();
+        config.env = Some(Box::new(env));
+        config
+    }
+
+    /// Whether the report is written before the signal handlers that were
+    /// installed before [`Config::enable`] run (`true`), for a program
+    /// whose earlier handler is itself a crash reporter that exits, or
+    /// after they have had their turn (`false`, the default).
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().report_first(true);
+    /// # drop(config);
+    /// ```
+    pub fn report_first(mut self, first: bool) -> Self {
+        self.report_first = first;
+        self
+    }
+
+    /// Whether a crash report also shows the crashing thread's general
+    /// registers and the code bytes around its pc (16 before, 16 from
+    /// it), after the process lines. Off by default: reports are often
+    /// shared, and registers can hold data. The code is read without any
+    /// risk of faulting (an unmapped pc shows `??` bytes).
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().registers(true);
+    /// # drop(config);
+    /// ```
+    pub fn registers(mut self, on: bool) -> Self {
+        self.registers = on;
+        self
     }
 
     /// Write reports to this fd instead of stderr. faulthandler owns it
@@ -300,6 +361,8 @@ impl Config {
         settings::MAX_FRAMES.store(self.max_frames, Ordering::Release);
         settings::ALL_THREADS.store(self.all_threads, Ordering::Release);
         settings::WRITE_TIMEOUT_MS.store(timeout_ms, Ordering::Release);
+        settings::REPORT_FIRST.store(self.report_first, Ordering::Release);
+        settings::REGISTERS.store(self.registers, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
         let _old_fd = std::mem::replace(&mut state.fd, fd);
         match &file_path {
@@ -311,6 +374,13 @@ impl Config {
         drop(state);
         if let Some(ready) = self.ready_fd {
             signal_ready(ready)?;
+        }
+        if let Some(env) = self.env {
+            let mut lines = env.warnings.clone();
+            lines.extend(env.apply_rest());
+            for w in lines {
+                eprintln!("{w}");
+            }
         }
         Ok(())
     }

@@ -83,6 +83,13 @@
 //!   names; at most 1024 bytes, followed by ` ... (cut: K of N bytes
 //!   shown)` when it was longer. An argument that holds a space reads
 //!   like two.
+//! - With [`Config::registers`] (`FAULTHANDLER_REGISTERS=1`; off by
+//!   default, since reports are often shared): `Registers:`, the crashing
+//!   thread's general registers from the signal's context, four a line
+//!   (`  rax 0x...  rbx 0x...`; x0-x30, sp, pc, pstate on aarch64), then
+//!   `Code around pc 0x... (16 bytes before it, 16 from it):` and one line
+//!   of 32 hex bytes with ` > ` before the pc's byte. The bytes are read
+//!   with `process_vm_readv`, so an unmapped pc gives `??`, never a fault.
 //! - The crashing thread's block, headed `Current thread TID "NAME" (most
 //!   recent call first):`, where NAME is the kernel's thread name (comm).
 //!   Frame `#0` is the faulting instruction; the handler's own frames and

@@ -76,6 +76,14 @@ pub(crate) static WRITE_TIMEOUT_MS: AtomicU64 = AtomicU64::new(3000);
 pub(crate) static MAX_THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_THREADS);
 /// The deadline for one whole collection of stacks, in milliseconds.
 pub(crate) static THREAD_TIMEOUT_MS: AtomicU64 = AtomicU64::new(100);
+/// Whether the crash report is written before the handlers installed
+/// before ours run (`Config::report_first(true)`), rather than after they
+/// had their turn. Stored here for the chaining in `signal::fatal`.
+pub(crate) static REPORT_FIRST: AtomicBool = AtomicBool::new(false);
+/// Whether a crash report shows the crashing thread's registers and the
+/// code bytes around its pc (`Config::registers`; off by default,
+/// because reports are often shared).
+pub(crate) static REGISTERS: AtomicBool = AtomicBool::new(false);
 /// Set while the preload library's ELF constructor runs (possibly inside
 /// `dlopen`, under the loader lock): nothing may wait for a new thread.
 pub(crate) static IN_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);

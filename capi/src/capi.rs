@@ -6,7 +6,8 @@
 //! # Safety
 //!
 //! The functions are `extern "C"` entry points with unmangled names; they
-//! take only integers, so there are no pointers to validate.
+//! take integers, except `faulthandler_set`, whose two pointers must be
+//! null or NUL-terminated strings (null is refused with `EINVAL`).
 #![allow(unsafe_code)]
 
 use fh as crate_;
@@ -57,14 +58,88 @@ pub extern "C" fn faulthandler_version() -> *const core::ffi::c_char {
     crate::VERSION.as_ptr()
 }
 
+/// The settings `faulthandler_set` made, for the next `faulthandler_enable`.
+static PENDING: std::sync::Mutex<Option<crate_::env::Env>> = std::sync::Mutex::new(None);
+
+/// The settings `faulthandler_set` takes: the crash handler's, as the
+/// `FAULTHANDLER_*` variables name them (the dump signal and the watchdog
+/// have functions of their own).
+const SETTABLE: [&str; 8] = [
+    "FAULTHANDLER_FILE",
+    "FAULTHANDLER_ALL_THREADS",
+    "FAULTHANDLER_MAX_FRAMES",
+    "FAULTHANDLER_MAX_THREADS",
+    "FAULTHANDLER_THREAD_TIMEOUT",
+    "FAULTHANDLER_WRITE_TIMEOUT",
+    "FAULTHANDLER_REPORT_FIRST",
+    "FAULTHANDLER_REGISTERS",
+];
+
+/// `int faulthandler_set(const char *name, const char *value)`: a setting
+/// for the next `faulthandler_enable`, written as its environment
+/// variable would be and checked by the same validator: `name` is
+/// `"max_threads"` or `"FAULTHANDLER_MAX_THREADS"` (also `file`,
+/// `all_threads`, `max_frames`, `thread_timeout`, `write_timeout` in
+/// seconds, `report_first`, `registers`). `EINVAL` for an unknown name or a bad value,
+/// which changes nothing.
+///
+/// # Safety
+///
+/// `name` and `value` are null or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn faulthandler_set(
+    name: *const core::ffi::c_char,
+    value: *const core::ffi::c_char,
+) -> i32 {
+    if name.is_null() || value.is_null() {
+        return fail(libc::EINVAL);
+    }
+    // SAFETY: the caller's: NUL-terminated strings.
+    let (name, value) = unsafe {
+        (
+            std::ffi::CStr::from_ptr(name),
+            std::ffi::CStr::from_ptr(value),
+        )
+    };
+    let r = catch_unwind(|| {
+        use std::os::unix::ffi::OsStrExt;
+        let name = name.to_str().map_err(|_| libc::EINVAL)?;
+        let upper = name.to_ascii_uppercase();
+        let var = if upper.starts_with("FAULTHANDLER_") {
+            upper
+        } else {
+            format!("FAULTHANDLER_{upper}")
+        };
+        if !SETTABLE.contains(&var.as_str()) {
+            return Err(libc::EINVAL);
+        }
+        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .get_or_insert_with(Default::default)
+            .set(&var, std::ffi::OsStr::from_bytes(value.to_bytes()))
+            .map_err(|_| libc::EINVAL)
+    });
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => fail(e),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
 /// `int faulthandler_enable(int fd, int all_threads, size_t max_frames)`:
-/// install the crash handlers. `fd < 0` means stderr; any other fd is
-/// duplicated, so the caller keeps its own. `max_frames` 0 means the
+/// install the crash handlers, with the settings `faulthandler_set` made.
+/// `fd < 0` means stderr (or the `file` set); any other fd is duplicated,
+/// so the caller keeps its own. `max_frames` 0 means the one set, or the
 /// default (100).
 #[no_mangle]
 pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usize) -> i32 {
     let r = catch_unwind(|| {
-        let mut c = crate_::Config::new().all_threads(all_threads != 0);
+        let base = PENDING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or_else(crate_::Config::new, |p| p.config());
+        let mut c = base.all_threads(all_threads != 0);
         if max_frames != 0 {
             c = c.max_frames(max_frames);
         }

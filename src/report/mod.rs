@@ -15,6 +15,7 @@
 pub(crate) mod last_panic;
 pub(crate) mod lines;
 pub(crate) mod process;
+pub(crate) mod registers;
 
 pub(crate) use lines::*;
 

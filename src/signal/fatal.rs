@@ -222,6 +222,73 @@ fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
     }
 }
 
+/// The opt-in registers block, from the signal's context.
+#[inline(never)]
+fn write_registers(w: &mut crate::runtime::writer::Writer, uc: *mut c_void) {
+    if uc.is_null() {
+        return;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use libc::{
+            REG_EFL, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_R8, REG_R9, REG_RAX,
+            REG_RBP, REG_RBX, REG_RCX, REG_RDI, REG_RDX, REG_RIP, REG_RSI, REG_RSP,
+        };
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        let g = unsafe { &(*uc).uc_mcontext.gregs };
+        let r = |i: libc::c_int| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| g.get(i))
+                .map_or(0, |&v| v as u64)
+        };
+        let regs = [
+            ("rax", r(REG_RAX)),
+            ("rbx", r(REG_RBX)),
+            ("rcx", r(REG_RCX)),
+            ("rdx", r(REG_RDX)),
+            ("rsi", r(REG_RSI)),
+            ("rdi", r(REG_RDI)),
+            ("rbp", r(REG_RBP)),
+            ("rsp", r(REG_RSP)),
+            ("r8", r(REG_R8)),
+            ("r9", r(REG_R9)),
+            ("r10", r(REG_R10)),
+            ("r11", r(REG_R11)),
+            ("r12", r(REG_R12)),
+            ("r13", r(REG_R13)),
+            ("r14", r(REG_R14)),
+            ("r15", r(REG_R15)),
+            ("rip", r(REG_RIP)),
+            ("eflags", r(REG_EFL)),
+        ];
+        let pc = r(REG_RIP) as usize;
+        report::registers::write_registers(w, &report::registers::Registers { regs: &regs, pc });
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        const NAMES: [&str; 31] = [
+            "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
+            "x14", "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25",
+            "x26", "x27", "x28", "x29", "x30",
+        ];
+        // SAFETY: as above.
+        let m = unsafe { &(*uc).uc_mcontext };
+        let mut regs = [("", 0u64); 34];
+        for ((slot, name), v) in regs.iter_mut().zip(NAMES).zip(m.regs.iter()) {
+            *slot = (name, *v);
+        }
+        if let Some(s) = regs.get_mut(31..34) {
+            s[0] = ("sp", m.sp);
+            s[1] = ("pc", m.pc);
+            s[2] = ("pstate", m.pstate);
+        }
+        let pc = m.pc as usize;
+        report::registers::write_registers(w, &report::registers::Registers { regs: &regs, pc });
+    }
+}
+
 /// Whether the thread was interrupted right after its own
 /// `tgkill(getpid(), gettid(), sig)`, as `abort()` and `raise()` make it
 /// (glibc sends to itself without blocking signals around the call, so
@@ -489,7 +556,7 @@ fn report_fatal(claim: &mut Claim, sig: c_int, info: *mut libc::siginfo_t, uc: *
     {
         let scratch = claim.scratch();
         let raised_here = raised_by_this_thread(sig, uc);
-        let mut header = || write_header(scratch, sig, info, sp, raised_here);
+        let mut header = || write_header(scratch, sig, info, uc, sp, raised_here);
         // SAFETY: we hold the claim, which the report stack belongs to.
         unsafe { stack::run_on_report_stack(&mut header) };
     }
@@ -517,6 +584,7 @@ fn write_header(
     scratch: &mut Scratch,
     sig: c_int,
     info: *mut libc::siginfo_t,
+    uc: *mut c_void,
     sp: usize,
     raised_here: bool,
 ) {
@@ -565,6 +633,9 @@ fn write_header(
         symbols,
     };
     report::compose_header(&mut parts, &Header::Fatal(&header));
+    if settings::REGISTERS.load(Ordering::Relaxed) {
+        write_registers(parts.w, uc);
+    }
     report::write_thread_heading(parts.w, sys::gettid(), true);
     parts.w.flush();
 }

@@ -142,6 +142,9 @@ pub struct Report {
     pub process: Option<Process>,
     /// `Command line: ...` (without the prefix).
     pub command_line: Option<String>,
+    /// The opt-in registers block: `Registers:`, its register lines, the
+    /// `Code around pc ...` line and the code bytes, as written.
+    pub registers: Vec<String>,
     pub threads: Vec<Thread>,
     /// `... N more threads not shown (max_threads M)`: (N, M).
     pub threads_cut: Option<(u64, u64)>,
@@ -402,6 +405,7 @@ impl Report {
         let mut text = String::from(lines[0]);
         let mut in_modules = false;
         let mut in_block = false;
+        let mut in_registers = false;
         for raw in &lines[1..] {
             let l = raw.trim_end_matches('\n');
             if in_modules {
@@ -414,7 +418,15 @@ impl Report {
                 continue;
             }
             text.push_str(raw);
-            if l == "Modules:" {
+            if in_registers && (l.starts_with("  ") || l.starts_with("Code around pc ")) {
+                rep.registers.push(l.to_string());
+                continue;
+            }
+            in_registers = false;
+            if l == "Registers:" && rep.threads.is_empty() {
+                in_registers = true;
+                rep.registers.push(l.to_string());
+            } else if l == "Modules:" {
                 in_modules = true;
                 rep.has_modules_block = true;
             } else if let Some(t) = parse_thread_line(l) {
