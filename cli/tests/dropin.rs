@@ -849,6 +849,18 @@ fn preloaded_watchdog_repeat_and_exit(_: &Ctx) -> Check {
         .filter(|r| r.first_line == "Timeout (0:00:00.200)!")
         .collect();
     assert_eq!(timeouts.len(), 1, "exit comes with the first dump: {e}");
+    // Repeat without exit: a dump every 0.2 s, the host lives on.
+    let child = prog(&exe, &["sleep"])
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_TIMEOUT", "0.2")
+        .env("FAULTHANDLER_TIMEOUT_REPEAT", "1")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    let o = child.kill().unwrap();
+    let n = stderr(&o).matches("Timeout (0:00:00.200)!\n").count();
+    assert!(n >= 2, "{n} dumps with repeat: {}", stderr(&o));
     // Bad values: one warning each, the host runs on.
     let o = prog(&exe, &["ok"])
         .env("LD_PRELOAD", library())
