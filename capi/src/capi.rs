@@ -61,18 +61,14 @@ pub extern "C" fn faulthandler_version() -> *const core::ffi::c_char {
 /// The settings `faulthandler_set` made, for the next `faulthandler_enable`.
 static PENDING: std::sync::Mutex<Option<crate_::env::Env>> = std::sync::Mutex::new(None);
 
-/// The settings `faulthandler_set` takes: the crash handler's, as the
-/// `FAULTHANDLER_*` variables name them (the dump signal and the watchdog
-/// have functions of their own).
-const SETTABLE: [&str; 8] = [
-    "FAULTHANDLER_FILE",
-    "FAULTHANDLER_ALL_THREADS",
-    "FAULTHANDLER_MAX_FRAMES",
-    "FAULTHANDLER_MAX_THREADS",
-    "FAULTHANDLER_THREAD_TIMEOUT",
-    "FAULTHANDLER_WRITE_TIMEOUT",
-    "FAULTHANDLER_REPORT_FIRST",
-    "FAULTHANDLER_REGISTERS",
+/// The variables `faulthandler_set` does not take: the dump signal, the
+/// watchdog and readiness have functions (or no meaning) of their own.
+const NOT_SETTABLE: [&str; 5] = [
+    "FAULTHANDLER_SIGNAL",
+    "FAULTHANDLER_TIMEOUT",
+    "FAULTHANDLER_TIMEOUT_REPEAT",
+    "FAULTHANDLER_TIMEOUT_EXIT",
+    "FAULTHANDLER_READY_FD",
 ];
 
 /// `int faulthandler_set(const char *name, const char *value)`: a setting
@@ -110,7 +106,7 @@ pub unsafe extern "C" fn faulthandler_set(
         } else {
             format!("FAULTHANDLER_{upper}")
         };
-        if !SETTABLE.contains(&var.as_str()) {
+        if !crate_::env::VARS.contains(&var.as_str()) || NOT_SETTABLE.contains(&var.as_str()) {
             return Err(libc::EINVAL);
         }
         let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());

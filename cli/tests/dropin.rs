@@ -648,8 +648,14 @@ fn dump_refuses_a_process_that_would_be_killed(_: &Ctx) -> Check {
 /// Link a `c-fixtures/capi_*.c` object (compiled by build.rs) against the
 /// freshly built `libfaulthandler.so`.
 fn link_c_api_user(name: &str) -> PathBuf {
+    link_c_api_user_as(name, name)
+}
+
+/// [`link_c_api_user`] to output file `out_name`: cases run two at a time,
+/// and one relinking a program another one runs gets ETXTBSY.
+fn link_c_api_user_as(name: &str, out_name: &str) -> PathBuf {
     let dir = common::c_library_dir();
-    let out = dir.join(name);
+    let out = dir.join(out_name);
     let mut cc = prog(common::CC, &[]);
     cc.cmd()
         .arg(fixture(&format!("{name}.o")))
@@ -690,7 +696,7 @@ fn a_c_program_uses_the_header_and_the_shared_library(_: &Ctx) -> Check {
 /// faulthandler_set(): the environment's settings (a file template here),
 /// checked by the same validator; bad ones are EINVAL (the fixture checks).
 fn the_c_api_takes_the_environments_settings(_: &Ctx) -> Check {
-    let exe = link_c_api_user("capi_user");
+    let exe = link_c_api_user_as("capi_user", "capi_user_set");
     let dir = std::env::temp_dir().join(format!("fh-capi-set-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -705,12 +711,12 @@ fn the_c_api_takes_the_environments_settings(_: &Ctx) -> Check {
     let text = std::fs::read_to_string(&file);
     let _ = std::fs::remove_dir_all(&dir);
     let text = text.unwrap_or_else(|err| panic!("{}: {err}\n{e}", file.display()));
-    assert_segv_report(&text, "capi_user +0x", "0x0000000000000010");
+    assert_segv_report(&text, "capi_user_set +0x", "0x0000000000000010");
     Ok(())
 }
 
 fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer(_: &Ctx) -> Check {
-    let exe = link_c_api_user("capi_user");
+    let exe = link_c_api_user_as("capi_user", "capi_user_dumps");
     let child = prog(&exe, &["dumps"]).run().unwrap();
     let e = stderr(&child);
     assert_eq!(code(&child), Some(0), "{e}");

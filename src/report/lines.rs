@@ -7,6 +7,7 @@
 //! the caller lends from the claim's scratch; the symbolizer's storage is
 //! the claim holder's too.
 
+use super::process::{three, two};
 use crate::runtime::fmt::Buf;
 use crate::runtime::modules::{self, Late, Module};
 use crate::runtime::procfs;
@@ -330,18 +331,6 @@ pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
     line.byte(b'\n');
     w.write(line.as_bytes());
     write_process_line(w);
-}
-
-fn two(v: u64) -> [u8; 2] {
-    [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]
-}
-
-fn three(v: u64) -> [u8; 3] {
-    [
-        b'0' + (v / 100 % 10) as u8,
-        b'0' + (v / 10 % 10) as u8,
-        b'0' + (v % 10) as u8,
-    ]
 }
 
 #[cfg(test)]

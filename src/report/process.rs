@@ -178,11 +178,13 @@ pub(crate) fn write_utc<const N: usize>(out: &mut Buf<N>, secs: u64, ms: u64) {
         .byte(b'Z');
 }
 
-fn two(v: u64) -> [u8; 2] {
+/// Two decimal digits of `v`.
+pub(crate) fn two(v: u64) -> [u8; 2] {
     [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]
 }
 
-fn three(v: u64) -> [u8; 3] {
+/// Three decimal digits of `v`.
+pub(crate) fn three(v: u64) -> [u8; 3] {
     [
         b'0' + (v / 100 % 10) as u8,
         b'0' + (v / 10 % 10) as u8,
