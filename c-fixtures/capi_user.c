@@ -52,6 +52,24 @@ int main(int argc, char **argv) {
         if (faulthandler_set_format(7) != -1 || errno != EINVAL) return 29;
         if (faulthandler_set_format(FAULTHANDLER_FORMAT_JSON) != 0) { perror("set_format"); return 30; }
     }
+    if (argc > 2 && strcmp(argv[1], "file") == 0) {
+        /* The environment's settings, through the same validator. */
+        errno = 0;
+        if (faulthandler_set("max_threads", "0") != -1 || errno != EINVAL) return 30;
+        errno = 0;
+        if (faulthandler_set("nope", "1") != -1 || errno != EINVAL) return 31;
+        errno = 0;
+        if (faulthandler_set("signal", "USR1") != -1 || errno != EINVAL) return 32;
+        errno = 0;
+        if (faulthandler_set("thread_timeout", "61") != -1 || errno != EINVAL) return 33;
+        errno = 0;
+        if (faulthandler_set(NULL, "1") != -1 || errno != EINVAL) return 39;
+        if (faulthandler_set("file", argv[2]) != 0) return 34;
+        if (faulthandler_set("FAULTHANDLER_MAX_THREADS", "3") != 0) return 35;
+        if (faulthandler_set("write_timeout", "1.5") != 0) return 36;
+        if (faulthandler_set("thread_timeout", "0.2") != 0) return 37;
+        if (faulthandler_set("report_first", "1") != 0) return 38;
+    }
     if (faulthandler_enable(-1, 1, 0) != 0) { perror("faulthandler_enable"); return 12; }
     if (faulthandler_is_enabled() != 1) { fprintf(stderr, "not enabled\n"); return 13; }
     if (faulthandler_install_thread_altstack() != 0) { perror("altstack"); return 14; }

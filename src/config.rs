@@ -48,6 +48,10 @@ pub struct Config {
     line_budget: u64,
     debug_dirs: Vec<PathBuf>,
     format: settings::Format,
+    registers: bool,
+    /// Set by [`Config::from_env`]: the rest of what the variables ask
+    /// (dump signal, watchdog, readiness), applied after the install.
+    env: Option<Box<crate::env::Env>>,
 }
 
 impl Default for Config {
@@ -66,6 +70,8 @@ impl Default for Config {
             line_budget: settings::DEFAULT_LINE_BUDGET,
             debug_dirs: Vec::new(),
             format: settings::Format::Text,
+            registers: false,
+            env: None,
         }
     }
 }
@@ -80,6 +86,45 @@ impl Config {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The settings the `FAULTHANDLER*` variables ask for, as the preload
+    /// library reads them (see [`crate::env`]): the file template, the
+    /// limits, the timeouts, report-first, and, applied by
+    /// [`Config::enable`] right after the install, the dump signal, the
+    /// watchdog (with its repeat and exit) and readiness. A bad value is
+    /// ignored with one warning line on stderr, at `enable()`. Unlike the
+    /// preload library, it does not need `FAULTHANDLER=1`: calling it is
+    /// the program's choice. Settings made on the result override the
+    /// variables.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), faulthandler::Error> {
+    ///     faulthandler::Config::from_env().enable()?;
+    ///     // ...
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn from_env() -> Self {
+        let env = crate::env::Env::read();
+        let mut config = env.config();
+        config.env = Some(Box::new(env));
+        config
+    }
+
+    /// Whether a crash report also shows the crashing thread's general
+    /// registers and the code bytes around its pc (16 before, 16 from
+    /// it), after the process lines. Off by default: reports are often
+    /// shared, and registers can hold data. The code is read without any
+    /// risk of faulting (an unmapped pc shows `??` bytes).
+    ///
+    /// ```
+    /// let config = faulthandler::Config::new().registers(true);
+    /// # drop(config);
+    /// ```
+    pub fn registers(mut self, on: bool) -> Self {
+        self.registers = on;
+        self
     }
 
     /// Write reports to this fd instead of stderr. faulthandler owns it
@@ -378,6 +423,7 @@ impl Config {
             dirs.clone_from(&self.debug_dirs);
         }
         setup::modules::snapshot();
+        setup::process::capture();
         setup::index::prepare();
         crate::panic_hook::install_once();
         setup::process::watch();
@@ -406,6 +452,7 @@ impl Config {
         settings::REPORT_FIRST.store(self.report_first, Ordering::Release);
         settings::WRITE_TIMEOUT_MS.store(timeout_ms, Ordering::Release);
         settings::FORMAT.store(self.format as u8, Ordering::Release);
+        settings::REGISTERS.store(self.registers, Ordering::Release);
         // The previous fd is closed only after the handler stopped using it.
         let _old_fd = std::mem::replace(&mut state.fd, fd);
         match &file_path {
@@ -420,6 +467,13 @@ impl Config {
         drop(state);
         if let Some(ready) = self.ready_fd {
             signal_ready(ready)?;
+        }
+        if let Some(env) = self.env {
+            let mut lines = env.warnings.clone();
+            lines.extend(env.apply_rest());
+            for w in lines {
+                eprintln!("{w}");
+            }
         }
         Ok(())
     }

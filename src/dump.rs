@@ -30,6 +30,7 @@ pub(crate) fn prepare() -> Result<(), crate::Error> {
     static SNAPSHOT: Once = Once::new();
     SNAPSHOT.call_once(|| {
         crate::setup::modules::snapshot();
+        crate::setup::process::capture_once();
         // Bind the unwinder's lazily resolved symbols now, in normal
         // context: the first walk otherwise does it inside a collection
         // handler, and a lazy binding saves the whole register file on
@@ -51,12 +52,29 @@ pub(crate) struct Current {
     pub skip: usize,
 }
 
-/// Write one non-crash report to `fd`.
+/// Where a dump without an fd of its own goes: the report file and its
+/// copy (as a crash report) when `enable()` made one, stderr otherwise.
+pub(crate) fn default_destinations() -> (RawFd, RawFd) {
+    if crate::report_file::is_tracked() {
+        (
+            settings::FD.load(Ordering::Acquire),
+            settings::COPY_FD.load(Ordering::Acquire),
+        )
+    } else {
+        (libc::STDERR_FILENO, -1)
+    }
+}
+
+/// Write one non-crash report to `fd` (and to `copy`, when not negative):
+/// the calling thread's frames above `current`, then every other thread
+/// (`all_threads`), or else thread `only` alone when it is not 0.
 pub(crate) fn write_dump(
     fd: RawFd,
+    copy: RawFd,
     header: DumpHeader,
     current: Option<Current>,
     all_threads: bool,
+    only: i32,
 ) -> io::Result<()> {
     prepare().map_err(io::Error::from)?;
     let _serial = DUMP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -83,7 +101,7 @@ pub(crate) fn write_dump(
         symbols,
         ..
     } = claim.scratch();
-    let mut w = Writer::new(fd, settings::write_timeout_ms());
+    let mut w = Writer::with_copy(fd, copy, settings::write_timeout_ms());
     w.set_json(settings::json());
     let mut parts = Parts {
         w: &mut w,
@@ -109,9 +127,19 @@ pub(crate) fn write_dump(
     });
     let mut others = |emit: &mut dyn FnMut(report::Thread<'_>)| {
         // SAFETY: we hold the claim.
-        unsafe { threads::collect_other_threads(collect, max, false, emit) }
+        unsafe {
+            if all_threads {
+                threads::collect_other_threads(collect, max, false, emit)
+            } else {
+                threads::collect_one_thread(collect, max, only, emit)
+            }
+        }
     };
-    let others: Option<report::Others<'_>> = if all_threads { Some(&mut others) } else { None };
+    let others: Option<report::Others<'_>> = if all_threads || (only != 0 && only != tid) {
+        Some(&mut others)
+    } else {
+        None
+    };
     report::begin_naming(parts.symbols, u64::MAX);
     report::compose_body(&mut parts, stack.as_ref(), max, others);
     report::end_dump(&mut parts);
@@ -157,8 +185,10 @@ pub fn dump_traceback(fd: BorrowedFd<'_>, all_threads: bool) -> io::Result<()> {
     let sp_floor = std::hint::black_box(&marker) as *const u8 as usize;
     write_dump(
         fd.as_raw_fd(),
+        -1,
         DumpHeader::Code,
         Some(Current { sp_floor, skip: 0 }),
         all_threads,
+        0,
     )
 }

@@ -32,7 +32,8 @@
 //!
 //! ```text
 //! Fatal signal 11 (SIGSEGV): address not mapped to object (SEGV_MAPERR) at address 0x0000000000000008
-//! Process 4242 "myprog"
+//! Process 4242 "myprog" at 2026-12-01T21:22:58.123Z, up 3.204 s
+//! Command line: /usr/bin/myprog --port 8080
 //!
 //! Current thread 4242 "myprog" (most recent call first):
 //!   #0  0x000055d1c2a3b1f4 in crash_level3+0x14 (/usr/bin/myprog +0x3b1f4)
@@ -57,11 +58,38 @@
 //!   ` at address 0x...` when the kernel gives a fault address. The
 //!   description is the meaning of `si_code` and its name (`address not
 //!   mapped to object (SEGV_MAPERR)`), `stack overflow` for a fault in the
-//!   guard area below a stack, or `sent by pid P uid U` for a signal that
-//!   another process (or `abort()`, `raise()`, `kill`) sent.
-//! - After an abort that followed a Rust panic, the line `Last panic:
-//!   MESSAGE at FILE:LINE:COL` comes next.
-//! - `Process PID "NAME"`, with the executable's file name.
+//!   guard area below a stack, `abort() or raise() on this thread` for a
+//!   signal the crashing thread sent itself (`SI_TKILL` from our own pid,
+//!   with the thread's registers still holding that `tgkill` call), or
+//!   `sent by pid P uid U` for a signal sent otherwise (`kill`, another
+//!   process, another thread).
+//! - After an abort during a Rust panic of the crashing thread (one that
+//!   is still unwinding or aborting: `panic = "abort"`, a panic in a
+//!   function that cannot unwind, a panic while panicking), the line `Last
+//!   panic: MESSAGE at FILE:LINE:COL` comes next, with `; then: ...` for
+//!   the panic that followed. A panic that `catch_unwind` caught, or
+//!   another thread's, never gives the line. A panic hook set after
+//!   [`enable`] that does not call the previous hook is detected, not
+//!   chained around: the line then reads `Last panic: (message unknown: a
+//!   panic hook set after enable() did not call the one before it)`.
+//! - `Process PID "NAME" at TIME, up S.mmm s`, with the executable's file
+//!   name, the UTC time of the report (ISO 8601 with milliseconds,
+//!   `2026-12-01T21:22:58.123Z`, from `CLOCK_REALTIME`, computed without
+//!   `localtime`) and the time since the process started (`CLOCK_BOOTTIME`
+//!   minus the start time in `/proc/self/stat`, read at [`enable`]; left
+//!   out when nothing read it yet).
+//! - `Command line: ARGS`: `/proc/self/cmdline` as read at [`enable`] (or
+//!   the first dump), its arguments separated by spaces and escaped like
+//!   names; at most 1024 bytes, followed by ` ... (cut: K of N bytes
+//!   shown)` when it was longer. An argument that holds a space reads
+//!   like two.
+//! - With [`Config::registers`] (`FAULTHANDLER_REGISTERS=1`; off by
+//!   default, since reports are often shared): `Registers:`, the crashing
+//!   thread's general registers from the signal's context, four a line
+//!   (`  rax 0x...  rbx 0x...`; x0-x30, sp, pc, pstate on aarch64), then
+//!   `Code around pc 0x... (16 bytes before it, 16 from it):` and one line
+//!   of 32 hex bytes with ` > ` before the pc's byte. The bytes are read
+//!   with `process_vm_readv`, so an unmapped pc gives `??`, never a fault.
 //! - The crashing thread's block, headed `Current thread TID "NAME" (most
 //!   recent call first):`, where NAME is the kernel's thread name (comm).
 //!   Frame `#0` is the faulting instruction; the handler's own frames and
@@ -97,10 +125,6 @@
 //!   short: the write deadline passed)`, where the fd still takes a line;
 //!   one cut by a fault inside the handler ends with `(the report was cut
 //!   short: signal N (SIGNAME) inside the handler)`.
-//! - A report whose writing ran out of time ends with `(the report was cut
-//!   short: the write deadline passed)`, where the fd still takes a line;
-//!   one cut by a fault inside the handler ends with `(the report was cut
-//!   short: signal N (SIGNAME) inside the handler)`.
 //! - `Modules:` lists every module a frame referred to: its address range,
 //!   path and GNU build-id, so the report can be symbolized later even for
 //!   a stripped binary.
@@ -109,12 +133,20 @@
 //! above (threads, then modules), and end with a blank line, so that
 //! successive reports on one fd stand apart:
 //! - a dump requested by a signal ([`register()`]): `Dump requested by signal
-//!   N (SIGNAME) from pid P`, the `Process` line, then every thread;
+//!   N (SIGNAME) from pid P`, the process lines, then every thread;
 //! - the watchdog ([`dump_traceback_later`]): `Timeout (H:MM:SS.mmm)!`
-//!   (the timeout), the `Process` line, then every thread;
-//! - [`dump_traceback`]: `Stack dump requested`, then the threads only,
-//!   starting with the caller's, headed `Current thread`, whose frame `#0`
-//!   is the caller of `dump_traceback`.
+//!   (the timeout), the process lines, then every thread;
+//! - [`dump_traceback`]: `Stack dump requested`, the process lines, then
+//!   the threads, starting with the caller's, headed `Current thread`,
+//!   whose frame `#0` is the caller of `dump_traceback` (of
+//!   `faulthandler_dump_traceback` in the C API).
+//!
+//! A request or watchdog dump that was given no fd of its own goes where
+//! crash reports go when [`Config::file`] made a report file: to the file
+//! (and to stderr, unless [`Config::also_stderr`] said no); to stderr
+//! otherwise. No thread's stack shows faulthandler's own frames: the
+//! thread that took a request signal is walked after our handler (and
+//! whatever it chains to) has returned.
 //!
 //! # JSON lines
 //!
@@ -323,6 +355,25 @@ pub mod __private {
     /// `faulthandler_set_format`; `Config::format` sets it at enable).
     pub fn set_format(format: crate::Format) {
         crate::settings::FORMAT.store(format as u8, Ordering::Release);
+    }
+
+    /// `dump_traceback` for a wrapper (the C API's): the report's current
+    /// thread starts at the frames above `sp_floor`, the address of a
+    /// local of the wrapper, so frame `#0` is the wrapper's caller.
+    pub fn dump_traceback_above(
+        fd: std::os::fd::BorrowedFd<'_>,
+        all_threads: bool,
+        sp_floor: usize,
+    ) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        crate::dump::write_dump(
+            fd.as_raw_fd(),
+            -1,
+            crate::report::DumpHeader::Code,
+            Some(crate::dump::Current { sp_floor, skip: 0 }),
+            all_threads,
+            0,
+        )
     }
 
     /// What the preload objects' ELF constructors run: enable faulthandler

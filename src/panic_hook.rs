@@ -1,6 +1,8 @@
-//! The panic hook that records each panic's message and location for the
-//! `Last panic:` line (stored by `report::last_panic`). It runs in normal
-//! context and chains to the previous hook. Installed once, by `enable()`.
+//! The panic hook that records each panic's message, location and thread
+//! for the `Last panic:` line (stored by `report::last_panic`, which also
+//! says when a record is shown). It runs in normal context and chains to
+//! the previous hook. Installed once, by `enable()`. A hook set later that
+//! does not call ours is detected at report time, not chained around.
 
 use crate::report::last_panic;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -40,5 +42,5 @@ fn record(info: &std::panic::PanicHookInfo<'_>) {
         None => msg.to_string(),
     };
     let follow_up = FOLLOW_UPS.iter().any(|f| msg.starts_with(f));
-    last_panic::store(text.as_bytes(), follow_up);
+    last_panic::store(crate::runtime::sys::gettid(), text.as_bytes(), follow_up);
 }

@@ -30,6 +30,7 @@ use crate::dump;
 use crate::error::Error;
 use crate::report::DumpHeader;
 use crate::runtime::sys::{self, Action};
+use crate::settings;
 use crate::setup::helpers::{self, Helper};
 use crate::signal::collector as threads;
 use crate::signal::request;
@@ -113,9 +114,10 @@ impl Register {
         self
     }
 
-    /// Dump every thread (the default), or none: with `false` the report
-    /// has its header only, as the thread that receives a signal is
-    /// arbitrary.
+    /// Dump every thread (the default), or with `false` only the thread
+    /// that took the signal, as CPython dumps the current thread (the
+    /// kernel picks that thread for a signal sent to the process; `raise`
+    /// and `pthread_kill` choose it). Its block is headed `Thread TID`.
     ///
     /// ```
     /// let r = faulthandler::Register::new(libc::SIGUSR1).all_threads(true);
@@ -326,6 +328,18 @@ fn start_dumper() -> Result<(), Error> {
     })
 }
 
+/// Wait until no thread is inside our request handler (or the handler it
+/// chains to), at most the collection deadline: a thread walked while it
+/// is in there would show those frames. (The collector signal is blocked
+/// in the handler, so a thread that is still there answers late rather
+/// than from inside.)
+fn wait_for_handlers() {
+    let deadline = sys::monotonic_ms().saturating_add(settings::thread_timeout_ms());
+    while request::IN_HANDLER.load(Ordering::Acquire) != 0 && sys::monotonic_ms() < deadline {
+        sys::sleep_ms(1);
+    }
+}
+
 fn serve_requests() {
     for (sig, st) in request::states() {
         let n = st.pending.swap(0, Ordering::AcqRel);
@@ -338,9 +352,17 @@ fn serve_requests() {
                     .map(|e| (e.fd.clone(), e.all_threads))
             };
             if let Some((fd, all)) = target {
-                let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
+                wait_for_handlers();
+                let (raw, copy) = match &fd {
+                    Some(f) => (f.as_raw_fd(), -1),
+                    None => dump::default_destinations(),
+                };
                 let pid = st.pid.load(Ordering::Relaxed);
-                let _ = dump::write_dump(raw, DumpHeader::Request { sig, pid }, None, all);
+                // Without all_threads: the thread that took the signal,
+                // as CPython dumps the current thread.
+                let only = st.tid.load(Ordering::Relaxed);
+                let header = DumpHeader::Request { sig, pid };
+                let _ = dump::write_dump(raw, copy, header, None, all, only);
             }
         }
         if st.run_default.swap(false, Ordering::AcqRel) {

@@ -203,6 +203,12 @@ pub(crate) fn track(path: &Path) {
     });
 }
 
+/// Whether a report file is in use (reports go to it, and dumps without
+/// an fd of their own too).
+pub(crate) fn is_tracked() -> bool {
+    CURRENT.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
 /// Stop tracking the report file, removing it if it is empty.
 pub(crate) fn untrack() {
     late_file::forget();

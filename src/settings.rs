@@ -127,6 +127,10 @@ pub(crate) fn json() -> bool {
     FORMAT.load(Ordering::Relaxed) == Format::JsonLines as u8
 }
 
+/// Whether a crash report shows the crashing thread's registers and the
+/// code bytes around its pc (`Config::registers`; off by default,
+/// because reports are often shared).
+pub(crate) static REGISTERS: AtomicBool = AtomicBool::new(false);
 /// Set while the preload library's ELF constructor runs (possibly inside
 /// `dlopen`, under the loader lock): nothing may wait for a new thread.
 pub(crate) static IN_CONSTRUCTOR: AtomicBool = AtomicBool::new(false);

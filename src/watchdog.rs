@@ -214,8 +214,11 @@ fn watchdog_thread() {
             st.armed = None;
         }
         drop(st);
-        let raw = fd.as_ref().map_or(libc::STDERR_FILENO, |f| f.as_raw_fd());
-        let _ = dump::write_dump(raw, DumpHeader::Timeout { ms }, None, true);
+        let (raw, copy) = match &fd {
+            Some(f) => (f.as_raw_fd(), -1),
+            None => dump::default_destinations(),
+        };
+        let _ = dump::write_dump(raw, copy, DumpHeader::Timeout { ms }, None, true, 0);
         if exit {
             // SAFETY: _exit ends the process at once, as asked.
             #[allow(unsafe_code)]

@@ -220,6 +220,23 @@ mod child {
         }
     }
 
+    /// A panic out of a function that cannot unwind: std aborts.
+    #[no_mangle]
+    #[inline(never)]
+    extern "C" fn fh_rust_panic_nounwind(n: u32) {
+        fh_rust_panic(n)
+    }
+
+    fn panic_nounwind() -> ! {
+        announce_thread();
+        announce_fn(
+            "fh_rust_panic_nounwind",
+            fh_rust_panic_nounwind as *const () as usize,
+        );
+        fh_rust_panic_nounwind(black_box(7));
+        survived()
+    }
+
     fn null_deref() -> ! {
         announce_thread();
         announce_fn(
@@ -616,6 +633,27 @@ mod child {
         null_deref()
     }
 
+    pub fn registers() {
+        enable(faulthandler::Config::new().registers(true));
+        null_deref()
+    }
+
+    /// A call through a null function pointer: the pc is unmapped.
+    pub fn registers_unmapped_pc() {
+        enable(faulthandler::Config::new().registers(true));
+        announce_thread();
+        // SAFETY: not safe on purpose: the call jumps to address 0.
+        let f: extern "C" fn() = unsafe { std::mem::transmute(black_box(0usize)) };
+        f();
+        survived()
+    }
+
+    /// Config::from_env(): the variables the preload reads.
+    pub fn from_env() {
+        enable(faulthandler::Config::from_env());
+        null_deref()
+    }
+
     /// A report file, and a copy to stderr that nobody reads (a full
     /// pipe): the file must get the whole report anyway.
     pub fn file_with_stuck_stderr() {
@@ -732,6 +770,33 @@ mod child {
         let caught = std::panic::catch_unwind(|| fh_rust_panic(black_box(7)));
         check(caught.is_err(), "the panic was caught");
         abort()
+    }
+
+    pub fn panic_nounwind_abort() {
+        enable_default();
+        panic_nounwind()
+    }
+
+    /// A panic hook set after enable() that does not call ours.
+    pub fn panic_hook_replaced() {
+        enable_default();
+        std::panic::set_hook(Box::new(|_| eprintln!("child: the replacing hook ran")));
+        panic_nounwind()
+    }
+
+    /// SIGABRT sent to the main thread by another thread of the process.
+    pub fn abort_from_another_thread() {
+        enable_default();
+        announce_thread();
+        // SAFETY: pthread_self cannot fail.
+        let main = unsafe { libc::pthread_self() };
+        let t = std::thread::spawn(move || {
+            // SAFETY: the main thread lives: it waits in join below.
+            unsafe { libc::pthread_kill(main, libc::SIGABRT) };
+        });
+        let _ = t.join();
+        std::thread::sleep(Duration::from_secs(5));
+        survived()
     }
 
     pub fn fd_closed() {
@@ -1134,11 +1199,10 @@ fn expect_report(run: &Run, exe: &Path, first: &str, frames: FrameCheck) -> Resu
     );
     ensure!(rep.kind.is_some(), "first line not understood: {first:?}");
     let exe_name = exe.file_name().unwrap().to_string_lossy();
-    let p = rep.process.as_ref().ok_or("no `Process` line")?;
-    ensure!(
-        p.pid == pid as u32 && p.name == exe_name,
-        "process line {p:?}, wanted pid {pid} name {exe_name:?}"
-    );
+    // `Process PID "NAME" at TIME, up UPTIME s`, then `Command line:`
+    // with the child's argv (its program path alone).
+    let argv0 = run.argv.join(" ");
+    rep.check_process_lines(pid as u32, &exe_name, &argv0, run.elapsed)?;
     // The current thread: one the child announced, by tid and comm.
     let cur = rep.current()?;
     ensure!(
@@ -1240,13 +1304,9 @@ fn segv_first_line(addr: usize) -> String {
     )
 }
 
-fn abort_first_line(run: &Run) -> Result<String, String> {
-    let info = Info::parse(&run.stderr);
-    Ok(format!(
-        "Fatal signal 6 (SIGABRT): sent by pid {} uid {}",
-        info.pid()?,
-        info.uid()?
-    ))
+/// `abort()` (or `raise()`) on the crashing thread.
+fn abort_first_line(_run: &Run) -> Result<String, String> {
+    Ok("Fatal signal 6 (SIGABRT): abort() or raise() on this thread".into())
 }
 
 fn expect_no_truncation(rep: &Report) -> Check {
@@ -1278,6 +1338,10 @@ fn expect_complete_report(run: &Run) -> Check {
 fn check_null_deref(c: &Ctx) -> Check {
     let run = c.run();
     let rep = segv_report(run)?;
+    ensure!(
+        !rep.text.contains("Registers:") && !rep.text.contains("Code around pc"),
+        "registers shown without being asked for"
+    );
     expect_no_truncation(&rep)?;
     ensure!(
         run.stderr.ends_with('\n'),
@@ -1357,6 +1421,47 @@ fn check_cxx_chain(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// Arguments with a quote, a backslash and a control byte, and one long
+/// enough that the kept command line (1024 bytes) is cut.
+fn setup_long_command_line(mut r: Runner, _control: bool) -> Runner {
+    r.cmd().arg("--name=q\"\\\x01").arg("x".repeat(1500));
+    r
+}
+
+fn check_command_line(c: &Ctx) -> Check {
+    let run = c.run();
+    let rep = run.report()?;
+    let line = rep
+        .command_line
+        .as_deref()
+        .ok_or("no `Command line:` line")?;
+    // argv[0], then the arguments separated by spaces, escaped, cut at
+    // 1024 bytes of the NUL-separated original.
+    let exe = &run.argv[0];
+    let total = exe.len() + 1 + "--name=q\"\\\x01".len() + 1 + 1500 + 1;
+    let kept = 1024 - exe.len() - 1 - "--name=q\"\\\x01".len() - 1;
+    let want = format!(
+        "{exe} --name=q\\\"\\\\\\x01 {} ... (cut: 1024 of {total} bytes shown)",
+        "x".repeat(kept)
+    );
+    ensure!(
+        line == want,
+        "command line\n  is:     {line:?}\n  wanted: {want:?}"
+    );
+    segv_report_without_argv(run)
+}
+
+/// [`segv_report`] for a child whose command line was cut.
+fn segv_report_without_argv(run: &Run) -> Check {
+    let rep = run.report()?;
+    let p = rep.process.as_ref().ok_or("no `Process` line")?;
+    ensure!(
+        p.time.is_some() && p.uptime_ms.is_some(),
+        "process line {p:?}"
+    );
+    Ok(())
+}
+
 fn check_sigbus(c: &Ctx) -> Check {
     let run = c.run();
     let addr = Info::parse(&run.stderr)
@@ -1404,23 +1509,78 @@ fn check_abort(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// A panic caught by `catch_unwind`, then `abort()`: the panic is over,
+/// so no `Last panic:` line.
 fn check_panic_then_abort(c: &Ctx) -> Check {
     let first = abort_first_line(c.run())?;
     let rep = expect_report(c.run(), &self_exe(), &first, FrameCheck::Any)?;
-    // `Last panic: MESSAGE at FILE:LINE:COL`, right after the first line.
+    ensure!(
+        rep.last_panic.is_none() && !rep.text.contains("Last panic"),
+        "a caught panic shown: {:?}",
+        rep.last_panic
+    );
+    Ok(())
+}
+
+/// A panic out of an `extern "C"` function: `Last panic: MESSAGE at
+/// FILE:LINE:COL; then: panic in a function that cannot unwind at ...`,
+/// right after the first line.
+fn check_panic_nounwind(c: &Ctx) -> Check {
+    let first = abort_first_line(c.run())?;
+    let rep = expect_report(c.run(), &self_exe(), &first, FrameCheck::Any)?;
     let line = rep.lines().nth(1).unwrap_or("");
     ensure!(
         rep.last_panic.as_deref() == line.strip_prefix("Last panic: "),
         "second line {line:?}"
     );
-    let loc = line
+    let rest = line
         .strip_prefix("Last panic: fh test panic 7 at tests/crash.rs:")
         .ok_or_else(|| format!("second line {line:?}"))?;
+    let (loc, then) = rest
+        .split_once("; then: panic in a function that cannot unwind")
+        .ok_or_else(|| format!("no follow-up in {line:?}"))?;
     let ok = loc
         .split_once(':')
         .is_some_and(|(l, c)| l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok());
-    ensure!(ok, "no LINE:COL in {line:?}");
+    ensure!(ok && then.starts_with(" at "), "no LINE:COL in {line:?}");
     Ok(())
+}
+
+/// The same with a later hook that does not chain: the line says the
+/// message is unknown, and why.
+fn check_panic_hook_replaced(c: &Ctx) -> Check {
+    let run = c.run();
+    ensure!(
+        run.stderr.contains("child: the replacing hook ran"),
+        "the replacing hook did not run"
+    );
+    let rep = expect_report(run, &self_exe(), &abort_first_line(run)?, FrameCheck::Any)?;
+    let want = "Last panic: (message unknown: a panic hook set after enable() did not call the one before it)";
+    ensure!(
+        rep.lines().nth(1) == Some(want),
+        "second line {:?}, wanted {want:?}",
+        rep.lines().nth(1)
+    );
+    Ok(())
+}
+
+/// SIGABRT from another thread: sent, not raised here.
+fn check_abort_from_another_thread(c: &Ctx) -> Check {
+    let run = c.run();
+    let info = Info::parse(&run.stderr);
+    let rep = run.report()?;
+    let want = format!(
+        "Fatal signal 6 (SIGABRT): sent by pid {} uid {}",
+        info.pid()?,
+        info.uid()?
+    );
+    ensure!(
+        rep.first_line == want,
+        "first line {:?}, wanted {want:?}",
+        rep.first_line
+    );
+    ensure!(rep.last_panic.is_none(), "a `Last panic:` line");
+    expect_complete_report(run)
 }
 
 /// The report file of case `case` (one per case: cases run in parallel).
@@ -1437,6 +1597,183 @@ fn setup_report_file(r: Runner, control: bool) -> Runner {
     let path = case_report_path(&case, control);
     let _ = std::fs::remove_file(&path);
     r.env("FH_REPORT_PATH", path)
+}
+
+/// The registers block's lines, right after the process lines: names
+/// and values (four a line), then the code line's 16 + 16 bytes (`None`
+/// for `??`).
+/// (name, value) of each register, the pc, the 32 code bytes.
+type RegistersBlock = (Vec<(String, u64)>, usize, Vec<Option<u8>>);
+
+fn registers_block(rep: &Report) -> Result<RegistersBlock, String> {
+    let lines: Vec<&str> = rep.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Command line: "))
+        .ok_or("no command line")?;
+    ensure!(
+        lines.get(at + 1) == Some(&"Registers:"),
+        "no `Registers:` after the process lines: {:?}",
+        lines.get(at + 1)
+    );
+    let mut regs = Vec::new();
+    let mut i = at + 2;
+    while let Some(l) = lines
+        .get(i)
+        .filter(|l| l.starts_with("  ") && !l.starts_with("  .."))
+    {
+        let toks: Vec<&str> = l.split_whitespace().collect();
+        ensure!(
+            toks.len().is_multiple_of(2) && toks.len() <= 8,
+            "register line {l:?}"
+        );
+        for p in toks.chunks(2) {
+            let v = common::child::parse_hex(p[1]).ok_or_else(|| format!("value in {l:?}"))?;
+            ensure!(p[1].len() == 18, "value not 16 digits in {l:?}");
+            regs.push((p[0].to_string(), v as u64));
+        }
+        i += 1;
+    }
+    let head = lines.get(i).copied().unwrap_or_default();
+    let pc = head
+        .strip_prefix("Code around pc ")
+        .and_then(|r| r.strip_suffix(" (16 bytes before it, 16 from it):"))
+        .and_then(common::child::parse_hex)
+        .ok_or_else(|| format!("code heading {head:?}"))?;
+    let code = lines.get(i + 1).copied().unwrap_or_default();
+    let (before, after) = code
+        .strip_prefix("  ")
+        .and_then(|c| c.split_once(" > "))
+        .ok_or_else(|| format!("code line {code:?}"))?;
+    let bytes = |s: &str| -> Vec<Option<u8>> {
+        s.split(' ')
+            .map(|b| u8::from_str_radix(b, 16).ok())
+            .collect()
+    };
+    let mut all = bytes(before);
+    all.extend(bytes(after));
+    ensure!(
+        all.len() == 32
+            && before
+                .split(' ')
+                .chain(after.split(' '))
+                .all(|b| b.len() == 2),
+        "code line {code:?}"
+    );
+    ensure!(
+        lines.get(i + 2) == Some(&""),
+        "the current thread's block does not follow: {:?}",
+        lines.get(i + 2)
+    );
+    Ok((regs, pc, all))
+}
+
+fn check_registers(c: &Ctx) -> Check {
+    let run = c.run();
+    let rep = segv_report(run)?;
+    let (regs, pc, code) = registers_block(&rep)?;
+    let f0 = rep.current()?.frames[0].addr as usize;
+    ensure!(pc == f0, "code at {pc:#x}, frame #0 at {f0:#x}");
+    let names: Vec<&str> = regs.iter().map(|r| r.0.as_str()).collect();
+    #[cfg(target_arch = "x86_64")]
+    {
+        ensure!(
+            names
+                == [
+                    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10",
+                    "r11", "r12", "r13", "r14", "r15", "rip", "eflags"
+                ],
+            "register names {names:?}"
+        );
+        ensure!(regs[16].1 as usize == pc, "rip {:#x}", regs[16].1);
+        // The faulting load: `mov r32, dword ptr [reg]` is 8b.
+        ensure!(code[16] == Some(0x8b), "code at the pc: {:x?}", &code[16..]);
+        // The register the load reads through holds the null address.
+        ensure!(
+            regs.iter().any(|r| r.1 == child::NULL_ADDR as u64),
+            "no register holds {:#x}",
+            child::NULL_ADDR
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    ensure!(
+        names.len() == 34 && names[32] == "pc",
+        "register names {names:?}"
+    );
+    ensure!(
+        code.iter().all(Option::is_some),
+        "unreadable code: {code:?}"
+    );
+    Ok(())
+}
+
+fn check_registers_unmapped_pc(c: &Ctx) -> Check {
+    let run = c.run();
+    let rep = run.report()?;
+    ensure!(
+        rep.first_line.starts_with("Fatal signal 11 (SIGSEGV): "),
+        "first line {:?}",
+        rep.first_line
+    );
+    ensure!(
+        rep.cut_short.is_none(),
+        "the handler faulted: {:?}",
+        rep.cut_short
+    );
+    let (_, pc, code) = registers_block(&rep)?;
+    ensure!(pc == 0, "pc {pc:#x}");
+    ensure!(
+        code.iter().all(Option::is_none),
+        "bytes read at 0: {code:?}"
+    );
+    ensure!(rep.current().is_ok(), "no current thread block");
+    Ok(())
+}
+
+/// The FAULTHANDLER* variables for `Config::from_env`: a file template,
+/// a frame limit, the other settings, and one bad value.
+fn setup_from_env(r: Runner, control: bool) -> Runner {
+    let case = r.scenario_name().unwrap_or_default();
+    let path = case_report_path(&case, control);
+    let _ = std::fs::remove_file(&path);
+    r.env("FAULTHANDLER_FILE", path)
+        .env("FAULTHANDLER_MAX_FRAMES", "5")
+        .env("FAULTHANDLER_MAX_THREADS", "7")
+        .env("FAULTHANDLER_THREAD_TIMEOUT", "0.2")
+        .env("FAULTHANDLER_REPORT_FIRST", "1")
+        .env("FAULTHANDLER_WRITE_TIMEOUT", "never")
+}
+
+fn check_from_env(c: &Ctx) -> Check {
+    let run = c.run();
+    let report = std::fs::read_to_string(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, false));
+    let _ = std::fs::remove_file(case_report_path(c.case.name, true));
+    let report = report.map_err(|e| format!("cannot read the report file: {e}"))?;
+    let want = "faulthandler: ignoring FAULTHANDLER_WRITE_TIMEOUT=\"never\": expected a number of seconds from 0.001 to 3600";
+    ensure!(
+        run.stderr.lines().any(|l| l == want),
+        "no warning {want:?} in:\n{}",
+        run.stderr
+    );
+    let rep = Report::find_one(&report)?;
+    ensure!(
+        rep.first_line == segv_first_line(child::NULL_ADDR),
+        "first line {:?}",
+        rep.first_line
+    );
+    let cur = rep.current()?;
+    let t = cur.truncation.as_ref().ok_or("no truncation line")?;
+    ensure!(
+        cur.frames.len() == 5 && t.max_frames == Some(5),
+        "max_frames 5 not applied: {} frames, {:?}",
+        cur.frames.len(),
+        t.line
+    );
+    // The same report on stderr (a file made from a template keeps the
+    // copy there).
+    ensure!(run.stderr.contains(&rep.first_line), "no copy on stderr");
+    Ok(())
 }
 
 fn check_file_with_stuck_stderr(c: &Ctx) -> Check {
@@ -2395,6 +2732,7 @@ static CASES: &[Case] = &[
     // The slowest first (it waits out the 3 s write timeout).
     Case { name: "bad_fd_full_pipe", body: Some(b::pipe_full), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "null_deref", body: Some(b::segv), expect: SEGV, check: check_null_deref, ..CASE },
+    Case { name: "command_line_escaped_and_cut", body: Some(b::segv), expect: SEGV, setup: setup_long_command_line, check: check_command_line, ..CASE },
     Case { name: "sigbus", body: Some(b::bus), expect: signal(libc::SIGBUS), check: check_sigbus, ..CASE },
     Case { name: "sigill", body: Some(b::ill), expect: signal(libc::SIGILL), check: check_sigill, ..CASE },
     // Integer division by zero traps on x86_64 only.
@@ -2403,6 +2741,12 @@ static CASES: &[Case] = &[
     Case { name: "abort", body: Some(b::abort_), expect: ABRT, check: check_abort, ..CASE },
     Case { name: "cxx_chain_demangled", body: Some(b::cxx_chain), expect: SEGV, check: check_cxx_chain, ..CASE },
     Case { name: "panic_then_abort", body: Some(b::panic_abort), expect: ABRT, check: check_panic_then_abort, ..CASE },
+    Case { name: "panic_nounwind_abort", body: Some(b::panic_nounwind_abort), expect: ABRT, check: check_panic_nounwind, ..CASE },
+    Case { name: "panic_hook_replaced", body: Some(b::panic_hook_replaced), expect: ABRT, check: check_panic_hook_replaced, ..CASE },
+    Case { name: "abort_from_another_thread", body: Some(b::abort_from_another_thread), expect: ABRT, check: check_abort_from_another_thread, ..CASE },
+    Case { name: "registers", body: Some(b::registers), expect: SEGV, check: check_registers, ..CASE },
+    Case { name: "registers_unmapped_pc", body: Some(b::registers_unmapped_pc), expect: SEGV, check: check_registers_unmapped_pc, ..CASE },
+    Case { name: "from_env", body: Some(b::from_env), expect: SEGV, setup: setup_from_env, check: check_from_env, ..CASE },
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
@@ -2439,6 +2783,8 @@ static CASES: &[Case] = &[
     Case { name: "eight_threads", body: Some(b::threads8), expect: SEGV, check: check_eight_threads, ..CASE },
     Case { name: "zero_malloc_segv", body: Some(b::segv), expect: SEGV, setup: spy, check: check_zero_malloc, ..CASE },
     Case { name: "zero_malloc_segv_with_lines", body: Some(b::segv_with_lines), expect: SEGV, setup: spy, check: check_zero_malloc_with_lines, ..CASE },
+    Case { name: "zero_malloc_registers", body: Some(b::registers), expect: SEGV, setup: spy, check: check_zero_malloc, ..CASE },
+    Case { name: "zero_malloc_panic_nounwind", body: Some(b::panic_nounwind_abort), expect: ABRT, setup: spy, check: check_zero_malloc, ..CASE },
     Case { name: "zero_malloc_abort", body: Some(b::abort_), expect: ABRT, setup: spy, check: check_zero_malloc, ..CASE },
     // Std's own overflow handler runs on the alternate stack too; it must
     // not allocate either, or this test could not tell who did.

@@ -372,6 +372,175 @@ fn run_scenario_register_many() {
     eprint!("{}", cap.text());
 }
 
+/// The action from before `register()`: it takes 30 ms, so the dump
+/// runs while the thread that took the signal is still inside our
+/// handler, which chains to this one.
+extern "C" fn slow_previous_handler(_: i32) {
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_millis(30) {
+        std::hint::spin_loop();
+    }
+}
+
+#[inline(never)]
+fn run_scenario_register_chain_slow() {
+    start_named_threads();
+    // SAFETY: a plain handler that only reads the clock.
+    unsafe { libc::signal(libc::SIGUSR1, slow_previous_handler as *const () as usize) };
+    let (fd, cap) = Capture::new();
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(fd)
+        .chain(true)
+        .install()
+        .unwrap();
+    for i in 1..=20 {
+        // To this very thread: it runs both handlers before raise returns.
+        // SAFETY: raise takes a signal number.
+        unsafe { libc::raise(libc::SIGUSR1) };
+        assert!(cap.wait_count(REPORT_END, i, 20), "dump {i} missing");
+    }
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+/// No frame of ours (or the signal trampoline) in any thread's stack.
+fn assert_no_own_frames(reports: &[Report]) {
+    let ours = |f: &report::Frame| {
+        f.name.starts_with("faulthandler::")
+            || f.name.starts_with("signal_hook_registry::")
+            || f.name == "__restore_rt"
+            || f.name.contains("slow_previous_handler")
+    };
+    let bad: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r.threads.iter().flat_map(|t| &t.frames))
+        .filter(|f| ours(f))
+        .map(|f| f.line.as_str())
+        .collect();
+    let bad_reports = reports
+        .iter()
+        .filter(|r| r.threads.iter().any(|t| t.frames.iter().any(ours)))
+        .count();
+    assert!(
+        bad.is_empty(),
+        "{bad_reports} of {} dumps show handler frames, e.g. {:?}",
+        reports.len(),
+        &bad[..bad.len().min(6)]
+    );
+}
+
+fn check_register_chain_slow(c: &Ctx) -> Check {
+    let out = c.run();
+    let reports = out.reports();
+    assert_eq!(reports.len(), 20, "{}", out.stderr);
+    assert_no_own_frames(&reports);
+    // The thread that took the signal is walked once it is out of the
+    // handlers: it has a stack, in the scenario's own function.
+    for r in &reports {
+        let main = r
+            .threads
+            .iter()
+            .find(|t| t.tid == r.process.as_ref().unwrap().pid)
+            .unwrap_or_else(|| panic!("no main thread in {}", r.text));
+        assert!(
+            main.no_stack.is_none() && !main.frames.is_empty(),
+            "{}",
+            r.text
+        );
+    }
+    Ok(())
+}
+
+/// `Register::all_threads(false)`: the thread that took the signal alone.
+#[inline(never)]
+fn run_scenario_register_one_thread() {
+    start_named_threads();
+    let (fd, cap) = Capture::new();
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(fd)
+        .all_threads(false)
+        .install()
+        .unwrap();
+    println!("MAIN {}", common::child::gettid());
+    // SAFETY: raise takes a signal number: to this very thread.
+    unsafe { libc::raise(libc::SIGUSR1) };
+    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    cap.settle();
+    eprint!("{}", cap.text());
+}
+
+fn check_register_one_thread(c: &Ctx) -> Check {
+    let out = c.run();
+    let main: u32 = value_after(&out.stdout, "MAIN ") as u32;
+    let rep = Report::find_one(&out.stderr)?;
+    let tids: Vec<u32> = rep.threads.iter().map(|t| t.tid).collect();
+    assert_eq!(tids, [main], "{}", rep.text);
+    assert!(rep.threads[0].frames.len() >= 2, "{}", rep.text);
+    assert_no_own_frames(std::slice::from_ref(&rep));
+    Ok(())
+}
+
+/// With a report file from enable(), request and watchdog dumps without
+/// an fd of their own go to the file, and to stderr.
+#[inline(never)]
+fn run_scenario_dumps_to_report_file() {
+    let path = std::env::temp_dir().join(format!("fh-dumps-to-file-{}.txt", std::process::id()));
+    common::child::enable(faulthandler::Config::new().file(&path));
+    println!("FILE {}", path.display());
+    let has = |what: &str| {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.matches(REPORT_END).count() >= 1 && text.contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    };
+    faulthandler::register(libc::SIGUSR1).unwrap();
+    kill_self(libc::SIGUSR1);
+    assert!(
+        has("Dump requested by signal 10"),
+        "no request dump in the file"
+    );
+    faulthandler::dump_traceback_later(Duration::from_millis(100), false, false).unwrap();
+    assert!(
+        has("Timeout (0:00:00.100)!"),
+        "no watchdog dump in the file"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn check_dumps_to_report_file(c: &Ctx) -> Check {
+    let out = c.run();
+    let path = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("FILE "))
+        .ok_or("no FILE line")?;
+    let file = std::fs::read_to_string(path);
+    let _ = std::fs::remove_file(path);
+    let file = file.map_err(|e| format!("{path}: {e}"))?;
+    for (what, text) in [("the file", &file), ("stderr", &out.stderr)] {
+        let kinds: Vec<_> = Report::parse_all(text)
+            .into_iter()
+            .map(|r| r.kind)
+            .collect();
+        assert!(
+            matches!(
+                &kinds[..],
+                [
+                    Some(report::Kind::DumpRequest { signo: 10, .. }),
+                    Some(report::Kind::Timeout(t))
+                ] if t == "0:00:00.100"
+            ),
+            "{what}: {kinds:?}\n{text}"
+        );
+    }
+    Ok(())
+}
+
 #[inline(never)]
 fn run_scenario_register_refused() {
     common::child::enable_default();
@@ -691,7 +860,11 @@ fn check_json_dump_traceback(c: &Ctx) -> Check {
         return Err(format!("{} reports, not 2:\n{}", reps.len(), out.stderr));
     }
     for (i, rep) in reps.iter().enumerate() {
-        if rep["kind"] != "dump" || rep["header"] != "Stack dump requested\n" {
+        let header = rep["header"].as_str().unwrap_or("");
+        if rep["kind"] != "dump"
+            || !header.starts_with("Stack dump requested\nProcess ")
+            || !header.contains("\nCommand line: ")
+        {
             return Err(format!("{rep}"));
         }
         let cur = common::json::current_thread(rep)?;
@@ -1306,6 +1479,12 @@ fn check_register(c: &Ctx) -> Check {
         "{err}"
     );
     assert_eq!(rep.process.as_ref().map(|p| p.pid), Some(*sender));
+    rep.check_process_lines(
+        *sender,
+        out.argv[0].rsplit('/').next().unwrap_or_default(),
+        &out.argv.join(" "),
+        out.elapsed,
+    )?;
     let blocks = &rep.threads;
     assert!(blocks.iter().all(|b| !b.current));
     assert!(!blocks.iter().any(|b| b.name == "fh-dumper"), "{err}");
@@ -1316,8 +1495,17 @@ fn check_register(c: &Ctx) -> Check {
 fn check_dump_traceback(c: &Ctx) -> Check {
     let out = c.run();
     let err = &out.stderr;
+    assert!(err.starts_with("Stack dump requested\nProcess "), "{err}");
+    let rep = Report::first(err)?;
+    rep.check_process_lines(
+        rep.process.as_ref().map_or(0, |p| p.pid),
+        out.argv[0].rsplit('/').next().unwrap_or_default(),
+        &out.argv.join(" "),
+        out.elapsed,
+    )?;
     assert!(
-        err.starts_with("Stack dump requested\n\nCurrent thread "),
+        rep.lines().nth(3) == Some("")
+            && rep.lines().nth(4).unwrap().starts_with("Current thread "),
         "{err}"
     );
     let blocks = parse_blocks(err);
@@ -1413,6 +1601,9 @@ fn check_register_many(c: &Ctx) -> Check {
         200
     );
     assert_eq!(reports.len(), 200);
+    // No frame of ours in any thread's stack: the thread that took the
+    // request signal is walked after our handler returned, not inside it.
+    assert_no_own_frames(&reports);
     for r in &reports {
         assert!(
             matches!(r.kind, Some(report::Kind::DumpRequest { signo: 10, .. })),
@@ -1509,6 +1700,12 @@ fn check_watchdog(c: &Ctx) -> Check {
     assert!(err.starts_with("Timeout (0:00:00.200)!\nProcess "), "{err}");
     let rep = Report::first(err)?;
     assert_eq!(rep.kind, Some(report::Kind::Timeout("0:00:00.200".into())));
+    rep.check_process_lines(
+        rep.process.as_ref().map_or(0, |p| p.pid),
+        out.argv[0].rsplit('/').next().unwrap_or_default(),
+        &out.argv.join(" "),
+        out.elapsed,
+    )?;
     assert!(
         !rep.threads.iter().any(|b| b.name == "fh-watchdog"),
         "{err}"
@@ -1593,6 +1790,9 @@ static CASES: &[Case] = &[
     Case { name: "crash_thread_limit", body: Some(run_scenario_crash_thread_limit), expect: SEGV, check: check_crash_thread_limit, ..CASE },
     Case { name: "register", body: Some(run_scenario_register), check: check_register, ..DUMP },
     Case { name: "register_many", body: Some(run_scenario_register_many), check: check_register_many, ..DUMP },
+    Case { name: "register_one_thread", body: Some(run_scenario_register_one_thread), check: check_register_one_thread, ..DUMP },
+    Case { name: "dumps_to_report_file", body: Some(run_scenario_dumps_to_report_file), check: check_dumps_to_report_file, ..DUMP },
+    Case { name: "register_chain_slow", body: Some(run_scenario_register_chain_slow), check: check_register_chain_slow, ..DUMP },
     Case { name: "register_refused", body: Some(run_scenario_register_refused), check: check_register_refused, ..DUMP },
     Case { name: "unregister_restores", body: Some(run_scenario_unregister_restores), check: check_unregister_restores, ..DUMP },
     Case { name: "chain", body: Some(run_scenario_chain), check: check_chain, ..DUMP },

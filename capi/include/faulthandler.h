@@ -63,6 +63,20 @@ int faulthandler_set_report_first(int on);
  */
 int faulthandler_set_format(int format);
 
+/*
+ * A setting for the next faulthandler_enable(), written as its environment
+ * variable would be and checked by the same validator: name is
+ * "max_threads" or "FAULTHANDLER_MAX_THREADS". The settings: "file" (a
+ * report file template: %p pid, %t unix time, %e executable name, %% a %;
+ * used when fd < 0), "all_threads", "report_first" and "registers" ("0"
+ * or "1"; registers adds the crashing thread's registers and code bytes),
+ * "max_frames" (1 to 4096), "max_threads" (1 to 100000), "thread_timeout"
+ * (seconds, 0.001 to 60), "write_timeout" (seconds, 0.001 to 3600). The
+ * all_threads and a nonzero max_frames given to faulthandler_enable() win.
+ * EINVAL for an unknown name or a bad value, which changes nothing.
+ */
+int faulthandler_set(const char *name, const char *value);
+
 /* Remove the crash handlers. Returns 1 if they were enabled, else 0. */
 int faulthandler_disable(void);
 

@@ -6,7 +6,8 @@
 //! # Safety
 //!
 //! The functions are `extern "C"` entry points with unmangled names; they
-//! take only integers, so there are no pointers to validate.
+//! take integers, except `faulthandler_set`, whose two pointers must be
+//! null or NUL-terminated strings (null is refused with `EINVAL`).
 #![allow(unsafe_code)]
 
 use fh as crate_;
@@ -73,14 +74,84 @@ pub extern "C" fn faulthandler_version() -> *const core::ffi::c_char {
     crate::VERSION.as_ptr()
 }
 
+/// The settings `faulthandler_set` made, for the next `faulthandler_enable`.
+static PENDING: std::sync::Mutex<Option<crate_::env::Env>> = std::sync::Mutex::new(None);
+
+/// The variables `faulthandler_set` does not take: the dump signal, the
+/// watchdog and readiness have functions (or no meaning) of their own.
+const NOT_SETTABLE: [&str; 5] = [
+    "FAULTHANDLER_SIGNAL",
+    "FAULTHANDLER_TIMEOUT",
+    "FAULTHANDLER_TIMEOUT_REPEAT",
+    "FAULTHANDLER_TIMEOUT_EXIT",
+    "FAULTHANDLER_READY_FD",
+];
+
+/// `int faulthandler_set(const char *name, const char *value)`: a setting
+/// for the next `faulthandler_enable`, written as its environment
+/// variable would be and checked by the same validator: `name` is
+/// `"max_threads"` or `"FAULTHANDLER_MAX_THREADS"` (also `file`,
+/// `all_threads`, `max_frames`, `thread_timeout`, `write_timeout` in
+/// seconds, `report_first`, `registers`). `EINVAL` for an unknown name or a bad value,
+/// which changes nothing.
+///
+/// # Safety
+///
+/// `name` and `value` are null or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn faulthandler_set(
+    name: *const core::ffi::c_char,
+    value: *const core::ffi::c_char,
+) -> i32 {
+    if name.is_null() || value.is_null() {
+        return fail(libc::EINVAL);
+    }
+    // SAFETY: the caller's: NUL-terminated strings.
+    let (name, value) = unsafe {
+        (
+            std::ffi::CStr::from_ptr(name),
+            std::ffi::CStr::from_ptr(value),
+        )
+    };
+    let r = catch_unwind(|| {
+        use std::os::unix::ffi::OsStrExt;
+        let name = name.to_str().map_err(|_| libc::EINVAL)?;
+        let upper = name.to_ascii_uppercase();
+        let var = if upper.starts_with("FAULTHANDLER_") {
+            upper
+        } else {
+            format!("FAULTHANDLER_{upper}")
+        };
+        if !crate_::env::VARS.contains(&var.as_str()) || NOT_SETTABLE.contains(&var.as_str()) {
+            return Err(libc::EINVAL);
+        }
+        let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .get_or_insert_with(Default::default)
+            .set(&var, std::ffi::OsStr::from_bytes(value.to_bytes()))
+            .map_err(|_| libc::EINVAL)
+    });
+    match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => fail(e),
+        Err(_) => fail(libc::EIO),
+    }
+}
+
 /// `int faulthandler_enable(int fd, int all_threads, size_t max_frames)`:
-/// install the crash handlers. `fd < 0` means stderr; any other fd is
-/// duplicated, so the caller keeps its own. `max_frames` 0 means the
+/// install the crash handlers, with the settings `faulthandler_set` made.
+/// `fd < 0` means stderr (or the `file` set); any other fd is duplicated,
+/// so the caller keeps its own. `max_frames` 0 means the one set, or the
 /// default (100).
 #[no_mangle]
 pub extern "C" fn faulthandler_enable(fd: i32, all_threads: i32, max_frames: usize) -> i32 {
     let r = catch_unwind(|| {
-        let mut c = crate_::Config::new()
+        let base = PENDING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or_else(crate_::Config::new, |p| p.config());
+        let mut c = base
             .all_threads(all_threads != 0)
             .report_first(REPORT_FIRST.load(core::sync::atomic::Ordering::Acquire));
         if let Some(f) = format_of(FORMAT.load(Ordering::Acquire)) {
@@ -195,9 +266,15 @@ pub extern "C" fn faulthandler_unregister(signum: i32) -> i32 {
 
 /// `int faulthandler_dump_traceback(int fd, int all_threads)`: write a
 /// `Stack dump requested` report of the calling thread (and, with
-/// `all_threads`, every other thread) to `fd` now.
+/// `all_threads`, every other thread) to `fd` now. Frame `#0` is the
+/// caller of this function.
 #[no_mangle]
+#[inline(never)]
 pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 {
+    // Only our callers' frames lie above this local (see
+    // `dump_traceback_above`).
+    let marker = 0u8;
+    let sp_floor = std::hint::black_box(&marker) as *const u8 as usize;
     // SAFETY: F_GETFD only inspects the fd table.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return fail(libc::EBADF);
@@ -205,7 +282,7 @@ pub extern "C" fn faulthandler_dump_traceback(fd: i32, all_threads: i32) -> i32 
     let r = catch_unwind(|| {
         // SAFETY: the caller guarantees `fd` stays open during the call.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-        crate_::dump_traceback(fd, all_threads != 0)
+        crate_::__private::dump_traceback_above(fd, all_threads != 0, sp_floor)
             .map_err(|e| crate_::Error::from_io("dump_traceback", e))
     });
     status(r, |()| 0)

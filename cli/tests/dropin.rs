@@ -932,8 +932,14 @@ fn dump_refuses_a_process_that_would_be_killed(_: &Ctx) -> Check {
 /// Link a `c-fixtures/capi_*.c` object (compiled by build.rs) against the
 /// freshly built `libfaulthandler.so`.
 fn link_c_api_user(name: &str) -> PathBuf {
+    link_c_api_user_as(name, name)
+}
+
+/// [`link_c_api_user`] to output file `out_name`: cases run two at a time,
+/// and one relinking a program another one runs gets ETXTBSY.
+fn link_c_api_user_as(name: &str, out_name: &str) -> PathBuf {
     let dir = common::c_library_dir();
-    let out = dir.join(name);
+    let out = dir.join(out_name);
     let mut cc = prog(common::CC, &[]);
     cc.cmd()
         .arg(fixture(&format!("{name}.o")))
@@ -971,8 +977,30 @@ fn a_c_program_uses_the_header_and_the_shared_library(_: &Ctx) -> Check {
     Ok(())
 }
 
+/// faulthandler_set(): the environment's settings (a file template here),
+/// checked by the same validator; bad ones are EINVAL (the fixture checks).
+fn the_c_api_takes_the_environments_settings(_: &Ctx) -> Check {
+    let exe = link_c_api_user_as("capi_user", "capi_user_set");
+    let dir = std::env::temp_dir().join(format!("fh-capi-set-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = dir.join("crash-%p.txt");
+    let o = prog(&exe, &["file", template.to_str().unwrap()])
+        .run()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(signal(&o), Some(libc::SIGSEGV), "{e}");
+    let pid = child_pid_of(&e);
+    let file = dir.join(format!("crash-{pid}.txt"));
+    let text = std::fs::read_to_string(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = text.unwrap_or_else(|err| panic!("{}: {err}\n{e}", file.display()));
+    assert_segv_report(&text, "capi_user_set +0x", "0x0000000000000010");
+    Ok(())
+}
+
 fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer(_: &Ctx) -> Check {
-    let exe = link_c_api_user("capi_user");
+    let exe = link_c_api_user_as("capi_user", "capi_user_dumps");
     let child = prog(&exe, &["dumps"]).run().unwrap();
     let e = stderr(&child);
     assert_eq!(code(&child), Some(0), "{e}");
@@ -995,6 +1023,20 @@ fn the_c_api_dumps_on_a_signal_on_request_and_on_a_timer(_: &Ctx) -> Check {
     assert!(e.matches("\nCurrent thread ").count() >= 1, "{e}");
     assert!(e.contains(" in main+0x"), "{e}");
     assert_eq!(e.matches("\nModules:\n").count(), 3, "{e}");
+    // The code dump's frame #0 is its caller, the C program's main, not
+    // the C API's wrapper.
+    let dump = Report::parse_all(&e)
+        .into_iter()
+        .find(|r| r.kind == Some(common::report::Kind::StackDump))
+        .unwrap_or_else(|| panic!("no code dump in:\n{e}"));
+    let f0 = &dump.current()?.frames[0];
+    assert_eq!(f0.name, "main", "{}", dump.text);
+    let p = dump.process.as_ref().expect("a Process line");
+    assert!(
+        p.time.is_some() && dump.command_line.is_some(),
+        "{}",
+        dump.text
+    );
     Ok(())
 }
 
@@ -1070,6 +1112,57 @@ fn preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on(_: &Ctx) ->
     child.wait_for_line("Modules:", 15).unwrap();
     assert!(child.is_running(), "the host must live on");
     child.kill().unwrap();
+    Ok(())
+}
+
+/// The watchdog's repeat and exit, and the limits, through the preload's
+/// environment: two dumps 0.2 s apart, then the process exits with 1.
+fn preloaded_watchdog_repeat_and_exit(_: &Ctx) -> Check {
+    let exe = fixture("exe_dropin");
+    let o = prog(&exe, &["sleep"])
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_TIMEOUT", "0.2")
+        .env("FAULTHANDLER_TIMEOUT_REPEAT", "1")
+        .env("FAULTHANDLER_TIMEOUT_EXIT", "1")
+        .env("FAULTHANDLER_MAX_THREADS", "2")
+        .env("FAULTHANDLER_THREAD_TIMEOUT", "0.05")
+        .env("FAULTHANDLER_WRITE_TIMEOUT", "1")
+        .env("FAULTHANDLER_REPORT_FIRST", "0")
+        .run()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(code(&o), Some(1), "exit after the dump: {e}");
+    assert!(!e.contains("ignoring"), "{e}");
+    let timeouts: Vec<_> = Report::parse_all(&e)
+        .into_iter()
+        .filter(|r| r.first_line == "Timeout (0:00:00.200)!")
+        .collect();
+    assert_eq!(timeouts.len(), 1, "exit comes with the first dump: {e}");
+    // Repeat without exit: a dump every 0.2 s, the host lives on.
+    let child = prog(&exe, &["sleep"])
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_TIMEOUT", "0.2")
+        .env("FAULTHANDLER_TIMEOUT_REPEAT", "1")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(900));
+    let o = child.kill().unwrap();
+    let n = stderr(&o).matches("Timeout (0:00:00.200)!\n").count();
+    assert!(n >= 2, "{n} dumps with repeat: {}", stderr(&o));
+    // Bad values: one warning each, the host runs on.
+    let o = prog(&exe, &["ok"])
+        .env("LD_PRELOAD", library())
+        .env("FAULTHANDLER", "1")
+        .env("FAULTHANDLER_MAX_THREADS", "0")
+        .env("FAULTHANDLER_THREAD_TIMEOUT", "x")
+        .env("FAULTHANDLER_TIMEOUT_REPEAT", "yes")
+        .run()
+        .unwrap();
+    assert_eq!(code(&o), Some(0));
+    let e = stderr(&o);
+    assert_eq!(e.matches("faulthandler: ignoring ").count(), 3, "{e}");
     Ok(())
 }
 
@@ -1182,8 +1275,10 @@ static CASES: &[Case] = &[
     Case { name: "dump_refuses_a_process_that_would_be_killed", check: dump_refuses_a_process_that_would_be_killed, ..PROGRAMS },
     Case { name: "a_c_program_uses_the_header_and_the_shared_library", check: a_c_program_uses_the_header_and_the_shared_library, ..PROGRAMS },
     Case { name: "the_c_api_dumps_on_a_signal_on_request_and_on_a_timer", check: the_c_api_dumps_on_a_signal_on_request_and_on_a_timer, ..PROGRAMS },
+    Case { name: "the_c_api_takes_the_environments_settings", check: the_c_api_takes_the_environments_settings, ..PROGRAMS },
     Case { name: "dump_waits_for_a_late_handler_and_refuses_without_waiting", check: dump_waits_for_a_late_handler_and_refuses_without_waiting, ..PROGRAMS },
     Case { name: "preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on", check: preloaded_signal_and_timeout_variables_dump_and_the_host_lives_on, ..PROGRAMS },
+    Case { name: "preloaded_watchdog_repeat_and_exit", check: preloaded_watchdog_repeat_and_exit, ..PROGRAMS },
     Case { name: "the_readiness_variable_is_used_once_and_never_names_stdio", check: the_readiness_variable_is_used_once_and_never_names_stdio, ..PROGRAMS },
     Case { name: "python_ctypes_crash_under_run", check: python_ctypes_crash_under_run, ..PROGRAMS },
     Case { name: "symbolize_help_and_usage_errors", check: symbolize_help_and_usage_errors, ..PROGRAMS },

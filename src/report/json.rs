@@ -135,6 +135,7 @@ pub(crate) fn fatal_header(w: &mut Writer, h: &FatalHeader) {
     let (code, description, sender): (Option<&str>, &str, Option<(i32, u32)>) = match h.origin {
         Origin::Fault { desc, code_name } => (Some(code_name), desc, None),
         Origin::Sent { pid, uid } => (None, "sent", Some((pid, uid))),
+        Origin::RaisedHere => (None, "abort() or raise() on this thread", None),
         Origin::Kernel => (Some("SI_KERNEL"), "raised by the kernel", None),
     };
     match code {
@@ -168,7 +169,7 @@ pub(crate) fn fatal_header(w: &mut Writer, h: &FatalHeader) {
     }
     w.write(b"}");
     let mut text = Buf::<256>::new();
-    if super::last_panic::write_last_panic(&mut text) {
+    if super::last_panic::write_last_panic(&mut text, crate::runtime::sys::gettid()) {
         // The text is escaped for the text report already (`Buf::ascii`).
         field_str(w, "last_panic", text.as_bytes());
     } else {

@@ -7,6 +7,7 @@
 //! the caller lends from the claim's scratch; the symbolizer's storage is
 //! the claim holder's too.
 
+use super::process::{three, two};
 use crate::runtime::fmt::Buf;
 use crate::runtime::modules::{self, Late, Module};
 use crate::runtime::procfs;
@@ -101,6 +102,9 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
                     .str(" uid ")
                     .dec(u64::from(uid));
             }
+            Origin::RaisedHere => {
+                line.str("abort() or raise() on this thread");
+            }
             Origin::Kernel => {
                 line.str("raised by the kernel (SI_KERNEL)");
             }
@@ -136,7 +140,7 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
     }
     w.write(line.as_bytes());
     line.clear();
-    if super::last_panic::write_last_panic(&mut line) {
+    if super::last_panic::write_last_panic(&mut line, sys::gettid()) {
         w.write(b"Last panic: ");
         w.write(line.as_bytes());
         w.write(b"\n");
@@ -144,16 +148,13 @@ pub(crate) fn write_fatal_header(w: &mut Writer, h: &FatalHeader) {
     write_process_line(w);
 }
 
-/// `Process PID "NAME"`.
+/// `Process PID "NAME" at TIME, up UPTIME` and `Command line: ...` (see
+/// `report::process`).
 pub(crate) fn write_process_line(w: &mut Writer) {
     if w.json_fields() {
         return super::json::process(w);
     }
-    let mut line = Buf::<128>::new();
-    line.str("Process ").dec(sys::getpid() as u64).str(" \"");
-    procfs::write_exe_name(&mut line);
-    line.str("\"\n");
-    w.write(line.as_bytes());
+    super::process::write_process_lines(w);
 }
 
 /// A thread's heading: `Current thread TID "NAME" (most recent call first):`
@@ -532,8 +533,7 @@ pub(crate) enum DumpHeader {
     Code,
 }
 
-/// Write the first line of a non-crash report, and the `Process` line for
-/// the request and timeout reports.
+/// Write the first line of a non-crash report, and the process lines.
 pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
     if w.json_fields() {
         return super::json::dump_header(w, h);
@@ -565,21 +565,7 @@ pub(crate) fn write_dump_header(w: &mut Writer, h: DumpHeader) {
     }
     line.byte(b'\n');
     w.write(line.as_bytes());
-    if !matches!(h, DumpHeader::Code) {
-        write_process_line(w);
-    }
-}
-
-fn two(v: u64) -> [u8; 2] {
-    [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8]
-}
-
-fn three(v: u64) -> [u8; 3] {
-    [
-        b'0' + (v / 100 % 10) as u8,
-        b'0' + (v / 10 % 10) as u8,
-        b'0' + (v % 10) as u8,
-    ]
+    write_process_line(w);
 }
 
 #[cfg(test)]
@@ -624,7 +610,8 @@ mod tests {
             "{t}"
         );
         let t = written(|w| write_dump_header(w, DumpHeader::Code));
-        assert_eq!(t, "Stack dump requested\n");
+        assert!(t.starts_with("Stack dump requested\nProcess "), "{t}");
+        assert!(t.contains("\nCommand line: "), "{t}");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 pub(crate) mod json;
 pub(crate) mod last_panic;
 pub(crate) mod lines;
+pub(crate) mod process;
+pub(crate) mod registers;
 
 pub(crate) use lines::*;
 

@@ -438,6 +438,10 @@ pub(crate) enum Origin {
     },
     /// Sent by a process: kill, tgkill, raise, sigqueue (`si_code <= 0`).
     Sent { pid: i32, uid: u32 },
+    /// Sent by the crashing thread to itself with `tgkill`, as `abort()`
+    /// and `raise()` do (`SI_TKILL` from our own pid, and the thread's
+    /// registers still hold that very call; see the fatal handler).
+    RaisedHere,
     /// Raised by the kernel itself (`SI_KERNEL`), e.g. a general protection
     /// fault on a non-canonical address; there is no useful address.
     Kernel,

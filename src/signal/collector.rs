@@ -495,6 +495,36 @@ pub(crate) unsafe fn collect_other_threads(
     hold: bool,
     emit: &mut dyn FnMut(Thread<'_>),
 ) {
+    // SAFETY: the caller's.
+    unsafe { collect_threads(scratch, max_frames, 0, hold, emit) }
+}
+
+/// [`collect_other_threads`] for thread `tid` alone (a dump of the thread
+/// that took a request signal). Nothing is emitted when it is gone.
+///
+/// # Safety
+///
+/// As for [`collect_other_threads`].
+pub(crate) unsafe fn collect_one_thread(
+    scratch: &mut Scratch,
+    max_frames: usize,
+    tid: i32,
+    emit: &mut dyn FnMut(Thread<'_>),
+) {
+    // SAFETY: the caller's.
+    unsafe { collect_threads(scratch, max_frames, tid, false, emit) }
+}
+
+/// Collect every thread but the caller and our helpers, or (`only` not
+/// 0) thread `only` alone; with `hold`, the threads that answer stay held
+/// (see [`collect_other_threads`]).
+unsafe fn collect_threads(
+    scratch: &mut Scratch,
+    max_frames: usize,
+    only: i32,
+    hold: bool,
+    emit: &mut dyn FnMut(Thread<'_>),
+) {
     let sig = SIGNAL.load(Ordering::Acquire);
     let Some(pool) = pool().filter(|_| sig != 0) else {
         emit(Thread::NoCollector);
@@ -519,7 +549,7 @@ pub(crate) unsafe fn collect_other_threads(
     let mut cursor = 0usize;
     let mut sent = 0usize;
     for_each_tid(&mut scratch.dirents, |tid| {
-        if tid == me || is_internal(tid) {
+        if tid == me || is_internal(tid) || (only != 0 && tid != only) {
             return;
         }
         if listed >= max_threads {

@@ -251,6 +251,115 @@ pub(crate) fn context_pc_sp(uc: *mut c_void) -> (usize, usize) {
     }
 }
 
+/// The opt-in registers block, from the signal's context.
+#[inline(never)]
+fn write_registers(w: &mut crate::runtime::writer::Writer, uc: *mut c_void) {
+    if uc.is_null() {
+        return;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use libc::{
+            REG_EFL, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_R8, REG_R9, REG_RAX,
+            REG_RBP, REG_RBX, REG_RCX, REG_RDI, REG_RDX, REG_RIP, REG_RSI, REG_RSP,
+        };
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        let g = unsafe { &(*uc).uc_mcontext.gregs };
+        let r = |i: libc::c_int| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| g.get(i))
+                .map_or(0, |&v| v as u64)
+        };
+        let regs = [
+            ("rax", r(REG_RAX)),
+            ("rbx", r(REG_RBX)),
+            ("rcx", r(REG_RCX)),
+            ("rdx", r(REG_RDX)),
+            ("rsi", r(REG_RSI)),
+            ("rdi", r(REG_RDI)),
+            ("rbp", r(REG_RBP)),
+            ("rsp", r(REG_RSP)),
+            ("r8", r(REG_R8)),
+            ("r9", r(REG_R9)),
+            ("r10", r(REG_R10)),
+            ("r11", r(REG_R11)),
+            ("r12", r(REG_R12)),
+            ("r13", r(REG_R13)),
+            ("r14", r(REG_R14)),
+            ("r15", r(REG_R15)),
+            ("rip", r(REG_RIP)),
+            ("eflags", r(REG_EFL)),
+        ];
+        let pc = r(REG_RIP) as usize;
+        report::registers::write_registers(w, &report::registers::Registers { regs: &regs, pc });
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        const NAMES: [&str; 31] = [
+            "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
+            "x14", "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25",
+            "x26", "x27", "x28", "x29", "x30",
+        ];
+        // SAFETY: as above.
+        let m = unsafe { &(*uc).uc_mcontext };
+        let mut regs = [("", 0u64); 34];
+        for ((slot, name), v) in regs.iter_mut().zip(NAMES).zip(m.regs.iter()) {
+            *slot = (name, *v);
+        }
+        if let Some(s) = regs.get_mut(31..34) {
+            s[0] = ("sp", m.sp);
+            s[1] = ("pc", m.pc);
+            s[2] = ("pstate", m.pstate);
+        }
+        let pc = m.pc as usize;
+        report::registers::write_registers(w, &report::registers::Registers { regs: &regs, pc });
+    }
+}
+
+/// Whether the thread was interrupted right after its own
+/// `tgkill(getpid(), gettid(), sig)`, as `abort()` and `raise()` make it
+/// (glibc sends to itself without blocking signals around the call, so
+/// the signal arrives as the system call returns). The siginfo does not
+/// name the sending thread; the interrupted registers do: the
+/// instruction before the pc is a system call, and the argument
+/// registers, which the kernel leaves as they were, hold our pid (x86_64
+/// only), our tid and the signal, with the tgkill number in `x8` on
+/// aarch64. The two code bytes are read with `process_vm_readv`, which
+/// cannot fault.
+#[inline(never)]
+fn raised_by_this_thread(sig: c_int, uc: *mut c_void) -> bool {
+    if uc.is_null() {
+        return false;
+    }
+    let uc = uc.cast::<libc::ucontext_t>();
+    let tid = sys::gettid() as i64;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
+        let g = unsafe { &(*uc).uc_mcontext.gregs };
+        let pc = g[libc::REG_RIP as usize] as usize;
+        let mut code = [0u8; 2];
+        sys::read_memory(pc.wrapping_sub(2), &mut code) == 2
+            && code == [0x0f, 0x05]
+            && g[libc::REG_RDI as usize] == i64::from(sys::getpid())
+            && g[libc::REG_RSI as usize] == tid
+            && g[libc::REG_RDX as usize] == i64::from(sig)
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as above.
+        let m = unsafe { &(*uc).uc_mcontext };
+        let mut code = [0u8; 4];
+        sys::read_memory((m.pc as usize).wrapping_sub(4), &mut code) == 4
+            && u32::from_le_bytes(code) == 0xd400_0001
+            && m.regs[8] == libc::SYS_tgkill as u64
+            && m.regs[1] == tid as u64
+            && m.regs[2] == sig as u64
+    }
+}
+
 /// Whether a fault at `fault` with the stack pointer at `sp` is a stack
 /// overflow: the address lies in the guard area just below the stack that
 /// `sp` belongs to, and is not itself accessible memory.
@@ -797,7 +906,8 @@ fn report_fatal(
     let (pc, sp) = context_pc_sp(uc);
     {
         let scratch = claim.scratch();
-        let mut header = || write_header(scratch, sig, info, sp, then);
+        let raised_here = raised_by_this_thread(sig, uc);
+        let mut header = || write_header(scratch, sig, info, uc, sp, then, raised_here);
         // SAFETY: we hold the claim, which the report stack belongs to.
         unsafe { stack::run_on_report_stack(&mut header) };
     }
@@ -835,8 +945,9 @@ fn report_prewalked(
     let max = settings::max_frames();
     let scratch = claim.scratch();
     let walk = scratch.prewalk;
+    let raised_here = raised_by_this_thread(sig, uc);
     let mut all = || {
-        write_header(scratch, sig, info, sp, then);
+        write_header(scratch, sig, info, uc, sp, then, raised_here);
         write_body(scratch, walk, max);
     };
     // SAFETY: we hold the claim, which the report stack belongs to.
@@ -850,8 +961,10 @@ fn write_header(
     scratch: &mut Scratch,
     sig: c_int,
     info: *mut libc::siginfo_t,
+    uc: *mut c_void,
     sp: usize,
     then: Then,
+    raised_here: bool,
 ) {
     let Scratch {
         maps,
@@ -866,7 +979,10 @@ fn write_header(
         let i = &*info;
         (i.si_code, i.si_addr() as usize, i.si_pid(), i.si_uid())
     };
-    let origin = table::origin(sig, code, pid, uid);
+    let mut origin = table::origin(sig, code, pid, uid);
+    if code == libc::SI_TKILL && pid == sys::getpid() && raised_here {
+        origin = Origin::RaisedHere;
+    }
     let has_address = table::fatal(sig).is_some_and(|f| f.has_address);
     let fault_addr = match origin {
         Origin::Fault { .. } if has_address => Some(addr),
@@ -907,6 +1023,9 @@ fn write_header(
         symbols,
     };
     report::compose_header(&mut parts, &Header::Fatal(&header));
+    if settings::REGISTERS.load(Ordering::Relaxed) {
+        write_registers(parts.w, uc);
+    }
     report::write_thread_heading(parts.w, sys::gettid(), true, None);
     parts.w.flush();
 }

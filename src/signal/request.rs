@@ -31,6 +31,8 @@ pub(crate) struct SigState {
     pub pending: AtomicU32,
     /// The sender of the last request.
     pub pid: AtomicI32,
+    /// The thread that took the last request.
+    pub tid: AtomicI32,
     /// The previous action was SIG_DFL and `chain` asked for it: the
     /// dumper carries it out.
     pub run_default: AtomicBool,
@@ -49,6 +51,7 @@ static SIGS: [SigState; NSIG] = [const {
         chain: AtomicBool::new(false),
         pending: AtomicU32::new(0),
         pid: AtomicI32::new(0),
+        tid: AtomicI32::new(0),
         run_default: AtomicBool::new(false),
         fd: AtomicI32::new(-1),
         all_threads: AtomicBool::new(true),
@@ -62,6 +65,28 @@ pub(crate) static EVENT_FD: AtomicI32 = AtomicI32::new(-1);
 /// The process the dumper thread runs in (0 until it runs). A child that
 /// `fork()` made has no dumper: its requests are served by the handler.
 pub(crate) static DUMPER_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Threads inside [`request_handler`] (or [`note_request`]) right now:
+/// the dumper waits, a bounded time, until they are out before it
+/// collects, so that no stack shows our handler, the handler it chains
+/// to, or the signal trampoline.
+pub(crate) static IN_HANDLER: AtomicU32 = AtomicU32::new(0);
+
+/// Counts a thread in [`IN_HANDLER`] for as long as it lives.
+struct InHandler;
+
+impl InHandler {
+    fn enter() -> InHandler {
+        IN_HANDLER.fetch_add(1, Ordering::AcqRel);
+        InHandler
+    }
+}
+
+impl Drop for InHandler {
+    fn drop(&mut self) {
+        IN_HANDLER.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl SigState {
     /// Remember `prev` as the action from before ours. Normal context,
@@ -101,11 +126,18 @@ pub(crate) fn states() -> impl Iterator<Item = (c_int, &'static SigState)> {
 }
 
 /// Our handler, installed for `sig` with `SA_RESTART`. Not `SA_ONSTACK`:
-/// the handler needs a few hundred bytes, and on the thread's own stack a
-/// collection signal that lands inside it can still walk that thread
-/// (on a small alternate stack it would run out of room).
+/// the handler needs a few hundred bytes, and runs on the thread's own
+/// stack. The stack collector's signal is blocked while it runs: a
+/// collection that asks this thread meanwhile gets its answer once the
+/// handler has returned (the signal is delivered as `sigreturn` restores
+/// the mask), from the interrupted code, so the stack shows neither our
+/// handler nor the trampoline.
 pub(crate) fn action() -> Action {
-    Action::handler(request_handler, libc::SA_RESTART, &[])
+    let mut act = Action::handler(request_handler, libc::SA_RESTART, &[]);
+    if let Some(collector) = super::collector::signal() {
+        act.also_block(collector);
+    }
+    act
 }
 
 /// Whether `act` is our handler.
@@ -117,6 +149,7 @@ pub(crate) fn is_ours(act: &Action) -> bool {
 /// signal-hook-registry, with a null `uc`). In a process without the
 /// dumper thread (a forked child), write the dump here and now instead.
 pub(crate) fn note_request(sig: c_int, info: &libc::siginfo_t, uc: *mut c_void) {
+    let _in = InHandler::enter();
     let Some(st) = state(sig) else {
         return;
     };
@@ -140,6 +173,7 @@ pub(crate) fn note_request(sig: c_int, info: &libc::siginfo_t, uc: *mut c_void) 
         return;
     }
     st.pid.store(pid, Ordering::Relaxed);
+    st.tid.store(sys::gettid(), Ordering::Relaxed);
     st.pending.fetch_add(1, Ordering::AcqRel);
     wake_dumper();
 }
@@ -165,6 +199,7 @@ pub(crate) fn wake_dumper() {
 /// The handler for registered signals (when not through the registry).
 extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let _errno = ErrnoGuard::new();
+    let _in = InHandler::enter();
     let Some(st) = state(sig) else {
         return;
     };

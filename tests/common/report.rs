@@ -23,13 +23,62 @@ pub enum Kind {
     StackDump,
 }
 
-/// `Process PID "NAME"[ rest]`.
+/// `Process PID "NAME"[ at TIME][, up UPTIME s]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Process {
     pub pid: u32,
     pub name: String,
     /// Whatever follows the name (time, uptime), trimmed.
     pub rest: String,
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` after ` at `, when it has that shape.
+    pub time: Option<String>,
+    /// The uptime in milliseconds, from `, up S.mmm s`.
+    pub uptime_ms: Option<u64>,
+}
+
+/// Whether `t` is ISO 8601 UTC with milliseconds: `2026-12-01T21:22:58.123Z`.
+pub fn is_utc_ms(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            23 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// The seconds since the epoch of a time [`is_utc_ms`] accepts (for
+/// comparing with the test's own clock), by the plain day count.
+pub fn utc_ms_to_unix_ms(t: &str) -> Option<u64> {
+    if !is_utc_ms(t) {
+        return None;
+    }
+    let n = |a: usize, b: usize| t[a..b].parse::<u64>().ok();
+    let (y, mo, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    let (h, mi, s, ms) = (n(11, 13)?, n(14, 16)?, n(17, 19)?, n(20, 23)?);
+    let leap = |y: u64| y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
+    let mut days = (1970..y)
+        .map(|y| if leap(y) { 366 } else { 365 })
+        .sum::<u64>();
+    let len = [
+        31,
+        if leap(y) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    days += len[..(mo as usize).checked_sub(1)?].iter().sum::<u64>() + d - 1;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms)
 }
 
 /// `  #N  0xADDR in NAME[+0xOFF][ at FILE:LINE] (MODULE +0xMODOFF)`.
@@ -185,6 +234,11 @@ pub struct Report {
     /// `Last panic: ...` (without the prefix).
     pub last_panic: Option<String>,
     pub process: Option<Process>,
+    /// `Command line: ...` (without the prefix).
+    pub command_line: Option<String>,
+    /// The opt-in registers block: `Registers:`, its register lines, the
+    /// `Code around pc ...` line and the code bytes, as written.
+    pub registers: Vec<String>,
     pub threads: Vec<Thread>,
     /// `... N more threads not shown (max_threads M)`: (N, M).
     pub threads_cut: Option<(u64, u64)>,
@@ -264,10 +318,25 @@ fn parse_process(l: &str) -> Option<Process> {
     let r = l.strip_prefix("Process ")?;
     let (pid, r) = r.split_once(' ')?;
     let (name, rest) = quoted(r)?;
+    let rest = rest.trim().to_string();
+    let (time, up) = match rest.strip_prefix("at ") {
+        Some(r) => match r.split_once(", up ") {
+            Some((t, u)) => (Some(t), Some(u)),
+            None => (Some(r), None),
+        },
+        None => (None, None),
+    };
+    let uptime_ms = up.and_then(|u| {
+        let (s, ms) = u.strip_suffix(" s")?.split_once('.')?;
+        (ms.len() == 3).then_some(())?;
+        Some(s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
+    });
     Some(Process {
         pid: pid.parse().ok()?,
         name,
-        rest: rest.trim().to_string(),
+        time: time.filter(|t| is_utc_ms(t)).map(str::to_string),
+        uptime_ms,
+        rest,
     })
 }
 
@@ -433,6 +502,7 @@ impl Report {
         let mut text = String::from(lines[0]);
         let mut in_modules = false;
         let mut in_block = false;
+        let mut in_registers = false;
         for raw in &lines[1..] {
             let l = raw.trim_end_matches('\n');
             if in_modules {
@@ -451,7 +521,15 @@ impl Report {
                 continue;
             }
             text.push_str(raw);
-            if l == "Modules:" {
+            if in_registers && (l.starts_with("  ") || l.starts_with("Code around pc ")) {
+                rep.registers.push(l.to_string());
+                continue;
+            }
+            in_registers = false;
+            if l == "Registers:" && rep.threads.is_empty() {
+                in_registers = true;
+                rep.registers.push(l.to_string());
+            } else if l == "Modules:" {
                 in_modules = true;
                 rep.has_modules_block = true;
             } else if let Some(t) = parse_thread_line(l) {
@@ -477,6 +555,11 @@ impl Report {
                 in_block = false;
             } else if let Some(p) = l.strip_prefix("Last panic: ") {
                 rep.last_panic = Some(p.to_string());
+            } else if let Some(c) = l
+                .strip_prefix("Command line: ")
+                .filter(|_| rep.command_line.is_none() && rep.threads.is_empty())
+            {
+                rep.command_line = Some(c.to_string());
             } else if rep.process.is_none() && l.starts_with("Process ") {
                 rep.process = parse_process(l);
                 if rep.process.is_none() {
@@ -515,6 +598,64 @@ impl Report {
     /// The report's lines (without their `\n`).
     pub fn lines(&self) -> impl Iterator<Item = &str> {
         self.text.lines()
+    }
+
+    /// The process lines as the contract has them: `Process PID "NAME" at
+    /// TIME, up UPTIME s`, TIME within `window` before now (and not in the
+    /// future, but for a second's slack), the uptime at most `window`, and
+    /// `Command line: CMDLINE` right after.
+    pub fn check_process_lines(
+        &self,
+        pid: u32,
+        name: &str,
+        cmdline: &str,
+        window: std::time::Duration,
+    ) -> Result<(), String> {
+        let p = self.process.as_ref().ok_or("no `Process` line")?;
+        let line = self
+            .lines()
+            .find(|l| l.starts_with("Process "))
+            .unwrap_or_default();
+        if p.pid != pid || p.name != name {
+            return Err(format!(
+                "process line {line:?}: wanted pid {pid} name {name:?}"
+            ));
+        }
+        let t = p
+            .time
+            .as_deref()
+            .ok_or_else(|| format!("no ` at TIME` in {line:?}"))?;
+        let at = utc_ms_to_unix_ms(t).ok_or_else(|| format!("bad time in {line:?}"))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let window_ms = window.as_millis() as u64 + 1000;
+        if at > now + 1000 || at + window_ms < now {
+            return Err(format!(
+                "time {t} is not within {window_ms} ms before now ({now} ms)"
+            ));
+        }
+        let up = p
+            .uptime_ms
+            .ok_or_else(|| format!("no `, up S.mmm s` in {line:?}"))?;
+        if up > window_ms {
+            return Err(format!(
+                "uptime {up} ms, but the child ran less than {window_ms} ms"
+            ));
+        }
+        let next = self
+            .lines()
+            .skip_while(|l| !l.starts_with("Process "))
+            .nth(1)
+            .unwrap_or_default();
+        let want = format!("Command line: {cmdline}");
+        if next != want {
+            return Err(format!(
+                "line after the process line\n  is:     {next:?}\n  wanted: {want:?}"
+            ));
+        }
+        Ok(())
     }
 
     pub fn module(&self, path: &str) -> Option<&Module> {
@@ -568,6 +709,8 @@ Modules:
   0x00007f3a1c000000-0x00007f3a1c1d0000 /usr/lib/libc.so.6 build-id 9a8b7c
 child: after
 Stack dump requested
+Process 7 \"x\" at 2026-12-01T21:22:58.123Z
+Command line: x
 
 Current thread 7 \"x\" (most recent call first):
   #0  0x0000000000001000 in f+0x1 (/a +0x1000)
@@ -593,7 +736,18 @@ Modules:
         let p = r.process.as_ref().unwrap();
         assert_eq!((p.pid, p.name.as_str()), (4242, "my\\\"prog"));
         assert!(p.rest.starts_with("at 2026-"));
-        assert_eq!(r.other, ["Command line: /usr/bin/myprog --port 8080"]);
+        assert_eq!(p.time.as_deref(), Some("2026-12-01T21:22:58.123Z"));
+        assert_eq!(p.uptime_ms, Some(3204));
+        assert_eq!(
+            utc_ms_to_unix_ms("2026-12-01T21:22:58.123Z"),
+            Some(1_796_160_178_123)
+        );
+        assert!(!is_utc_ms("2026-12-01 21:22:58.123Z"));
+        assert_eq!(
+            r.command_line.as_deref(),
+            Some("/usr/bin/myprog --port 8080")
+        );
+        assert!(r.other.is_empty(), "{:?}", r.other);
         assert_eq!(r.threads.len(), 4);
         let c = r.current().unwrap();
         assert_eq!((c.tid, c.name.as_str()), (4242, "main"));
@@ -649,7 +803,8 @@ Modules:
         assert_eq!(r.modules[0].start, 0x55d1c2a00000);
         assert!(r.text.ends_with("build-id 9a8b7c\n") && !r.text.contains("child: after"));
         assert_eq!(all[1].kind, Some(Kind::StackDump));
-        assert!(all[1].process.is_none());
+        let p = all[1].process.as_ref().unwrap();
+        assert_eq!((p.time.is_some(), p.uptime_ms), (true, None));
         assert_eq!(all[1].current().unwrap().frames[0].name, "f");
     }
 

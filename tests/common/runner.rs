@@ -68,6 +68,8 @@ impl std::fmt::Display for End {
 #[derive(Clone, Debug)]
 pub struct Run {
     pub what: String,
+    /// The child's argv, program first, as given to the command.
+    pub argv: Vec<String>,
     pub end: End,
     pub stdout: String,
     pub stderr: String,
@@ -238,6 +240,10 @@ impl Runner {
                 Ok(())
             });
         }
+        let argv = std::iter::once(self.cmd.get_program())
+            .chain(self.cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         let start = Instant::now();
         let mut child = self
             .cmd
@@ -253,6 +259,7 @@ impl Runner {
         let err = drain(child.stderr.take().expect("stderr"));
         Ok(Spawned {
             what: self.what,
+            argv,
             child,
             start,
             timeout: self.timeout,
@@ -287,6 +294,7 @@ fn drain(mut r: impl Read + Send + 'static) -> Sink {
 /// A running child.
 pub struct Spawned {
     what: String,
+    argv: Vec<String>,
     child: std::process::Child,
     start: Instant,
     timeout: Duration,
@@ -365,7 +373,13 @@ impl Spawned {
         let elapsed = self.start.elapsed();
         // Leftovers of its group must not hold the pipes open.
         self.kill_group();
-        let Spawned { what, out, err, .. } = self;
+        let Spawned {
+            what,
+            argv,
+            out,
+            err,
+            ..
+        } = self;
         let text = |s: Sink| {
             let _ = s.1.join();
             let v = std::mem::take(&mut *s.0.lock().unwrap());
@@ -373,6 +387,7 @@ impl Spawned {
         };
         let run = Run {
             what,
+            argv,
             end: End::of(&status),
             stdout: text(out),
             stderr: text(err),
