@@ -1994,16 +1994,16 @@ mod tests {
         );
     }
 
-    /// Every C++ symbol of the fixture `c-fixtures/lib_cxx.cpp`
+    /// Every C++ symbol of the fixture `c-fixtures/so_cxx.cpp`
     /// (namespaces, templates, operators, lambdas, std:: types), compiled
     /// now with the system C++ compiler, demangles exactly as c++filt
     /// prints it.
     #[test]
     fn cxx_fixture_names_match_cplusfilt() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-fixtures/lib_cxx.cpp");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-fixtures/so_cxx.cpp");
         let dir = std::env::temp_dir().join(format!("fh-cxx-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let obj = dir.join("lib_cxx.o");
+        let obj = dir.join("so_cxx.o");
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
         let built = Command::new(&cxx)
             .args(["-O1", "-g", "-fno-inline", "-c", "-o"])
