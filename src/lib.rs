@@ -98,7 +98,7 @@
 //!   outside printable ASCII as `\xNN`.
 //! - Frame lines read `  #N  0xADDR in NAME+0xOFF (MODULE +0xMODOFF)`,
 //!   where NAME is the function's symbol (Rust names demangled, without
-//!   the hash), OFF the address's offset into it, and MODOFF the address
+//!   the hash; C++ names as `c++filt` prints them), OFF the address's offset into it, and MODOFF the address
 //!   minus the module's load bias, which is what `addr2line -e MODULE`
 //!   takes. An unknown name is `??` (a stripped binary, or a lookup that
 //!   ran out of time), an unknown module `(??)`. See [`offline`] for how

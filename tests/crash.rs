@@ -52,8 +52,6 @@ mod child {
         fn fh_c_install_plain_handler() -> c_int;
         fn fh_c_install_abrt_handler() -> c_int;
         fn fh_c_vfork_child_crashes() -> c_int;
-        // c-fixtures/lib_cxx.cpp
-        fn fh_cxx_crash(n: c_int) -> c_int;
         // The crate's C API (src/capi.rs).
     }
 
@@ -337,15 +335,31 @@ mod child {
         abort()
     }
 
+    /// Calls the C++ chain's entry point (a frame of the executable).
+    #[no_mangle]
+    #[inline(never)]
+    fn fh_rust_call_cxx(f: extern "C" fn(c_int) -> c_int) -> c_int {
+        black_box(f(black_box(1)))
+    }
+
     /// A C++ chain (namespaces, a template, operators, a lambda, std::
-    /// types) that reads address 0x10.
+    /// types, in `so_cxx.so`, dlopened) that reads address 0x10.
     pub fn cxx_chain() {
+        let path = format!("{}\0", crate::common::fixture("so_cxx.so").display());
+        // SAFETY: loading our own fixture library (its constructors are
+        // libstdc++'s) and looking up its C entry point, whose type is
+        // `int (int)`.
+        let f: extern "C" fn(c_int) -> c_int = unsafe {
+            let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+            check(!h.is_null(), "dlopen so_cxx.so");
+            let f = libc::dlsym(h, c"fh_cxx_crash".as_ptr());
+            check(!f.is_null(), "dlsym fh_cxx_crash");
+            std::mem::transmute::<*mut libc::c_void, extern "C" fn(c_int) -> c_int>(f)
+        };
         enable_default();
         announce_thread();
-        announce_fn("fh_cxx_crash", fh_cxx_crash as *const () as usize);
-        // SAFETY: a plain C entry point taking an int; the null read
-        // inside it is the crash under test.
-        black_box(unsafe { fh_cxx_crash(black_box(1)) });
+        announce_fn("fh_rust_call_cxx", fh_rust_call_cxx as *const () as usize);
+        black_box(fh_rust_call_cxx(f));
         survived()
     }
 
@@ -1360,7 +1374,8 @@ fn check_cxx_chain(c: &Ctx) -> Check {
         FrameCheck::Any,
     )?;
     // The fixture's symbols (namespace `acc`), demangled by c++filt.
-    let table = common::elf::functions(&self_exe())?;
+    let so = std::fs::canonicalize(common::fixture("so_cxx.so")).map_err(|e| e.to_string())?;
+    let table = common::elf::functions(&so)?;
     let mut mangled: Vec<String> = table
         .keys()
         .filter(|n| n.starts_with("_Z") && n.contains("3acc"))
@@ -1406,7 +1421,7 @@ fn check_cxx_chain(c: &Ctx) -> Check {
     for m in chain {
         let want = *demangled
             .get(m)
-            .ok_or_else(|| format!("{m} is not in the test binary"))?;
+            .ok_or_else(|| format!("{m} is not in so_cxx.so"))?;
         ensure!(want != m, "c++filt does not demangle {m}");
         let i = names[at..]
             .iter()

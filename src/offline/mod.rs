@@ -8,7 +8,7 @@
 //! A crash report names every frame whose module has a symbol table,
 //! `.symtab` or else `.dynsym`, with no heap and no lock, as
 //! `NAME+0xOFF`; Rust names are demangled (legacy and v0, without the
-//! hash):
+//! hash), C++ names as `c++filt` prints them:
 //! - `enable()` does no symbol work itself. It starts a background thread
 //!   that reads each loaded module's symbol table into a sorted array (16
 //!   bytes a function; names stay in the file), published through an

@@ -6,7 +6,9 @@
 //! `runtime::elf`) are async-signal-safe (each says so): a crash report names every frame whose
 //! module has a symbol table, `.symtab` or else `.dynsym`, with no heap and
 //! no lock, as `NAME+0xOFF`. Rust names are demangled (legacy and v0,
-//! without the hash).
+//! without the hash), and C++ names as `c++filt` prints them, by our own
+//! Itanium demangler (fixed tables on the stack, bounded recursion; a
+//! form it does not know leaves the name mangled).
 //!
 //! The design, and why:
 //! - `enable()` must stay under a millisecond whatever the binary's size,

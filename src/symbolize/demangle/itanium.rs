@@ -1994,16 +1994,16 @@ mod tests {
         );
     }
 
-    /// Every C++ symbol of the fixture `c-fixtures/lib_cxx.cpp`
+    /// Every C++ symbol of the fixture `c-fixtures/so_cxx.cpp`
     /// (namespaces, templates, operators, lambdas, std:: types), compiled
     /// now with the system C++ compiler, demangles exactly as c++filt
     /// prints it.
     #[test]
     fn cxx_fixture_names_match_cplusfilt() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-fixtures/lib_cxx.cpp");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c-fixtures/so_cxx.cpp");
         let dir = std::env::temp_dir().join(format!("fh-cxx-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let obj = dir.join("lib_cxx.o");
+        let obj = dir.join("so_cxx.o");
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
         let built = Command::new(&cxx)
             .args(["-O1", "-g", "-fno-inline", "-c", "-o"])
@@ -2172,6 +2172,69 @@ mod tests {
             format!("_Z1fI{}iE{}vv", "1AI".repeat(60), "E".repeat(60)),
         ];
         run(deep, 32);
+    }
+
+    /// The stack the demangler uses, measured: the stack below us is
+    /// painted, every libstdc++ name demangled, and the deepest byte
+    /// touched found. Printed, and bounded (16 KiB for real names).
+    #[test]
+    #[allow(unsafe_code)]
+    fn stack_use_is_measured() {
+        let mut names: Vec<String> = HANDPICKED.iter().map(|s| s.to_string()).collect();
+        names.extend(libstdcxx_names());
+        let deep = vec![
+            format!("_Z1fI{}iE{}vv", "N1AI".repeat(60), "EE".repeat(60)),
+            format!("_Z1f{}vE", "PFPFv".repeat(60)),
+        ];
+        let measure = |names: Vec<String>| -> usize {
+            std::thread::Builder::new()
+                .stack_size(1 << 20)
+                .spawn(move || {
+                    const PAINT: usize = 256 << 10;
+                    let here = 0u8;
+                    let top = std::hint::black_box(&here) as *const u8 as usize;
+                    let low = top - PAINT;
+                    // SAFETY: the thread's 1 MiB stack is mapped below
+                    // us and unused (no signal handler runs on it here);
+                    // we paint it below a 4 KiB margin, then read it back.
+                    unsafe {
+                        for a in low..top - 4096 {
+                            std::ptr::write_volatile(a as *mut u8, 0xA5);
+                        }
+                    }
+                    let mut out = [0u8; 512];
+                    for n in &names {
+                        let _ = std::hint::black_box(demangle(
+                            std::hint::black_box(n.as_bytes()),
+                            &mut out,
+                        ));
+                    }
+                    let mut deepest = top - 4096;
+                    // SAFETY: as above.
+                    unsafe {
+                        for a in low..top - 4096 {
+                            if std::ptr::read_volatile(a as *const u8) != 0xA5 {
+                                deepest = a;
+                                break;
+                            }
+                        }
+                    }
+                    top - deepest
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        let short: Vec<String> = names.iter().filter(|n| n.len() <= 64).cloned().collect();
+        let real = measure(names);
+        let real_short = measure(short);
+        let worst = measure(deep);
+        eprintln!(
+            "demangler stack: {real} bytes for libstdc++'s names ({real_short} for those of \
+             at most 64 bytes), {worst} at the depth bound"
+        );
+        assert!(real <= 16 << 10, "{real}");
+        assert!(worst <= 64 << 10, "{worst}");
     }
 
     /// Names with the forms the demangler knows, each checked against

@@ -1,6 +1,7 @@
 /*
- * A C++ crash chain for the demangling tests (see build.rs: lib_*.cpp are
- * archived with the C fixtures, compiled by the system C++ compiler).
+ * A C++ crash chain for the demangling tests (see build.rs: so_*.cpp each
+ * become a shared object, built by the system C++ compiler; the crash
+ * test loads it with dlopen).
  *
  * fh_cxx_crash(n) calls, through namespaces, templates, operators, a
  * lambda and functions taking std:: types, down to
