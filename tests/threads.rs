@@ -1203,15 +1203,45 @@ fn run_scenario_crash_during_dump() {
 
 #[inline(never)]
 fn run_scenario_watchdog() {
+    watchdog_dump(REPORT_END);
+}
+
+/// The named threads, then a watchdog dump after 200 ms whose text ends
+/// with `end`, copied to stderr.
+fn watchdog_dump(end: &str) {
     start_named_threads();
     let (w, cap) = Capture::new();
     faulthandler::Watchdog::new(Duration::from_millis(200))
         .fd(w)
         .arm()
         .unwrap();
-    assert!(cap.wait_count(REPORT_END, 1, 10), "no dump");
+    assert!(cap.wait_count(end, 1, 10), "no dump");
     cap.settle();
     eprint!("{}", cap.text());
+}
+
+/// The watchdog's dump, as JSON lines.
+#[inline(never)]
+fn run_scenario_json_watchdog() {
+    faulthandler::Config::new()
+        .format(faulthandler::Format::JsonLines)
+        .enable()
+        .unwrap();
+    watchdog_dump(JSON_END);
+}
+
+fn check_json_watchdog(c: &Ctx) -> Check {
+    let out = c.run();
+    let rep = common::json::report(&out.stderr)?;
+    if rep["kind"] != "timeout"
+        || rep["timeout_ms"] != 200
+        || rep["header"]
+            .as_str()
+            .is_none_or(|h| !h.starts_with("Timeout (0:00:00.200)!\nProcess "))
+    {
+        return Err(format!("{rep}"));
+    }
+    json_named_threads(out, &rep)
 }
 
 #[inline(never)]
@@ -1804,6 +1834,7 @@ static CASES: &[Case] = &[
     Case { name: "hook_after", body: Some(run_scenario_hook_after), check: check_signal_hook, ..DUMP },
     Case { name: "dump_traceback", body: Some(run_scenario_dump_traceback), check: check_dump_traceback, ..DUMP },
     Case { name: "json_register", body: Some(run_scenario_json_register), check: check_json_register, ..DUMP },
+    Case { name: "json_watchdog", body: Some(run_scenario_json_watchdog), check: check_json_watchdog, ..DUMP },
     Case { name: "json_dump_traceback", body: Some(run_scenario_json_dump_traceback), check: check_json_dump_traceback, ..DUMP },
     Case { name: "successive_dumps_are_separated", body: Some(run_scenario_two_dumps), check: check_two_dumps, ..DUMP },
     Case { name: "dump_in_a_forked_child", body: Some(run_scenario_dump_in_forked_child), check: check_dump_in_forked_child, ..DUMP },
