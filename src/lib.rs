@@ -259,14 +259,10 @@ pub mod __private {
         crate::runtime::sys::set_raw_sigaction(f);
     }
 
-    /// Whether the preload library's interposer keeps the program's own
-    /// view of the crash signals (set once the preload enabled us).
-    static INTERPOSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
     /// Turn the program's view of the crash signals on: from now on,
     /// [`interposed_sigaction`] answers for them.
     pub fn start_interposing() {
-        INTERPOSING.store(true, Ordering::Release);
+        crate::runtime::signals::set_interposed();
     }
 
     /// The interposed `sigaction` for a crash signal, while our handler
@@ -284,7 +280,7 @@ pub mod __private {
         act: *const libc::sigaction,
         old: *mut libc::sigaction,
     ) -> Option<libc::c_int> {
-        if !INTERPOSING.load(Ordering::Acquire) || !crate::runtime::signals::enabled() {
+        if !crate::runtime::signals::interposed() || !crate::runtime::signals::enabled() {
             return None;
         }
         let f = crate::runtime::signals::fatal(sig)?;

@@ -286,7 +286,6 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
 /// Async-signal-safe: see the module documentation for what it does.
 extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void) {
     let _errno = ErrnoGuard::new();
-    let tid = sys::gettid();
     if info.is_null() {
         chain(sig, info, uc);
         return;
@@ -304,9 +303,13 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         return;
     }
     if !settings::REPORT_FIRST.load(Ordering::Relaxed) {
+        // The program's own handler first: on this path (a host that
+        // handles its faults itself, a million times a second maybe) no
+        // system call but the signal mask's.
         let first = program_first(sig, info, uc);
         if first.is_none() {
-            if let Some(outer) = program::nested(tid, uc) {
+            if let Some(outer) = program::nested(uc) {
+                let tid = sys::gettid();
                 // The program's handler for an earlier fault on this
                 // thread raised a crash signal that nothing of the
                 // program's handles (abort(), or the signal again once
@@ -319,11 +322,11 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
             }
         }
         if let Some((f, prev)) = first {
-            run_program_first(f, &prev, sig, info, uc, tid);
+            run_program_first(f, &prev, sig, info, uc);
             return;
         }
     }
-    report_crash(tid, sig, info, uc, Then::Nothing);
+    report_crash(sys::gettid(), sig, info, uc, Then::Nothing);
     chain(sig, info, uc);
 }
 
@@ -404,14 +407,13 @@ fn run_program_first(
     sig: c_int,
     info: *mut libc::siginfo_t,
     uc: *mut c_void,
-    tid: i32,
 ) {
     // On a small alternate stack, what looks like a stack overflow is
     // walked now, while there is room: the program's handler (Rust std's
     // prints its message and aborts) and the signal it raises would leave
     // too little of an 8 KiB stack for the walk.
     let mut held = if looks_like_overflow_on_small_stack(sig, info, uc) {
-        Claim::try_crash(tid)
+        Claim::try_crash(sys::gettid())
     } else {
         None
     };
@@ -432,7 +434,7 @@ fn run_program_first(
     let prewalked = held.is_some();
     // SAFETY: `info` and `uc` are the kernel's; `prev` is the action the
     // kernel gave us at install.
-    let run = || unsafe { program::run_first(f, prev, sig, info, uc, tid, prewalked) };
+    let run = || unsafe { program::run_first(f, prev, sig, info, uc, prewalked) };
     let after = if prewalked {
         // And the handler runs on the report stack (ours while we hold
         // the claim), with the alternate stack off meanwhile, so that the
@@ -455,6 +457,7 @@ fn run_program_first(
     match (after, held) {
         (After::Handled, _) => {}
         (After::GaveUp, held) => {
+            let tid = sys::gettid();
             match held {
                 Some(mut claim) => {
                     table::note_crashed(tid, sig);
@@ -472,7 +475,7 @@ fn run_program_first(
         }
         (After::Looping, held) => {
             drop(held);
-            report_loop(tid, sig, info, uc);
+            report_loop(sys::gettid(), sig, info, uc);
         }
     }
 }
@@ -495,9 +498,11 @@ fn looks_like_overflow_on_small_stack(
 }
 
 /// The program's own handler for `sig`, when it is to run before any
-/// report: the action from before our first install is a handler, and
-/// the kernel calls ours for `sig` (not a handler installed after us that
-/// chains to ours: that one already ran).
+/// report: the action from before our first install is a handler (and
+/// not one installed over ours that calls ours back: the re-enable case,
+/// whose chain keeps the older order). A host installed after us that
+/// calls ours runs it too, after itself: the order the kernel would have
+/// had with the host chaining straight to it.
 fn program_first(
     sig: c_int,
     info: *mut libc::siginfo_t,
@@ -506,9 +511,6 @@ fn program_first(
     let f = table::fatal(sig)?;
     let prev = f.previous()?;
     if !prev.is_handler() || prev.handler_addr() != f.base().handler_addr() {
-        return None;
-    }
-    if !is_ours(&sys::query_action(sig)) {
         return None;
     }
     if f.is_rust_std() && !std_acts_on(info, uc) {
