@@ -451,6 +451,42 @@ fn run_program_first(
         // SAFETY: we hold the claim, which the report stack belongs to.
         unsafe { stack::run_on_report_stack(&mut on_report_stack) };
         after
+    } else if prev.flags() & libc::SA_ONSTACK == 0
+        && on_another_stack(uc)
+        && !fault_near_sp(info, uc)
+    {
+        // The program's handler did not ask for the alternate stack: run
+        // it where the kernel would have, on the interrupted stack below
+        // its red zone, with the alternate stack off meanwhile (so that a
+        // signal it raises lands below it there, not on top of our frames).
+        let (_, sp) = context_pc_sp(uc);
+        let top = sp.saturating_sub(RED_ZONE + 256) & !15;
+        let mut after = After::Handled;
+        // An alternate stack registered with SS_AUTODISARM (ours are) is
+        // off already while we run on it: no system call then.
+        let disarmed = {
+            // SAFETY: the kernel's ucontext, with the alternate stack's
+            // settings at delivery.
+            let flags = unsafe { (*uc.cast::<libc::ucontext_t>()).uc_stack.ss_flags };
+            flags & SS_AUTODISARM != 0
+        };
+        let mut below = || {
+            let saved = if disarmed {
+                None
+            } else {
+                sys::altstack_disable()
+            };
+            after = run();
+            if let Some(ss) = saved {
+                sys::altstack_set(&ss);
+            }
+        };
+        // SAFETY: below the interrupted stack pointer and its red zone is
+        // free stack of this thread (the kernel would have put the signal
+        // frame there); a fault there is a fault of the program's handler,
+        // as without us.
+        unsafe { stack::run_below(top, &mut below) };
+        after
     } else {
         run()
     };
@@ -478,6 +514,23 @@ fn run_program_first(
             report_loop(sys::gettid(), sig, info, uc);
         }
     }
+}
+
+/// The x86_64 ABI's red zone below the stack pointer (aarch64 has none;
+/// the same margin does no harm there).
+const RED_ZONE: usize = 128;
+
+/// `SS_AUTODISARM` (Linux 4.7).
+const SS_AUTODISARM: c_int = 1 << 31;
+
+/// Whether our handler runs on another stack than the interrupted code
+/// (an alternate stack): the interrupted stack pointer is not just above
+/// our frame.
+fn on_another_stack(uc: *mut c_void) -> bool {
+    let (_, sp) = context_pc_sp(uc);
+    let here = 0u8;
+    let here = core::hint::black_box(&here) as *const u8 as usize;
+    !(here < sp && sp - here < (64 << 10))
 }
 
 /// A `SIGSEGV` at an address just below the stack pointer, taken on an
@@ -524,12 +577,17 @@ fn program_first(
 /// a fault close below the stack pointer (a stack overflow, maybe).
 fn std_acts_on(info: *mut libc::siginfo_t, uc: *mut c_void) -> bool {
     // SAFETY: the kernel's siginfo.
+    let code = unsafe { (*info).si_code };
+    code <= 0 || fault_near_sp(info, uc)
+}
+
+/// A real fault close below the stack pointer: a stack overflow, maybe
+/// (where the kernel could not have run a handler on that stack).
+fn fault_near_sp(info: *mut libc::siginfo_t, uc: *mut c_void) -> bool {
+    // SAFETY: the kernel's siginfo.
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
-    if code <= 0 {
-        return true;
-    }
     let (_, sp) = context_pc_sp(uc);
-    addr < sp.saturating_add(4096) && sp - addr.min(sp) <= (1 << 20) + (64 << 10)
+    code > 0 && addr < sp.saturating_add(4096) && sp - addr.min(sp) <= (1 << 20) + (64 << 10)
 }
 
 /// Write the crash report of `sig` (`info`, `uc`) once: the thread that
