@@ -10,6 +10,7 @@
  * faulthandler: they must be identical.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -200,4 +201,22 @@ int fh_host_longjmp_fault(void) {
         return 0;
     }
     return 1;
+}
+
+__attribute__((noinline)) static int recurse(int n) {
+    volatile char pad[256];
+    pad[0] = (char)n;
+    return recurse(n + 1) + pad[0];
+}
+
+static void *overflow_thread(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)recurse(0);
+}
+
+/* A stack overflow on a thread created by C (pthread_create). */
+void fh_host_overflow_on_c_thread(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, overflow_thread, NULL) == 0)
+        pthread_join(t, NULL);
 }

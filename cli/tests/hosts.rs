@@ -159,6 +159,11 @@ mod b {
         mprotect(16);
         null_deref()
     }
+    pub fn preloaded_c_thread_overflow() {
+        // SAFETY: the fixture's thread overflows its stack: the crash.
+        unsafe { super::child_ffi::fh_host_overflow_on_c_thread() };
+        survived()
+    }
     pub fn preloaded_std_overflow_main() {
         std::hint::black_box(recurse(0));
     }
@@ -193,6 +198,7 @@ mod b {
 
 mod child_ffi {
     extern "C" {
+        pub fn fh_host_overflow_on_c_thread();
         pub fn fh_host_install(mode: std::ffi::c_int, chain: std::ffi::c_int) -> std::ffi::c_int;
     }
 }
@@ -756,6 +762,30 @@ fn asan_segv(_: &Ctx) -> Check {
     asan_row("segv", "ERROR: AddressSanitizer: SEGV on unknown address")
 }
 
+fn c_thread_overflow(c: &Ctx) -> Check {
+    ensure!(
+        fatal_reports(c.control()).is_empty(),
+        "a report without faulthandler?"
+    );
+    let rep = one_fatal(c.run())?;
+    ensure!(
+        rep.first_line
+            .starts_with("Fatal signal 11 (SIGSEGV): stack overflow at address "),
+        "{:?}",
+        rep.first_line
+    );
+    Ok(())
+}
+
+fn no_altstack_setup(r: Runner, control: bool) -> Runner {
+    preload_setup(r, control).env("FAULTHANDLER_ALTSTACK", "0")
+}
+
+fn c_thread_overflow_without_altstack(c: &Ctx) -> Check {
+    // As without us: no alternate stack, no room for any handler.
+    none_fatal(c.run())
+}
+
 const PROGRAMS: Case = Case {
     control: false,
     timeout: Duration::from_secs(120),
@@ -803,6 +833,9 @@ static CASES: &[Case] = &[
     Case { name: "preload_mprotect_host", body: Some(b::preloaded_mprotect_then_crash), expect: SEGV, check: mprotect_host, ..PRELOAD },
     Case { name: "preload_rust_std_overflow_main", body: Some(b::preloaded_std_overflow_main), expect: ABRT, check: std_overflow, ..PRELOAD },
     Case { name: "preload_rust_std_overflow_thread", body: Some(b::preloaded_std_overflow_thread), expect: ABRT, check: std_overflow, ..PRELOAD },
+    // Every pthread_create'd thread gets an alternate stack.
+    Case { name: "preload_c_thread_overflow", body: Some(b::preloaded_c_thread_overflow), expect: SEGV, check: c_thread_overflow, ..PRELOAD },
+    Case { name: "preload_c_thread_overflow_altstack_off", body: Some(b::preloaded_c_thread_overflow), expect: SEGV, setup: no_altstack_setup, check: c_thread_overflow_without_altstack, ..PRELOAD },
     Case { name: "preload_jvm_jni_crash", check: jvm_jni_crash, ..PROGRAMS },
     Case { name: "preload_jvm_healthy_npe_and_stack_overflow_errors", check: jvm_healthy, ..PROGRAMS },
     Case { name: "preload_node_wasm_traps", check: node_wasm_traps, ..PROGRAMS },
