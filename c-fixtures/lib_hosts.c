@@ -220,3 +220,16 @@ void fh_host_overflow_on_c_thread(void) {
     if (pthread_create(&t, NULL, overflow_thread, NULL) == 0)
         pthread_join(t, NULL);
 }
+
+static void usr2_handler(int sig) {
+    (void)sig;
+    put("host: its own SIGUSR2 handler ran\n");
+}
+
+/* The program's own handler for SIGUSR2 (signal(3)), then SIGUSR2 sent to
+ * itself. */
+int fh_host_usr2(void) {
+    if (signal(SIGUSR2, usr2_handler) == SIG_ERR)
+        return -1;
+    return raise(SIGUSR2);
+}

@@ -280,7 +280,14 @@ pub mod __private {
         act: *const libc::sigaction,
         old: *mut libc::sigaction,
     ) -> Option<libc::c_int> {
-        if !crate::runtime::signals::interposed() || !crate::runtime::signals::enabled() {
+        if !crate::runtime::signals::interposed() {
+            return None;
+        }
+        if crate::runtime::signals::fatal(sig).is_none() {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { dump_signal_sigaction(sig, act, old) };
+        }
+        if !crate::runtime::signals::enabled() {
             return None;
         }
         let f = crate::runtime::signals::fatal(sig)?;
@@ -295,6 +302,40 @@ pub mod __private {
             // SAFETY: the caller's contract.
             let new = unsafe { *act };
             f.set_program_view(crate::runtime::sys::Action::from_raw(new));
+        }
+        Some(0)
+    }
+
+    /// The interposed `sigaction` for a dump signal whose handler is ours
+    /// (`FAULTHANDLER_SIGNAL`): the program's own handler is kept as its
+    /// view and runs after each dump request is noted, so that both act
+    /// (node's `SIGUSR1` inspector, the JVM's `SIGQUIT` thread dump).
+    ///
+    /// # Safety
+    ///
+    /// As `sigaction(2)`.
+    unsafe fn dump_signal_sigaction(
+        sig: libc::c_int,
+        act: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> Option<libc::c_int> {
+        let st = crate::signal::request::state(sig)?;
+        if !st.active.load(Ordering::Acquire)
+            || !crate::signal::request::is_ours(&crate::runtime::sys::query_action(sig))
+        {
+            return None;
+        }
+        let cur = st
+            .previous()
+            .unwrap_or_else(crate::runtime::sys::Action::default_action);
+        if !old.is_null() {
+            // SAFETY: the caller's contract.
+            unsafe { *old = cur.raw() };
+        }
+        if !act.is_null() {
+            // SAFETY: the caller's contract.
+            let new = unsafe { *act };
+            st.set_program_view(crate::runtime::sys::Action::from_raw(new));
         }
         Some(0)
     }

@@ -164,6 +164,13 @@ mod b {
         unsafe { super::child_ffi::fh_host_overflow_on_c_thread() };
         survived()
     }
+    pub fn preloaded_usr2_shared() {
+        // SAFETY: the fixture's SIGUSR2 handler, then raise.
+        check(unsafe { super::child_ffi::fh_host_usr2() } == 0, "raise");
+        // The dumper thread writes the dump.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        survived()
+    }
     pub fn preloaded_std_overflow_main() {
         std::hint::black_box(recurse(0));
     }
@@ -199,6 +206,7 @@ mod b {
 mod child_ffi {
     extern "C" {
         pub fn fh_host_overflow_on_c_thread();
+        pub fn fh_host_usr2() -> std::ffi::c_int;
         pub fn fh_host_install(mode: std::ffi::c_int, chain: std::ffi::c_int) -> std::ffi::c_int;
     }
 }
@@ -786,6 +794,22 @@ fn c_thread_overflow_without_altstack(c: &Ctx) -> Check {
     none_fatal(c.run())
 }
 
+fn usr2_setup(r: Runner, control: bool) -> Runner {
+    preload_setup(r, control).env("FAULTHANDLER_SIGNAL", "USR2")
+}
+
+fn dump_signal_shared(c: &Ctx) -> Check {
+    both_say([c.run(), c.control()], "host: its own SIGUSR2 handler ran")?;
+    ensure!(
+        c.run()
+            .stderr
+            .contains("Dump requested by signal 12 (SIGUSR2) from pid "),
+        "no dump:\n{}",
+        c.run().stderr
+    );
+    Ok(())
+}
+
 const PROGRAMS: Case = Case {
     control: false,
     timeout: Duration::from_secs(120),
@@ -836,6 +860,8 @@ static CASES: &[Case] = &[
     // Every pthread_create'd thread gets an alternate stack.
     Case { name: "preload_c_thread_overflow", body: Some(b::preloaded_c_thread_overflow), expect: SEGV, check: c_thread_overflow, ..PRELOAD },
     Case { name: "preload_c_thread_overflow_altstack_off", body: Some(b::preloaded_c_thread_overflow), expect: SEGV, setup: no_altstack_setup, check: c_thread_overflow_without_altstack, ..PRELOAD },
+    // The dump signal is shared: our dump and the program's own handler.
+    Case { name: "preload_dump_signal_shared", body: Some(b::preloaded_usr2_shared), expect: Some(End::Exit(common::child::SURVIVED)), setup: usr2_setup, check: dump_signal_shared, ..PRELOAD },
     Case { name: "preload_jvm_jni_crash", check: jvm_jni_crash, ..PROGRAMS },
     Case { name: "preload_jvm_healthy_npe_and_stack_overflow_errors", check: jvm_healthy, ..PROGRAMS },
     Case { name: "preload_node_wasm_traps", check: node_wasm_traps, ..PROGRAMS },
