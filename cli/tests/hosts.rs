@@ -810,6 +810,83 @@ fn dump_signal_shared(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// The Go fixture (cgo), built once; Debian's golang-go is installed
+/// when `go` is missing and apt-get can run (or the rows are skipped with
+/// a visible line).
+fn gohost() -> Result<Option<PathBuf>, String> {
+    static BUILT: OnceLock<Result<Option<PathBuf>, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if which("go").is_none() {
+                // SAFETY: geteuid cannot fail.
+                if which("apt-get").is_none() || unsafe { libc::geteuid() } != 0 {
+                    return Ok(None);
+                }
+                println!("    installing golang-go with apt-get for the Go rows");
+                let o = Runner::program("apt-get", &["install", "-y", "golang-go"])
+                    .timeout(Duration::from_secs(600))
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .run()?;
+                if o.end != End::Exit(0) || which("go").is_none() {
+                    return Ok(None);
+                }
+            }
+            let dir = common::scratch_dir("hosts-go");
+            let exe = dir.join("gohost");
+            let o = Runner::program(
+                which("go").unwrap(),
+                &[
+                    "build",
+                    "-o",
+                    exe.to_str().unwrap(),
+                    sources().join("gohost.go").to_str().unwrap(),
+                ],
+            )
+            .timeout(Duration::from_secs(300))
+            .env("HOME", &dir)
+            .env("GOCACHE", dir.join("cache"))
+            .env("GO111MODULE", "off")
+            .env("CGO_ENABLED", "1")
+            .run()?;
+            o.expect_code(0)?;
+            Ok(Some(exe))
+        })
+        .clone()
+}
+
+fn go_nil_deref(_: &Ctx) -> Check {
+    let Some(exe) = gohost()? else {
+        return skipped("Go (golang-go) is not installed and could not be installed");
+    };
+    let (run, control) = both(
+        Runner::program(&exe, &["nil"]),
+        Runner::program(&exe, &["nil"]),
+    )?;
+    run.expect_code(2)?;
+    both_say([&run, &control], "recovered: true")?;
+    both_say(
+        [&run, &control],
+        "panic: runtime error: invalid memory address or nil pointer dereference",
+    )?;
+    none_fatal(&run)
+}
+
+fn go_c_crash(_: &Ctx) -> Check {
+    let Some(exe) = gohost()? else {
+        return skipped("Go (golang-go) is not installed and could not be installed");
+    };
+    let (run, control) = both(Runner::program(&exe, &["c"]), Runner::program(&exe, &["c"]))?;
+    run.expect_code(2)?;
+    both_say(
+        [&run, &control],
+        "fatal error: unexpected signal during runtime execution",
+    )?;
+    both_say([&run, &control], "goroutine 1 [")?;
+    // Go's runtime ends the process itself (exit 2) from its handler:
+    // no report of ours follows.
+    none_fatal(&run)
+}
+
 const PROGRAMS: Case = Case {
     control: false,
     timeout: Duration::from_secs(120),
@@ -867,6 +944,8 @@ static CASES: &[Case] = &[
     Case { name: "preload_node_wasm_traps", check: node_wasm_traps, ..PROGRAMS },
     Case { name: "preload_node_kill_segv", check: node_kill_segv, ..PROGRAMS },
     Case { name: "preload_cpython_faulthandler", check: cpython_faulthandler, ..PROGRAMS },
+    Case { name: "preload_go_nil_deref_stays_a_panic", check: go_nil_deref, ..PROGRAMS },
+    Case { name: "preload_go_cgo_crash_keeps_go_fatal_error", check: go_c_crash, ..PROGRAMS },
     Case { name: "run_asan_heap_overflow", check: asan_heap_overflow, ..PROGRAMS },
     Case { name: "run_asan_segv", check: asan_segv, ..PROGRAMS },
 ];
