@@ -13,10 +13,12 @@
 
 use std::hint::black_box;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 static FAULT_AT_NS: AtomicU64 = AtomicU64::new(0);
+static ALT_BASE: AtomicUsize = AtomicUsize::new(0);
+static ALT_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 fn now_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -32,19 +34,19 @@ fn now_ns() -> u64 {
 /// elapsed time, print them, exit.
 extern "C" fn measure(_sig: i32, _info: *mut libc::siginfo_t, _uc: *mut libc::c_void) {
     let elapsed = now_ns() - FAULT_AT_NS.load(Ordering::SeqCst);
-    // SAFETY: querying the alt stack into a local.
-    let mut ss: libc::stack_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
-    let base = ss.ss_sp as *const u8;
+    // The alt stack as it was before the crash (faulthandler's are
+    // SS_AUTODISARM: inside a handler the kernel reports none).
+    let base = ALT_BASE.load(Ordering::SeqCst) as *const u8;
+    let size = ALT_SIZE.load(Ordering::SeqCst);
     let mut untouched = 0usize;
-    // SAFETY: the alt stack is ss_size readable bytes (faulthandler's mmap).
-    while untouched < ss.ss_size && unsafe { *base.add(untouched) } == 0 {
+    // SAFETY: the alt stack is `size` readable bytes (faulthandler's mmap).
+    while untouched < size && unsafe { *base.add(untouched) } == 0 {
         untouched += 1;
     }
     let line = format!(
         "peak={} size={} elapsed_us={}\n",
-        ss.ss_size - untouched,
-        ss.ss_size,
+        size - untouched,
+        size,
         elapsed / 1000
     );
     // SAFETY: writing a local buffer to stdout.
@@ -72,10 +74,17 @@ fn child(depth: u32) -> ! {
         act.sa_flags = libc::SA_SIGINFO;
         libc::sigaction(libc::SIGSEGV, &act, std::ptr::null_mut());
     }
+    // The report first, then the measuring handler.
     faulthandler::Config::new()
         .all_threads(false)
+        .report_first(true)
         .enable()
         .expect("enable");
+    // SAFETY: querying the alt stack into a local.
+    let mut ss: libc::stack_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::sigaltstack(std::ptr::null(), &mut ss) };
+    ALT_BASE.store(ss.ss_sp as usize, Ordering::SeqCst);
+    ALT_SIZE.store(ss.ss_size, Ordering::SeqCst);
     black_box(deep(depth));
     unreachable!("the crash did not happen");
 }

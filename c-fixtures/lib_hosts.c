@@ -10,6 +10,7 @@
  * faulthandler: they must be identical.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -200,4 +201,35 @@ int fh_host_longjmp_fault(void) {
         return 0;
     }
     return 1;
+}
+
+__attribute__((noinline)) static int recurse(int n) {
+    volatile char pad[256];
+    pad[0] = (char)n;
+    return recurse(n + 1) + pad[0];
+}
+
+static void *overflow_thread(void *arg) {
+    (void)arg;
+    return (void *)(intptr_t)recurse(0);
+}
+
+/* A stack overflow on a thread created by C (pthread_create). */
+void fh_host_overflow_on_c_thread(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, overflow_thread, NULL) == 0)
+        pthread_join(t, NULL);
+}
+
+static void usr2_handler(int sig) {
+    (void)sig;
+    put("host: its own SIGUSR2 handler ran\n");
+}
+
+/* The program's own handler for SIGUSR2 (signal(3)), then SIGUSR2 sent to
+ * itself. */
+int fh_host_usr2(void) {
+    if (signal(SIGUSR2, usr2_handler) == SIG_ERR)
+        return -1;
+    return raise(SIGUSR2);
 }

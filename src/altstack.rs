@@ -59,9 +59,14 @@ impl AltStack {
         let map = GuardedMap::new(ALT_STACK_SIZE)
             .map_err(|e| Error::from_raw_os("mmap of the alternate signal stack", e))?;
         let (base, len) = map.usable();
-        let new = libc::stack_t {
+        // SS_AUTODISARM (Linux 4.7): while a handler runs on it, the
+        // stack is not armed, so that a signal raised from a program's
+        // handler that we run on the interrupted stack lands there, not on
+        // top of our frames (see `signal::program`); sigreturn arms it
+        // again. Older kernels refuse the flag: then without it.
+        let mut new = libc::stack_t {
             ss_sp: base as *mut c_void,
-            ss_flags: 0,
+            ss_flags: SS_AUTODISARM,
             ss_size: len,
         };
         // SAFETY: an all-zero stack_t is a valid value to overwrite.
@@ -69,11 +74,18 @@ impl AltStack {
         // SAFETY: `new` describes memory we own for as long as it is
         // installed (`map` is dropped only after it is uninstalled).
         if unsafe { libc::sigaltstack(&new, &mut prev) } != 0 {
-            return Err(Error::os("sigaltstack"));
+            new.ss_flags = 0;
+            // SAFETY: as above.
+            if unsafe { libc::sigaltstack(&new, &mut prev) } != 0 {
+                return Err(Error::os("sigaltstack"));
+            }
         }
         Ok(Some(AltStack { map, prev }))
     }
 }
+
+/// `SS_AUTODISARM` (`<sys/signal.h>`, Linux 4.7).
+pub(crate) const SS_AUTODISARM: i32 = 1 << 31;
 
 impl Drop for AltStack {
     fn drop(&mut self) {

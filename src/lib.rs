@@ -414,14 +414,10 @@ pub mod __private {
         crate::runtime::sys::set_raw_sigaction(f);
     }
 
-    /// Whether the preload library's interposer keeps the program's own
-    /// view of the crash signals (set once the preload enabled us).
-    static INTERPOSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
     /// Turn the program's view of the crash signals on: from now on,
     /// [`interposed_sigaction`] answers for them.
     pub fn start_interposing() {
-        INTERPOSING.store(true, Ordering::Release);
+        crate::runtime::signals::set_interposed();
     }
 
     /// The interposed `sigaction` for a crash signal, while our handler
@@ -439,7 +435,14 @@ pub mod __private {
         act: *const libc::sigaction,
         old: *mut libc::sigaction,
     ) -> Option<libc::c_int> {
-        if !INTERPOSING.load(Ordering::Acquire) || !crate::runtime::signals::enabled() {
+        if !crate::runtime::signals::interposed() {
+            return None;
+        }
+        if crate::runtime::signals::fatal(sig).is_none() {
+            // SAFETY: the caller's contract, passed on.
+            return unsafe { dump_signal_sigaction(sig, act, old) };
+        }
+        if !crate::runtime::signals::enabled() {
             return None;
         }
         let f = crate::runtime::signals::fatal(sig)?;
@@ -454,6 +457,40 @@ pub mod __private {
             // SAFETY: the caller's contract.
             let new = unsafe { *act };
             f.set_program_view(crate::runtime::sys::Action::from_raw(new));
+        }
+        Some(0)
+    }
+
+    /// The interposed `sigaction` for a dump signal whose handler is ours
+    /// (`FAULTHANDLER_SIGNAL`): the program's own handler is kept as its
+    /// view and runs after each dump request is noted, so that both act
+    /// (node's `SIGUSR1` inspector, the JVM's `SIGQUIT` thread dump).
+    ///
+    /// # Safety
+    ///
+    /// As `sigaction(2)`.
+    unsafe fn dump_signal_sigaction(
+        sig: libc::c_int,
+        act: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> Option<libc::c_int> {
+        let st = crate::signal::request::state(sig)?;
+        if !st.active.load(Ordering::Acquire)
+            || !crate::signal::request::is_ours(&crate::runtime::sys::query_action(sig))
+        {
+            return None;
+        }
+        let cur = st
+            .previous()
+            .unwrap_or_else(crate::runtime::sys::Action::default_action);
+        if !old.is_null() {
+            // SAFETY: the caller's contract.
+            unsafe { *old = cur.raw() };
+        }
+        if !act.is_null() {
+            // SAFETY: the caller's contract.
+            let new = unsafe { *act };
+            st.set_program_view(crate::runtime::sys::Action::from_raw(new));
         }
         Some(0)
     }

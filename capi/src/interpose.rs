@@ -213,3 +213,189 @@ pub unsafe extern "C" fn sigset(sig: c_int, handler: libc::sighandler_t) -> libc
     }
     or_real(sig, handler, c"sigset", &REAL_SIGSET)
 }
+
+// ---- Alternate signal stacks for every thread.
+
+type StartFn = extern "C" fn(*mut libc::c_void) -> *mut libc::c_void;
+type PthreadCreateFn = unsafe extern "C" fn(
+    *mut libc::pthread_t,
+    *const libc::pthread_attr_t,
+    StartFn,
+    *mut libc::c_void,
+) -> c_int;
+
+static REAL_PTHREAD_CREATE: AtomicUsize = AtomicUsize::new(0);
+/// Whether new threads get an alternate stack (the preload enabled us,
+/// and `FAULTHANDLER_ALTSTACK` is not `0`).
+static ALTSTACKS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// The key whose destructor frees a thread's alternate stack at its exit.
+static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Usable size of a thread's alternate stack (a guard page below it).
+const ALT_SIZE: usize = 64 << 10;
+/// `SS_AUTODISARM` (Linux 4.7).
+const SS_AUTODISARM: c_int = 1 << 31;
+
+/// Give every thread created from now on a 64 KiB alternate signal stack
+/// with a guard page, unless `FAULTHANDLER_ALTSTACK=0`. Normal context
+/// (the preload constructor), once faulthandler is enabled.
+pub(crate) fn start_altstacks() {
+    if std::env::var_os("FAULTHANDLER_ALTSTACK").is_some_and(|v| v == "0") {
+        return;
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: creating a key with a destructor of the right signature.
+    if unsafe { libc::pthread_key_create(&mut key, Some(free_altstack)) } != 0 {
+        return;
+    }
+    KEY.store(key as usize, Ordering::Release);
+    ALTSTACKS.store(true, Ordering::Release);
+}
+
+/// What the new thread runs first.
+struct Start {
+    f: StartFn,
+    arg: *mut libc::c_void,
+}
+
+/// `pthread_create(3)`: the thread starts with an alternate signal stack
+/// of its own (see [`start_altstacks`]).
+///
+/// # Safety
+///
+/// As `pthread_create(3)`.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    f: StartFn,
+    arg: *mut libc::c_void,
+) -> c_int {
+    let real = next(c"pthread_create", &REAL_PTHREAD_CREATE);
+    if real == 0 {
+        return libc::EAGAIN;
+    }
+    // SAFETY: the C library's pthread_create has this signature.
+    let real = unsafe { core::mem::transmute::<usize, PthreadCreateFn>(real) };
+    if !ALTSTACKS.load(Ordering::Acquire) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { real(thread, attr, f, arg) };
+    }
+    // SAFETY: malloc of a plain struct, freed by the new thread (or here).
+    let p = unsafe { libc::malloc(core::mem::size_of::<Start>()) }.cast::<Start>();
+    if p.is_null() {
+        // SAFETY: as above.
+        return unsafe { real(thread, attr, f, arg) };
+    }
+    // SAFETY: `p` is fresh memory for one Start.
+    unsafe { p.write(Start { f, arg }) };
+    // SAFETY: as above, with our start routine and its argument.
+    let r = unsafe { real(thread, attr, start_with_altstack, p.cast()) };
+    if r != 0 {
+        // SAFETY: the thread was not created: `p` is still ours.
+        unsafe { libc::free(p.cast()) };
+    }
+    r
+}
+
+extern "C" fn start_with_altstack(p: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: `p` is the Start that pthread_create made for this thread.
+    let Start { f, arg } = unsafe { p.cast::<Start>().read() };
+    // SAFETY: freeing it once, here.
+    unsafe { libc::free(p) };
+    give_altstack();
+    f(arg)
+}
+
+/// Map and install the calling thread's alternate stack, unless it has
+/// one already.
+fn give_altstack() {
+    // SAFETY: all-zero stack_t values are valid to overwrite.
+    let mut cur: libc::stack_t = unsafe { core::mem::zeroed() };
+    // SAFETY: a null new stack only queries.
+    if unsafe { libc::sigaltstack(core::ptr::null(), &mut cur) } != 0
+        || cur.ss_flags & libc::SS_DISABLE == 0
+    {
+        return;
+    }
+    // SAFETY: sysconf takes a plain integer.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&p| p > 0)
+        .unwrap_or(4096);
+    let len = ALT_SIZE + page;
+    // SAFETY: a fresh anonymous mapping.
+    let base = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return;
+    }
+    // SAFETY: the guard page is the first page of our mapping.
+    unsafe { libc::mprotect(base, page, libc::PROT_NONE) };
+    let mut ss = libc::stack_t {
+        // SAFETY: within our mapping.
+        ss_sp: unsafe { base.cast::<u8>().add(page) }.cast(),
+        ss_flags: SS_AUTODISARM,
+        ss_size: ALT_SIZE,
+    };
+    // SAFETY: `ss` describes our mapping, kept until the thread exits.
+    if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } != 0 {
+        ss.ss_flags = 0;
+        // SAFETY: as above.
+        if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } != 0 {
+            // SAFETY: unmapping what we mapped.
+            unsafe { libc::munmap(base, len) };
+            return;
+        }
+    }
+    let key = KEY.load(Ordering::Acquire) as libc::pthread_key_t;
+    // SAFETY: the key was created before ALTSTACKS was set.
+    unsafe { libc::pthread_setspecific(key, base) };
+}
+
+/// The key's destructor, at thread exit: take our alternate stack back
+/// (unless the thread installed another meanwhile) and unmap it.
+extern "C" fn free_altstack(base: *mut libc::c_void) {
+    if base.is_null() {
+        return;
+    }
+    // SAFETY: sysconf takes a plain integer.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&p| p > 0)
+        .unwrap_or(4096);
+    let here = 0u8;
+    let here = core::hint::black_box(&here) as *const u8 as usize;
+    if (base as usize..base as usize + ALT_SIZE + page).contains(&here) {
+        // Exiting from a handler running on it: leave it mapped.
+        return;
+    }
+    // SAFETY: an all-zero stack_t is valid to overwrite.
+    let mut cur: libc::stack_t = unsafe { core::mem::zeroed() };
+    // SAFETY: a null new stack only queries.
+    unsafe { libc::sigaltstack(core::ptr::null(), &mut cur) };
+    // SAFETY: within our mapping.
+    let ours = unsafe { base.cast::<u8>().add(page) }.cast::<libc::c_void>();
+    if cur.ss_sp == ours {
+        if cur.ss_flags & libc::SS_ONSTACK != 0 {
+            // Exiting from a handler on it (pthread_exit in a handler):
+            // leave it mapped.
+            return;
+        }
+        // SAFETY: all-zero, then SS_DISABLE: turn it off.
+        let mut off: libc::stack_t = unsafe { core::mem::zeroed() };
+        off.ss_flags = libc::SS_DISABLE;
+        // SAFETY: a valid stack_t.
+        unsafe { libc::sigaltstack(&off, core::ptr::null_mut()) };
+    }
+    // SAFETY: unmapping exactly what give_altstack mapped, once.
+    unsafe { libc::munmap(base, ALT_SIZE + page) };
+}

@@ -36,6 +36,7 @@ extern "C" fn preload_init() {
     fh::__private::preload_init();
     if fh::is_enabled() {
         fh::__private::start_interposing();
+        crate::interpose::start_altstacks();
     }
 }
 

@@ -17,6 +17,7 @@ extern "C" fn init() {
     fh::__private::preload_init();
     if fh::is_enabled() {
         fh::__private::start_interposing();
+        interpose::start_altstacks();
     }
 }
 

@@ -159,6 +159,18 @@ mod b {
         mprotect(16);
         null_deref()
     }
+    pub fn preloaded_c_thread_overflow() {
+        // SAFETY: the fixture's thread overflows its stack: the crash.
+        unsafe { super::child_ffi::fh_host_overflow_on_c_thread() };
+        survived()
+    }
+    pub fn preloaded_usr2_shared() {
+        // SAFETY: the fixture's SIGUSR2 handler, then raise.
+        check(unsafe { super::child_ffi::fh_host_usr2() } == 0, "raise");
+        // The dumper thread writes the dump.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        survived()
+    }
     pub fn preloaded_std_overflow_main() {
         std::hint::black_box(recurse(0));
     }
@@ -193,6 +205,8 @@ mod b {
 
 mod child_ffi {
     extern "C" {
+        pub fn fh_host_overflow_on_c_thread();
+        pub fn fh_host_usr2() -> std::ffi::c_int;
         pub fn fh_host_install(mode: std::ffi::c_int, chain: std::ffi::c_int) -> std::ffi::c_int;
     }
 }
@@ -754,6 +768,123 @@ fn asan_segv(_: &Ctx) -> Check {
     asan_row("segv", "ERROR: AddressSanitizer: SEGV on unknown address")
 }
 
+fn c_thread_overflow(c: &Ctx) -> Check {
+    ensure!(
+        fatal_reports(c.control()).is_empty(),
+        "a report without faulthandler?"
+    );
+    let rep = one_fatal(c.run())?;
+    ensure!(
+        rep.first_line
+            .starts_with("Fatal signal 11 (SIGSEGV): stack overflow at address "),
+        "{:?}",
+        rep.first_line
+    );
+    Ok(())
+}
+
+fn no_altstack_setup(r: Runner, control: bool) -> Runner {
+    preload_setup(r, control).env("FAULTHANDLER_ALTSTACK", "0")
+}
+
+fn c_thread_overflow_without_altstack(c: &Ctx) -> Check {
+    // As without us: no alternate stack, no room for any handler.
+    none_fatal(c.run())
+}
+
+fn usr2_setup(r: Runner, control: bool) -> Runner {
+    preload_setup(r, control).env("FAULTHANDLER_SIGNAL", "USR2")
+}
+
+fn dump_signal_shared(c: &Ctx) -> Check {
+    both_say([c.run(), c.control()], "host: its own SIGUSR2 handler ran")?;
+    ensure!(
+        c.run()
+            .stderr
+            .contains("Dump requested by signal 12 (SIGUSR2) from pid "),
+        "no dump:\n{}",
+        c.run().stderr
+    );
+    Ok(())
+}
+
+/// The Go fixture (cgo), built once; Debian's golang-go is installed
+/// when `go` is missing and apt-get can run (or the rows are skipped with
+/// a visible line).
+fn gohost() -> Result<Option<PathBuf>, String> {
+    static BUILT: OnceLock<Result<Option<PathBuf>, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if which("go").is_none() {
+                // SAFETY: geteuid cannot fail.
+                if which("apt-get").is_none() || unsafe { libc::geteuid() } != 0 {
+                    return Ok(None);
+                }
+                println!("    installing golang-go with apt-get for the Go rows");
+                let o = Runner::program("apt-get", &["install", "-y", "golang-go"])
+                    .timeout(Duration::from_secs(600))
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .run()?;
+                if o.end != End::Exit(0) || which("go").is_none() {
+                    return Ok(None);
+                }
+            }
+            let dir = common::scratch_dir("hosts-go");
+            let exe = dir.join("gohost");
+            let o = Runner::program(
+                which("go").unwrap(),
+                &[
+                    "build",
+                    "-o",
+                    exe.to_str().unwrap(),
+                    sources().join("gohost.go").to_str().unwrap(),
+                ],
+            )
+            .timeout(Duration::from_secs(300))
+            .env("HOME", &dir)
+            .env("GOCACHE", dir.join("cache"))
+            .env("GO111MODULE", "off")
+            .env("CGO_ENABLED", "1")
+            .run()?;
+            o.expect_code(0)?;
+            Ok(Some(exe))
+        })
+        .clone()
+}
+
+fn go_nil_deref(_: &Ctx) -> Check {
+    let Some(exe) = gohost()? else {
+        return skipped("Go (golang-go) is not installed and could not be installed");
+    };
+    let (run, control) = both(
+        Runner::program(&exe, &["nil"]),
+        Runner::program(&exe, &["nil"]),
+    )?;
+    run.expect_code(2)?;
+    both_say([&run, &control], "recovered: true")?;
+    both_say(
+        [&run, &control],
+        "panic: runtime error: invalid memory address or nil pointer dereference",
+    )?;
+    none_fatal(&run)
+}
+
+fn go_c_crash(_: &Ctx) -> Check {
+    let Some(exe) = gohost()? else {
+        return skipped("Go (golang-go) is not installed and could not be installed");
+    };
+    let (run, control) = both(Runner::program(&exe, &["c"]), Runner::program(&exe, &["c"]))?;
+    run.expect_code(2)?;
+    both_say(
+        [&run, &control],
+        "fatal error: unexpected signal during runtime execution",
+    )?;
+    both_say([&run, &control], "goroutine 1 [")?;
+    // Go's runtime ends the process itself (exit 2) from its handler:
+    // no report of ours follows.
+    none_fatal(&run)
+}
+
 const PROGRAMS: Case = Case {
     control: false,
     timeout: Duration::from_secs(120),
@@ -801,11 +932,18 @@ static CASES: &[Case] = &[
     Case { name: "preload_mprotect_host", body: Some(b::preloaded_mprotect_then_crash), expect: SEGV, check: mprotect_host, ..PRELOAD },
     Case { name: "preload_rust_std_overflow_main", body: Some(b::preloaded_std_overflow_main), expect: ABRT, check: std_overflow, ..PRELOAD },
     Case { name: "preload_rust_std_overflow_thread", body: Some(b::preloaded_std_overflow_thread), expect: ABRT, check: std_overflow, ..PRELOAD },
+    // Every pthread_create'd thread gets an alternate stack.
+    Case { name: "preload_c_thread_overflow", body: Some(b::preloaded_c_thread_overflow), expect: SEGV, check: c_thread_overflow, ..PRELOAD },
+    Case { name: "preload_c_thread_overflow_altstack_off", body: Some(b::preloaded_c_thread_overflow), expect: SEGV, setup: no_altstack_setup, check: c_thread_overflow_without_altstack, ..PRELOAD },
+    // The dump signal is shared: our dump and the program's own handler.
+    Case { name: "preload_dump_signal_shared", body: Some(b::preloaded_usr2_shared), expect: Some(End::Exit(common::child::SURVIVED)), setup: usr2_setup, check: dump_signal_shared, ..PRELOAD },
     Case { name: "preload_jvm_jni_crash", check: jvm_jni_crash, ..PROGRAMS },
     Case { name: "preload_jvm_healthy_npe_and_stack_overflow_errors", check: jvm_healthy, ..PROGRAMS },
     Case { name: "preload_node_wasm_traps", check: node_wasm_traps, ..PROGRAMS },
     Case { name: "preload_node_kill_segv", check: node_kill_segv, ..PROGRAMS },
     Case { name: "preload_cpython_faulthandler", check: cpython_faulthandler, ..PROGRAMS },
+    Case { name: "preload_go_nil_deref_stays_a_panic", check: go_nil_deref, ..PROGRAMS },
+    Case { name: "preload_go_cgo_crash_keeps_go_fatal_error", check: go_c_crash, ..PROGRAMS },
     Case { name: "run_asan_heap_overflow", check: asan_heap_overflow, ..PROGRAMS },
     Case { name: "run_asan_segv", check: asan_segv, ..PROGRAMS },
 ];

@@ -296,6 +296,20 @@ pub(crate) fn crashed_with(tid: i32) -> Option<c_int> {
     })
 }
 
+/// Set when the preload library's interposer keeps the program's view of
+/// the crash signals: the kernel always has our handler.
+static INTERPOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the preload library's interposer keeps the program's view.
+pub(crate) fn interposed() -> bool {
+    INTERPOSED.load(Ordering::Acquire)
+}
+
+/// The preload library's interposer keeps the program's view from now on.
+pub(crate) fn set_interposed() {
+    INTERPOSED.store(true, Ordering::Release);
+}
+
 /// Whether the crash handlers are installed and should report.
 pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)

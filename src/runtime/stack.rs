@@ -95,6 +95,71 @@ pub(crate) unsafe fn run_on_report_stack(f: &mut dyn FnMut()) {
     ON_IT.store(false, Ordering::Release);
 }
 
+/// Run `f` with the stack pointer at `top`, on a stack that is not ours:
+/// the interrupted code's, below its red zone, where the kernel would have
+/// run a handler without `SA_ONSTACK` (`signal::program`).
+///
+/// # Safety
+///
+/// `top` is 16-byte aligned, and the memory below it is free stack of the
+/// calling thread (below the interrupted stack pointer and its red zone).
+///
+/// Unlike the report stack's switch, this one can be unwound across: the
+/// program's handler may raise a signal whose report walks from there,
+/// through the switch, to the fault (the switch keeps a frame pointer and
+/// says so in its unwind information). On other architectures than
+/// x86_64, `f` runs on the current stack.
+pub(crate) unsafe fn run_below(top: usize, f: &mut dyn FnMut()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut f = f;
+        let arg = (&mut f as *mut &mut dyn FnMut()).cast::<c_void>();
+        // SAFETY: `top` is free stack below the interrupted code's (the
+        // caller's contract); `fh_switch_stack` calls the trampoline with
+        // `arg` there and comes back with the stack pointer restored.
+        unsafe { fh_switch_stack(arg, top, trampoline) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = top;
+        f();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    /// `fh_switch_stack(arg, top, f)`: call `f(arg)` with the stack
+    /// pointer at `top` (see the `global_asm!` below).
+    fn fh_switch_stack(arg: *mut c_void, top: usize, f: extern "C" fn(*mut c_void));
+}
+
+// The frame pointer holds the old stack pointer across the call, and the
+// unwind information defines the frame from it (CFA = rbp + 16), so an
+// unwinder walking up from `f` comes back to our caller.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .text.fh_switch_stack,\"ax\",@progbits",
+    ".globl fh_switch_stack",
+    ".hidden fh_switch_stack",
+    ".type fh_switch_stack,@function",
+    "fh_switch_stack:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "mov rsp, rsi",
+    "call rdx",
+    "mov rsp, rbp",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
+    ".cfi_endproc",
+    ".size fh_switch_stack, .-fh_switch_stack",
+    ".popsection",
+);
+
 /// Run `f` with the stack pointer at `top`.
 ///
 /// # Safety

@@ -563,9 +563,14 @@ pub(crate) fn sigset_add(set: &mut libc::sigset_t, sig: c_int) {
 
 /// Add every signal of `from` to `set`.
 pub(crate) fn sigset_add_all(set: &mut libc::sigset_t, from: &libc::sigset_t) {
-    for sig in 1..=libc::SIGRTMAX() {
-        if sigset_has(from, sig) {
-            sigset_add(set, sig);
+    const WORDS: usize = core::mem::size_of::<libc::sigset_t>() / 8;
+    // SAFETY: sigset_t is plain bits (glibc: an array of unsigned long),
+    // read and written as u64 words within its size.
+    unsafe {
+        let a = (set as *mut libc::sigset_t).cast::<u64>();
+        let b = (from as *const libc::sigset_t).cast::<u64>();
+        for i in 0..WORDS {
+            *a.add(i) |= *b.add(i);
         }
     }
 }

@@ -426,7 +426,6 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         chain_read_only(sig, info, uc);
         return;
     }
-    let tid = sys::gettid();
     if info.is_null() {
         chain(sig, info, uc);
         return;
@@ -444,9 +443,13 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
         return;
     }
     if !settings::REPORT_FIRST.load(Ordering::Relaxed) {
+        // The program's own handler first: on this path (a host that
+        // handles its faults itself, a million times a second maybe) no
+        // system call but the signal mask's.
         let first = program_first(sig, info, uc);
         if first.is_none() {
-            if let Some(outer) = program::nested(tid, uc) {
+            if let Some(outer) = program::nested(uc) {
+                let tid = sys::gettid();
                 // The program's handler for an earlier fault on this
                 // thread raised a crash signal that nothing of the
                 // program's handles (abort(), or the signal again once
@@ -459,11 +462,11 @@ extern "C" fn fatal_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_v
             }
         }
         if let Some((f, prev)) = first {
-            run_program_first(f, &prev, sig, info, uc, tid);
+            run_program_first(f, &prev, sig, info, uc);
             return;
         }
     }
-    report_crash(tid, sig, info, uc, Then::Nothing);
+    report_crash(sys::gettid(), sig, info, uc, Then::Nothing);
     chain(sig, info, uc);
 }
 
@@ -544,14 +547,13 @@ fn run_program_first(
     sig: c_int,
     info: *mut libc::siginfo_t,
     uc: *mut c_void,
-    tid: i32,
 ) {
     // On a small alternate stack, what looks like a stack overflow is
     // walked now, while there is room: the program's handler (Rust std's
     // prints its message and aborts) and the signal it raises would leave
     // too little of an 8 KiB stack for the walk.
     let mut held = if looks_like_overflow_on_small_stack(sig, info, uc) {
-        Claim::try_crash(tid)
+        Claim::try_crash(sys::gettid())
     } else {
         None
     };
@@ -572,7 +574,7 @@ fn run_program_first(
     let prewalked = held.is_some();
     // SAFETY: `info` and `uc` are the kernel's; `prev` is the action the
     // kernel gave us at install.
-    let run = || unsafe { program::run_first(f, prev, sig, info, uc, tid, prewalked) };
+    let run = || unsafe { program::run_first(f, prev, sig, info, uc, prewalked) };
     let after = if prewalked {
         // And the handler runs on the report stack (ours while we hold
         // the claim), with the alternate stack off meanwhile, so that the
@@ -589,12 +591,49 @@ fn run_program_first(
         // SAFETY: we hold the claim, which the report stack belongs to.
         unsafe { stack::run_on_report_stack(&mut on_report_stack) };
         after
+    } else if prev.flags() & libc::SA_ONSTACK == 0
+        && on_another_stack(uc)
+        && !fault_near_sp(info, uc)
+    {
+        // The program's handler did not ask for the alternate stack: run
+        // it where the kernel would have, on the interrupted stack below
+        // its red zone, with the alternate stack off meanwhile (so that a
+        // signal it raises lands below it there, not on top of our frames).
+        let (_, sp) = context_pc_sp(uc);
+        let top = sp.saturating_sub(RED_ZONE + 256) & !15;
+        let mut after = After::Handled;
+        // An alternate stack registered with SS_AUTODISARM (ours are) is
+        // off already while we run on it: no system call then.
+        let disarmed = {
+            // SAFETY: the kernel's ucontext, with the alternate stack's
+            // settings at delivery.
+            let flags = unsafe { (*uc.cast::<libc::ucontext_t>()).uc_stack.ss_flags };
+            flags & SS_AUTODISARM != 0
+        };
+        let mut below = || {
+            let saved = if disarmed {
+                None
+            } else {
+                sys::altstack_disable()
+            };
+            after = run();
+            if let Some(ss) = saved {
+                sys::altstack_set(&ss);
+            }
+        };
+        // SAFETY: below the interrupted stack pointer and its red zone is
+        // free stack of this thread (the kernel would have put the signal
+        // frame there); a fault there is a fault of the program's handler,
+        // as without us.
+        unsafe { stack::run_below(top, &mut below) };
+        after
     } else {
         run()
     };
     match (after, held) {
         (After::Handled, _) => {}
         (After::GaveUp, held) => {
+            let tid = sys::gettid();
             match held {
                 Some(mut claim) => {
                     table::note_crashed(tid, sig);
@@ -612,9 +651,26 @@ fn run_program_first(
         }
         (After::Looping, held) => {
             drop(held);
-            report_loop(tid, sig, info, uc);
+            report_loop(sys::gettid(), sig, info, uc);
         }
     }
+}
+
+/// The x86_64 ABI's red zone below the stack pointer (aarch64 has none;
+/// the same margin does no harm there).
+const RED_ZONE: usize = 128;
+
+/// `SS_AUTODISARM` (Linux 4.7).
+const SS_AUTODISARM: c_int = 1 << 31;
+
+/// Whether our handler runs on another stack than the interrupted code
+/// (an alternate stack): the interrupted stack pointer is not just above
+/// our frame.
+fn on_another_stack(uc: *mut c_void) -> bool {
+    let (_, sp) = context_pc_sp(uc);
+    let here = 0u8;
+    let here = core::hint::black_box(&here) as *const u8 as usize;
+    !(here < sp && sp - here < (64 << 10))
 }
 
 /// A `SIGSEGV` at an address just below the stack pointer, taken on an
@@ -635,9 +691,11 @@ fn looks_like_overflow_on_small_stack(
 }
 
 /// The program's own handler for `sig`, when it is to run before any
-/// report: the action from before our first install is a handler, and
-/// the kernel calls ours for `sig` (not a handler installed after us that
-/// chains to ours: that one already ran).
+/// report: the action from before our first install is a handler (and
+/// not one installed over ours that calls ours back: the re-enable case,
+/// whose chain keeps the older order). A host installed after us that
+/// calls ours runs it too, after itself: the order the kernel would have
+/// had with the host chaining straight to it.
 fn program_first(
     sig: c_int,
     info: *mut libc::siginfo_t,
@@ -646,9 +704,6 @@ fn program_first(
     let f = table::fatal(sig)?;
     let prev = f.previous()?;
     if !prev.is_handler() || prev.handler_addr() != f.base().handler_addr() {
-        return None;
-    }
-    if !is_ours(&sys::query_action(sig)) {
         return None;
     }
     if f.is_rust_std() && !std_acts_on(info, uc) {
@@ -662,12 +717,17 @@ fn program_first(
 /// a fault close below the stack pointer (a stack overflow, maybe).
 fn std_acts_on(info: *mut libc::siginfo_t, uc: *mut c_void) -> bool {
     // SAFETY: the kernel's siginfo.
+    let code = unsafe { (*info).si_code };
+    code <= 0 || fault_near_sp(info, uc)
+}
+
+/// A real fault close below the stack pointer: a stack overflow, maybe
+/// (where the kernel could not have run a handler on that stack).
+fn fault_near_sp(info: *mut libc::siginfo_t, uc: *mut c_void) -> bool {
+    // SAFETY: the kernel's siginfo.
     let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
-    if code <= 0 {
-        return true;
-    }
     let (_, sp) = context_pc_sp(uc);
-    addr < sp.saturating_add(4096) && sp - addr.min(sp) <= (1 << 20) + (64 << 10)
+    code > 0 && addr < sp.saturating_add(4096) && sp - addr.min(sp) <= (1 << 20) + (64 << 10)
 }
 
 /// Write the crash report of `sig` (`info`, `uc`) once: the thread that

@@ -28,6 +28,9 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsiz
 
 /// One thread's record.
 pub(crate) struct Slot {
+    /// The thread's `pthread_self()`: no system call to find it.
+    key: AtomicUsize,
+    /// Its kernel tid, to reclaim the slot of a thread that is gone.
     tid: AtomicI32,
     /// Inside the program's handler (maybe stale: see [`nested`]).
     active: AtomicBool,
@@ -50,6 +53,7 @@ pub(crate) struct Slot {
 impl Slot {
     const fn new() -> Slot {
         Slot {
+            key: AtomicUsize::new(0),
             tid: AtomicI32::new(0),
             active: AtomicBool::new(false),
             gen: AtomicU64::new(0),
@@ -74,16 +78,28 @@ const CANARY: u64 = 0x7072_6f67_6861_6e64; // "proghand"
 /// many times in a row: the program's handler cannot fix it.
 pub(crate) const LOOP_LIMIT: u32 = 64;
 
-fn slot_of(tid: i32) -> Option<&'static Slot> {
-    if let Some(s) = SLOTS.iter().find(|s| s.tid.load(Ordering::Acquire) == tid) {
+/// The calling thread's key: `pthread_self()`, never 0.
+fn self_key() -> usize {
+    // SAFETY: pthread_self reads the thread pointer; no system call.
+    (unsafe { libc::pthread_self() }) as usize
+}
+
+fn find(key: usize) -> Option<&'static Slot> {
+    SLOTS.iter().find(|s| s.key.load(Ordering::Acquire) == key)
+}
+
+fn slot_of(key: usize) -> Option<&'static Slot> {
+    if let Some(s) = find(key) {
         return Some(s);
     }
-    let fresh = |s: &Slot, from: i32| {
+    let tid = sys::gettid();
+    let fresh = |s: &Slot, from: usize| {
         let ok = s
-            .tid
-            .compare_exchange(from, tid, Ordering::AcqRel, Ordering::Acquire)
+            .key
+            .compare_exchange(from, key, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if ok {
+            s.tid.store(tid, Ordering::Release);
             s.active.store(false, Ordering::Release);
             s.last.store(0, Ordering::Relaxed);
             s.repeats.store(0, Ordering::Relaxed);
@@ -94,9 +110,10 @@ fn slot_of(tid: i32) -> Option<&'static Slot> {
     if let Some(s) = SLOTS.iter().find(|s| fresh(s, 0)) {
         return Some(s);
     }
+    // Full: take the slot of a thread that is gone.
     SLOTS.iter().find(|s| {
-        let t = s.tid.load(Ordering::Acquire);
-        !sys::thread_exists(t) && fresh(s, t)
+        let k = s.key.load(Ordering::Acquire);
+        !sys::thread_exists(s.tid.load(Ordering::Acquire)) && fresh(s, k)
     })
 }
 
@@ -116,10 +133,8 @@ pub(crate) struct Outer {
 /// pointer, and its canary intact. A record that fails any of these is
 /// stale (the handler left by `siglongjmp`) and is dropped.
 #[inline(never)]
-pub(crate) fn nested(tid: i32, uc: *mut c_void) -> Option<Outer> {
-    let slot = SLOTS
-        .iter()
-        .find(|s| s.tid.load(Ordering::Acquire) == tid)?;
+pub(crate) fn nested(uc: *mut c_void) -> Option<Outer> {
+    let slot = find(self_key())?;
     if !slot.active.load(Ordering::Acquire) {
         return None;
     }
@@ -136,7 +151,7 @@ pub(crate) fn nested(tid: i32, uc: *mut c_void) -> Option<Outer> {
     if !live {
         slot.active.store(false, Ordering::Release);
         if slot.prewalked.swap(false, Ordering::AcqRel) {
-            super::claim::release_left(tid);
+            super::claim::release_left(slot.tid.load(Ordering::Acquire));
         }
         return None;
     }
@@ -187,10 +202,9 @@ pub(crate) unsafe fn run_first(
     sig: c_int,
     info: *mut libc::siginfo_t,
     uc: *mut c_void,
-    tid: i32,
     prewalked: bool,
 ) -> After {
-    let slot = slot_of(tid);
+    let slot = slot_of(self_key());
     // A fault inside a program handler that we called (its own probe,
     // SafeFetch-style): keep the outer call's record, and put it back.
     let saved = slot.map(|s| {
@@ -257,9 +271,15 @@ pub(crate) unsafe fn run_first(
     if !real {
         return After::Handled;
     }
-    let kernel = sys::query_action(sig);
-    let ours = super::fatal::is_ours(&kernel);
-    let now = program_action(f, &kernel, ours);
+    // Under the preload's interposer the kernel always has ours, and the
+    // program's view is what it set; otherwise ask the kernel whether the
+    // handler changed the action.
+    let now = if crate::runtime::signals::interposed() {
+        f.previous().unwrap_or_else(Action::default_action)
+    } else {
+        let kernel = sys::query_action(sig);
+        program_action(f, &kernel, super::fatal::is_ours(&kernel))
+    };
     if !now.is_handler() {
         return After::GaveUp;
     }

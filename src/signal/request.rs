@@ -41,6 +41,9 @@ pub(crate) struct SigState {
     /// handler itself (see [`note_request`]).
     pub fd: AtomicI32,
     pub all_threads: AtomicBool,
+    /// The program installed a handler of its own for the signal through
+    /// the preload's interposer: it runs after each request is noted.
+    pub program_handler: AtomicBool,
     prev_valid: AtomicBool,
     prev: RacyCell<Action>,
 }
@@ -55,6 +58,7 @@ static SIGS: [SigState; NSIG] = [const {
         run_default: AtomicBool::new(false),
         fd: AtomicI32::new(-1),
         all_threads: AtomicBool::new(true),
+        program_handler: AtomicBool::new(false),
         prev_valid: AtomicBool::new(false),
         prev: RacyCell::new(Action::ZERO),
     }
@@ -96,6 +100,19 @@ impl SigState {
         // SAFETY: the flag is clear and our handler is not installed, so
         // nobody reads the slot while it changes.
         unsafe { *self.prev.get_unsynchronized() = prev };
+        self.prev_valid.store(true, Ordering::Release);
+    }
+
+    /// The preload's interposer: the program set its own action for this
+    /// signal to `act` (its view; the kernel keeps ours). A handler then
+    /// runs after our handler notes each request. May run in a signal
+    /// handler; concurrent setters are the program's own race.
+    pub(crate) fn set_program_view(&self, act: Action) {
+        self.prev_valid.store(false, Ordering::Release);
+        // SAFETY: the flag is clear: the handler skips the slot meanwhile.
+        unsafe { *self.prev.get_unsynchronized() = act };
+        self.program_handler
+            .store(act.is_handler(), Ordering::Release);
         self.prev_valid.store(true, Ordering::Release);
     }
 
@@ -208,7 +225,7 @@ extern "C" fn request_handler(sig: c_int, info: *mut libc::siginfo_t, uc: *mut c
         // SAFETY: the kernel passes a valid siginfo.
         note_request(sig, unsafe { &*info }, uc);
     }
-    if active && !st.chain.load(Ordering::Acquire) {
+    if active && !st.chain.load(Ordering::Acquire) && !st.program_handler.load(Ordering::Acquire) {
         return;
     }
     // Chain, or (unregistered, but somebody installed over us and chains
