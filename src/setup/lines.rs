@@ -316,6 +316,33 @@ struct Tables {
     pool: Vec<u8>,
 }
 
+/// A line program's file indexes (small, dense) to our file ids.
+#[derive(Default)]
+struct FileMap(Vec<u32>);
+
+/// Not looked up yet.
+const UNSEEN: u32 = u32::MAX - 1;
+
+impl FileMap {
+    fn get(&self, idx: u64) -> Option<u32> {
+        self.0
+            .get(usize::try_from(idx).ok()?)
+            .copied()
+            .filter(|&f| f != UNSEEN)
+    }
+
+    fn insert(&mut self, idx: u64, f: u32) {
+        let Ok(i) = usize::try_from(idx) else { return };
+        if i >= 1 << 20 {
+            return;
+        }
+        if self.0.len() <= i {
+            self.0.resize(i + 1, UNSEEN);
+        }
+        self.0[i] = f;
+    }
+}
+
 fn join(base: &[u8], rel: &[u8]) -> Vec<u8> {
     if rel.first() == Some(&b'/') || base.is_empty() {
         return rel.to_vec();
@@ -431,7 +458,7 @@ impl Builder {
             let Ok(unit) = dwarf.unit(header) else {
                 continue;
             };
-            let mut file_map: HashMap<u64, u32> = HashMap::new();
+            let mut file_map = FileMap::default();
             if let Some(program) = unit.line_program.clone() {
                 let mut rows = program.rows();
                 let mut seq: Vec<(u64, u32, u32)> = Vec::new();
@@ -446,8 +473,8 @@ impl Builder {
                         continue;
                     }
                     let idx = row.file_index();
-                    let file = match file_map.get(&idx) {
-                        Some(&f) => f,
+                    let file = match file_map.get(idx) {
+                        Some(f) => f,
                         None => {
                             let f = self.program_file(&dwarf, &unit, h, idx);
                             file_map.insert(idx, f);
@@ -481,7 +508,7 @@ impl Builder {
         &mut self,
         dwarf: &gimli::Dwarf<R<'_>>,
         unit: &gimli::Unit<R<'_>>,
-        file_map: &mut HashMap<u64, u32>,
+        file_map: &mut FileMap,
     ) {
         let header = unit.line_program.as_ref().map(|p| p.header().clone());
         // Open calls: (DIE depth, call index; NONE for a function).
@@ -503,8 +530,8 @@ impl Builder {
                     let call_file = entry
                         .attr_value(gimli::DW_AT_call_file)
                         .and_then(udata)
-                        .map_or(NO_FILE, |idx| match file_map.get(&idx) {
-                            Some(&f) => f,
+                        .map_or(NO_FILE, |idx| match file_map.get(idx) {
+                            Some(f) => f,
                             None => {
                                 let f = header
                                     .as_ref()
