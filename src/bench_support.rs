@@ -232,6 +232,8 @@ pub struct LineFigures {
     pub segments: usize,
     pub inlines: usize,
     pub files: usize,
+    /// Bytes of names kept.
+    pub pool: usize,
     /// Bytes mapped for the tables (0 when none were built).
     pub mapped: usize,
     /// Code symbols of the file (functions).
@@ -278,6 +280,7 @@ pub fn build_lines_of(path: &str, budget: u64) -> LineFigures {
         segments: fig.segments,
         inlines: fig.inlines,
         files: fig.files,
+        pool: fig.pool,
         mapped,
         functions: code_symbols(path).len(),
     }

@@ -96,12 +96,12 @@ fn rust_inlined_store(p: *mut i32) {
     // optimisation level (a write_volatile is a call at opt-level 0).
     #[cfg(target_arch = "x86_64")]
     unsafe {
-        std::arch::asm!("mov dword ptr [{p}], 7", p = in(reg) p, options(nostack))
-    } // @inlined_store
+        std::arch::asm!("mov dword ptr [{}], 7", in(reg) p, options(nostack)) // @inlined_store
+    }
     #[cfg(target_arch = "aarch64")]
     unsafe {
-        std::arch::asm!("str wzr, [{p}]", p = in(reg) p, options(nostack))
-    } // @inlined_store_arm
+        std::arch::asm!("str wzr, [{}]", in(reg) p, options(nostack)) // @inlined_store_arm
+    }
 }
 
 #[inline(never)]

@@ -228,6 +228,8 @@ pub(crate) struct Figures {
     pub segments: usize,
     pub inlines: usize,
     pub files: usize,
+    /// Bytes of file and function names kept.
+    pub pool: usize,
 }
 
 /// Build the line tables for the module file at `path` (its build-id
@@ -274,6 +276,7 @@ fn build_from(obj: &object::File<'_>, budget: u64) -> (Outcome, Figures) {
             fig.segments = t.seg_addrs.len();
             fig.inlines = t.inlines.len();
             fig.files = t.files.len();
+            fig.pool = t.pool.len();
             match t.publish() {
                 Some(lt) => (Outcome::Ready(lt), fig),
                 None => (Outcome::Absent, fig),
@@ -292,7 +295,7 @@ struct Builder {
     strings: HashMap<Vec<u8>, Str>,
     files: Vec<Str>,
     file_ids: HashMap<Vec<u8>, u32>,
-    inlines: Vec<Inline>,
+    inlines: Vec<Call>,
     levels: Vec<u16>,
     /// (lo, hi, level, call) of every inlined call's ranges.
     ranges: Vec<(u64, u64, u16, u32)>,
@@ -301,6 +304,14 @@ struct Builder {
     sequences: Vec<Vec<(u64, u32, u32)>>,
     /// Names by the global offset of their DIE.
     names: HashMap<usize, Str>,
+}
+
+/// An inlined call while the tables are built.
+#[derive(Clone, Copy)]
+struct Call {
+    parent: u32,
+    name: Str,
+    call: Row,
 }
 
 /// The finished tables, relative to `base`.
@@ -314,6 +325,21 @@ struct Tables {
     inlines: Vec<Inline>,
     files: Vec<Str>,
     pool: Vec<u8>,
+}
+
+/// A legacy Rust symbol without its hash (`17h` and 16 hex digits before
+/// the final `E`): reports never show it, and it is a fifth of the name.
+fn without_hash(name: &[u8]) -> Cow<'_, [u8]> {
+    let n = name.len();
+    if name.starts_with(b"_ZN") && n > 23 && name[n - 1] == b'E' {
+        let hash = &name[n - 20..n - 1];
+        if hash.starts_with(b"17h") && hash[3..].iter().all(u8::is_ascii_hexdigit) {
+            let mut v = name[..n - 20].to_vec();
+            v.push(b'E');
+            return Cow::Owned(v);
+        }
+    }
+    Cow::Borrowed(name)
 }
 
 /// A line program's file indexes (small, dense) to our file ids.
@@ -552,7 +578,7 @@ impl Builder {
                             .get(parent as usize)
                             .map_or(1, |l| l.saturating_add(1))
                     };
-                    self.inlines.push(Inline {
+                    self.inlines.push(Call {
                         parent,
                         name,
                         call: Row {
@@ -602,7 +628,7 @@ impl Builder {
             match attr.name() {
                 gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
                     if let Ok(s) = dwarf.attr_string(unit, attr.value()) {
-                        let s = self.intern(s.slice());
+                        let s = self.intern(&without_hash(s.slice()));
                         if let Some(g) = global {
                             self.names.insert(g, s);
                         }
@@ -698,9 +724,11 @@ impl Builder {
                 NONE => NONE,
                 p => keep.get(p as usize).copied().unwrap_or(NONE),
             };
+            let mut name = text(rec.name).to_vec();
+            name.push(0);
             inlines.push(Inline {
                 parent,
-                name: put(&mut pool, text(rec.name)),
+                name: put(&mut pool, &name).at,
                 call: rec.call,
             });
         }
@@ -879,6 +907,19 @@ mod tests {
     #[test]
     fn crc32_known_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn strips_legacy_hashes() {
+        assert_eq!(
+            &*without_hash(b"_ZN4core3ptr13read_volatile17h0123456789abcdefE"),
+            b"_ZN4core3ptr13read_volatileE"
+        );
+        assert_eq!(
+            &*without_hash(b"_RNvCs1234_7mycrate3foo"),
+            b"_RNvCs1234_7mycrate3foo"
+        );
+        assert_eq!(&*without_hash(b"main"), b"main");
     }
 
     #[test]
