@@ -228,7 +228,7 @@ fn leb(s: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *s.get(*pos)?;
-        *pos += 1;
+        *pos = pos.wrapping_add(1);
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Some(v);
@@ -248,7 +248,7 @@ fn decode_row(s: &[u8], pos: &mut usize, addr: u32, row: Row) -> Option<(u32, Ro
     };
     let z = l >> 1;
     let dl = ((z >> 1) as i64) ^ -((z & 1) as i64);
-    let line = (i64::from(row.line) + dl) as u32;
+    let line = i64::from(row.line).wrapping_add(dl) as u32;
     Some((addr.checked_add(da)?, Row { file, line }))
 }
 
