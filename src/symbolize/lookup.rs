@@ -10,6 +10,8 @@
 //!    bounded in time. One scan resolves every frame of the stack that
 //!    lies in that module (a batch of sorted addresses), and its results
 //!    are remembered for the rest of the stack;
+//!    A stripped module's index built from its separate debug file keeps
+//!    the names in memory: no file is opened for them;
 //! 3. its name is read from the string table (at most
 //!    [`super::demangle::NAME_CAP`] bytes) and demangled, on the
 //!    symbolizer stack, into static storage.
