@@ -29,6 +29,12 @@ pub fn set_index_enabled(yes: bool) {
     lookup::USE_INDEX.store(yes, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether reports use the line tables (true) or act as if they were not
+/// built yet (false).
+pub fn set_lines_enabled(yes: bool) {
+    lookup::USE_LINES.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
     setup::modules::snapshot();

@@ -197,10 +197,17 @@ fn body_over_budget() {
     crash_with_lines(faulthandler::Config::new().line_budget(1 << 20), rust_outer)
 }
 
-/// A crash before the index is ready: the index is not used.
+/// A crash before the line tables are ready: the names' index is built
+/// (in milliseconds), the line tables are not used, as if still pending.
 fn body_not_ready() {
     common::child::enable_default();
-    faulthandler::__bench::set_index_enabled(false);
+    if !common::child::control() {
+        faulthandler::__bench::set_lines_enabled(false);
+        let t = std::time::Instant::now();
+        while !faulthandler::__bench::index_ready() && t.elapsed().as_secs() < 20 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     let r = rust_outer();
     panic!("the crash did not happen ({r})");
 }

@@ -207,6 +207,9 @@ struct Remembered {
 pub(crate) static SCANS: AtomicU64 = AtomicU64::new(0);
 /// Whether sessions use the index; off only to benchmark the fallback.
 pub(crate) static USE_INDEX: AtomicBool = AtomicBool::new(true);
+/// Whether reports use the line tables; off only for tests (a crash
+/// before the tables are ready).
+pub(crate) static USE_LINES: AtomicBool = AtomicBool::new(true);
 
 /// A name found for an address.
 pub(crate) struct Found<'a> {
@@ -278,7 +281,7 @@ impl<'f> Session<'f> {
 
     /// The line tables of `m`, when the index has them (and is used).
     pub(crate) fn line_table(&self, m: &Module) -> Option<&'static LineTable> {
-        if !self.use_index {
+        if !self.use_index || !USE_LINES.load(Ordering::Relaxed) {
             return None;
         }
         index::find(m)?.line_table()
