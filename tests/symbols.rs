@@ -490,14 +490,35 @@ fn library_loaded_after_enable_is_named(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// `objcopy --strip-all` of `exe` into `out`.
+fn strip_all(exe: &Path, out: &Path) -> Check {
+    let mut objcopy = Runner::program("objcopy", &["--strip-all"]);
+    objcopy.cmd().arg(exe).arg(out);
+    objcopy.run()?.expect_code(0)?;
+    Ok(())
+}
+
+/// The distributions' layout under `tree`: `exe`'s debug-only file
+/// (`objcopy --only-keep-debug`) at `.build-id/xx/rest.debug`.
+fn debug_tree(exe: &Path, tree: &Path) -> Check {
+    let id = build_id_hex(exe);
+    let id_dir = tree.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&id_dir).unwrap();
+    let mut objcopy = Runner::program("objcopy", &["--only-keep-debug"]);
+    objcopy
+        .cmd()
+        .arg(exe)
+        .arg(id_dir.join(format!("{}.debug", &id[2..])));
+    objcopy.run()?.expect_code(0)?;
+    Ok(())
+}
+
 fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names(c: &Ctx) -> Check {
     let _ = c;
     let dir = scratch_dir("strip");
     let exe = test_exe();
     let stripped = dir.join("symbols-stripped");
-    let mut objcopy = Runner::program("objcopy", &["--strip-all"]);
-    objcopy.cmd().arg(&exe).arg(&stripped);
-    objcopy.run()?.expect_code(0)?;
+    strip_all(&exe, &stripped)?;
     let debug = dir.join("debug");
     std::fs::create_dir_all(&debug).unwrap();
     let unstripped = debug.join("symbols-unstripped");
@@ -536,14 +557,7 @@ fn stripped_binary_keeps_offsets_and_build_id_and_symbolize_restores_names(c: &C
     // The distributions' layout: a debug-only file (objcopy
     // --only-keep-debug) at .build-id/xx/rest.debug.
     let tree = dir.join("tree");
-    let id_dir = tree.join(".build-id").join(&id[..2]);
-    std::fs::create_dir_all(&id_dir).unwrap();
-    let mut objcopy = Runner::program("objcopy", &["--only-keep-debug"]);
-    objcopy
-        .cmd()
-        .arg(&exe)
-        .arg(id_dir.join(format!("{}.debug", &id[2..])));
-    objcopy.run()?.expect_code(0)?;
+    debug_tree(&exe, &tree)?;
     let out = symbolize(&report, &[&tree]);
     assert_consecutive(&self::names(&out), &CHAIN, &out);
     let c = line_of(&out, " in fh_sym_c_crash+0x");
@@ -948,19 +962,9 @@ fn stripped_binary_gets_names_and_lines_from_its_debug_file(c: &Ctx) -> Check {
     let dir = scratch_dir("debugfile");
     let exe = test_exe();
     let stripped = dir.join("symbols-stripped");
-    let mut objcopy = Runner::program("objcopy", &["--strip-all"]);
-    objcopy.cmd().arg(&exe).arg(&stripped);
-    objcopy.run()?.expect_code(0)?;
-    let id = build_id_hex(&exe);
+    strip_all(&exe, &stripped)?;
     let tree = dir.join("tree");
-    let id_dir = tree.join(".build-id").join(&id[..2]);
-    std::fs::create_dir_all(&id_dir).unwrap();
-    let mut objcopy = Runner::program("objcopy", &["--only-keep-debug"]);
-    objcopy
-        .cmd()
-        .arg(&exe)
-        .arg(id_dir.join(format!("{}.debug", &id[2..])));
-    objcopy.run()?.expect_code(0)?;
+    debug_tree(&exe, &tree)?;
     let r = |control| {
         Runner::scenario_of(
             &stripped,
