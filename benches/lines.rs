@@ -62,8 +62,12 @@ fn module_row(label: &str, path: &str) {
         f.wall.as_secs_f64() * 1e3
     );
     println!(
-        "    kept: {} rows, {} inline segments, {} inlined calls, {} files",
-        f.rows, f.segments, f.inlines, f.files
+        "    kept: {} rows, {} inline segments, {} inlined calls, {} files, {} of names",
+        f.rows,
+        f.segments,
+        f.inlines,
+        f.files,
+        mib(f.pool as u64)
     );
     println!(
         "    memory: {} mapped ({:.0}% of .debug_line; goal .debug_line + 16 B/function = {}: {})",

@@ -29,6 +29,12 @@ pub fn set_index_enabled(yes: bool) {
     lookup::USE_INDEX.store(yes, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether reports use the line tables (true) or act as if they were not
+/// built yet (false).
+pub fn set_lines_enabled(yes: bool) {
+    lookup::USE_LINES.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
     setup::modules::snapshot();
@@ -234,6 +240,8 @@ pub struct LineFigures {
     pub segments: usize,
     pub inlines: usize,
     pub files: usize,
+    /// Bytes of names kept.
+    pub pool: usize,
     /// Bytes mapped for the tables (0 when none were built).
     pub mapped: usize,
     /// Code symbols of the file (functions).
@@ -280,6 +288,7 @@ pub fn build_lines_of(path: &str, budget: u64) -> LineFigures {
         segments: fig.segments,
         inlines: fig.inlines,
         files: fig.files,
+        pool: fig.pool,
         mapped,
         functions: code_symbols(path).len(),
     }

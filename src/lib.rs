@@ -36,8 +36,9 @@
 //! Command line: /usr/bin/myprog --port 8080
 //!
 //! Current thread 4242 "myprog" (most recent call first):
-//!   #0  0x000055d1c2a3b1f4 in crash_level3+0x14 (/usr/bin/myprog +0x3b1f4)
-//!   #1  0x000055d1c2a3b2a0 in myprog::level2+0x20 (/usr/bin/myprog +0x3b2a0)
+//!   #0  0x000055d1c2a3b1f4 in crash_level3+0x14 at src/parse.c:41 (/usr/bin/myprog +0x3b1f4)
+//!       (inlined) read_field at src/parse.c:17
+//!   #1  0x000055d1c2a3b2a0 in myprog::level2+0x20 at src/main.rs:88 (/usr/bin/myprog +0x3b2a0)
 //!   #2  0x00007f3a1c2b3c4d in ?? (/usr/lib/x86_64-linux-gnu/libfoo.so.1 +0x1c4d)
 //!   ... 412 more frames not shown (max_frames 100)
 //!
@@ -96,14 +97,31 @@
 //!   the signal trampoline are not shown.
 //! - Names and paths are escaped: `"` as `\"`, `\` as `\\`, and bytes
 //!   outside printable ASCII as `\xNN`.
-//! - Frame lines read `  #N  0xADDR in NAME+0xOFF (MODULE +0xMODOFF)`,
-//!   where NAME is the function's symbol (Rust names demangled, without
-//!   the hash; C++ names as `c++filt` prints them), OFF the address's offset into it, and MODOFF the address
-//!   minus the module's load bias, which is what `addr2line -e MODULE`
-//!   takes. An unknown name is `??` (a stripped binary, or a lookup that
-//!   ran out of time), an unknown module `(??)`. See [`offline`] for how
-//!   names are found, and for adding ` at FILE:LINE` offline with
-//!   `faulthandler symbolize`.
+//! - Frame lines read `  #N  0xADDR in NAME+0xOFF at FILE:LINE (MODULE
+//!   +0xMODOFF)`, where NAME is the function's symbol (Rust names
+//!   demangled, without the hash; C++ names as `c++filt` prints them), OFF the address's offset into it, and
+//!   MODOFF the address minus the module's load bias, which is what
+//!   `addr2line -e MODULE` takes. An unknown name is `??` (a stripped
+//!   binary without a debug file, or a lookup that ran out of time), an
+//!   unknown module `(??)`. ` at FILE:LINE` is there when the line is
+//!   known: the line in NAME itself (for code inlined into NAME, the line
+//!   of the outermost inlined call).
+//! - Calls inlined at a frame's address follow it, innermost first, one
+//!   line each: `      (inlined) NAME at FILE:LINE`; the innermost is at
+//!   the line of the code itself, each other one at the line where it
+//!   makes the next inner call.
+//! - Lines come from memory, in the handler: the background thread
+//!   `fh-symbols` reads each module's DWARF (4 and 5, compressed sections
+//!   too), or its separate debug file found by build-id or
+//!   `.gnu_debuglink` under [`Config::debug_dir`] and `/usr/lib/debug`
+//!   (which also names a stripped module's functions), into tables of its
+//!   own. A crash before they are ready waits for them at most 500 ms,
+//!   then names its frames without lines; a module whose debug info is
+//!   over [`Config::line_budget`] gets names only, and the `Modules:`
+//!   block says so under it: `    (no source lines for this module: its
+//!   debug info, N MiB, is over the budget of M MiB)`. Split DWARF
+//!   (`.dwo`) is not read. See [`offline`] for adding lines afterwards
+//!   with `faulthandler symbolize`.
 //! - When `max_frames` cuts a stack: `  ... N more frames not shown
 //!   (max_frames M)`, or without N when the walk itself had to stop.
 //! - Then every other thread (with `all_threads`, the default), each in a

@@ -265,15 +265,32 @@ mod child {
         null_deref()
     }
 
-    /// A crash with the line tables built (on this thread, first): the
-    /// report has source lines and inlined calls.
+    /// A crash with line tables: in a small dlopened library
+    /// (`so_lines_inline.so`), inside a call inlined into its entry point,
+    /// with the tables built first, on this thread. The budget keeps the
+    /// big modules (this binary, libc) to names only, so the build is
+    /// quick at every optimisation level, under the malloc spy too.
     pub fn segv_with_lines() {
-        enable_default();
+        enable(faulthandler::Config::new().line_budget(1 << 20));
+        let path = format!(
+            "{}\0",
+            crate::common::fixture("so_lines_inline.so").display()
+        );
+        // SAFETY: our own fixture library, without constructors; its
+        // entry point has this C type.
+        let f = unsafe {
+            let h = libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW);
+            check(!h.is_null(), "dlopen so_lines_inline.so");
+            let f = libc::dlsym(h, c"fh_inl_entry".as_ptr());
+            check(!f.is_null(), "dlsym fh_inl_entry");
+            std::mem::transmute::<*mut libc::c_void, extern "C" fn(*mut i32) -> i32>(f)
+        };
         if !control() {
             faulthandler::__bench::build_index_now();
             check(faulthandler::__bench::lines_ready(), "lines ready");
         }
-        null_deref()
+        let r = f(black_box(std::ptr::null_mut()));
+        eprintln!("child: no crash ({r})");
     }
 
     /// A null dereference, reported as JSON lines (`Config::format`).
@@ -2485,22 +2502,35 @@ fn check_zero_malloc(c: &Ctx) -> Check {
     Ok(())
 }
 
-/// As [`check_zero_malloc`], and the report has source lines and an
-/// inlined call (`load_u32`), so the spy watched them being written.
+/// As [`check_zero_malloc`], and frame #0 has its source line and its
+/// inlined call, so the spy watched both being written.
 fn check_zero_malloc_with_lines(c: &Ctx) -> Check {
     check_zero_malloc(c)?;
     let rep = Report::first(&c.run().stderr)?;
+    let src = include_str!("../c-fixtures/so_lines_inline.c");
+    let line = |m: &str| {
+        src.lines()
+            .position(|l| l.trim_end().ends_with(&format!("/* @{m} */")))
+            .map(|i| i as u32 + 1)
+    };
     let f0 = rep.current()?.frames.first().ok_or("no frames")?;
+    ensure!(f0.name == "fh_inl_entry", "frame #0 {:?}", f0.line);
+    let at = f0.file_line();
     ensure!(
-        f0.file_line()
-            .is_some_and(|(f, _)| f.ends_with("tests/crash.rs")),
-        "no line on frame #0: {:?}",
+        at.is_some_and(
+            |(f, l)| f.ends_with("c-fixtures/so_lines_inline.c") && Some(l) == line("inl_call")
+        ),
+        "frame #0 not at @inl_call: {:?}",
         f0.line
     );
+    let inl = f0
+        .inlined
+        .first()
+        .ok_or_else(|| format!("no inlined call:\n{}", rep.text))?;
     ensure!(
-        f0.inlined.iter().any(|i| i.name.ends_with("load_u32")),
-        "no inlined load_u32 on frame #0:\n{}",
-        rep.text
+        inl.name == "fh_inl_store" && inl.file_line().map(|f| f.1) == line("inl_store"),
+        "inlined {:?}",
+        inl.line
     );
     Ok(())
 }

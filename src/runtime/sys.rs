@@ -93,6 +93,23 @@ pub(crate) fn monotonic_ms() -> u64 {
 }
 
 /// Sleep for `ms` milliseconds (restarting after signals until the time is up).
+/// Put thread `tid` of this process back to the normal policy
+/// (`SCHED_OTHER`, nice 0), from `SCHED_IDLE`. Best effort: without
+/// the right (`RLIMIT_NICE`, `CAP_SYS_NICE`) it fails, and nothing changes.
+pub(crate) fn sched_normal(tid: i32) {
+    let p = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a raw system call with a valid sched_param; it changes only
+    // the scheduling of our own thread `tid`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            tid as libc::c_long,
+            libc::SCHED_OTHER as libc::c_long,
+            &p as *const libc::sched_param,
+        );
+    }
+}
+
 pub(crate) fn sleep_ms(ms: u64) {
     let mut req = libc::timespec {
         tv_sec: (ms / 1000) as libc::time_t,

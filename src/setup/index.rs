@@ -45,6 +45,7 @@ pub(crate) fn start_building() {
         return;
     }
     let spawned = super::helpers::spawn_internal(Helper::Indexer, || loop {
+        index::BUILDER_TID.store(crate::runtime::sys::gettid(), Ordering::Release);
         idle_priority();
         build_missing();
         BUILDING.store(false, Ordering::Release);
@@ -76,6 +77,7 @@ fn publish(indexes: Vec<&'static ModuleIndex>) {
 }
 
 /// The budget of DWARF bytes one module's line tables may read.
+#[cfg(feature = "symbolize")]
 pub(crate) fn line_budget() -> u64 {
     crate::settings::LINE_BUDGET.load(Ordering::Relaxed)
 }

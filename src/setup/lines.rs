@@ -228,6 +228,8 @@ pub(crate) struct Figures {
     pub segments: usize,
     pub inlines: usize,
     pub files: usize,
+    /// Bytes of file and function names kept.
+    pub pool: usize,
 }
 
 /// Build the line tables for the module file at `path` (its build-id
@@ -274,6 +276,7 @@ fn build_from(obj: &object::File<'_>, budget: u64) -> (Outcome, Figures) {
             fig.segments = t.seg_addrs.len();
             fig.inlines = t.inlines.len();
             fig.files = t.files.len();
+            fig.pool = t.pool.len();
             match t.publish() {
                 Some(lt) => (Outcome::Ready(lt), fig),
                 None => (Outcome::Absent, fig),
@@ -292,7 +295,7 @@ struct Builder {
     strings: HashMap<Vec<u8>, Str>,
     files: Vec<Str>,
     file_ids: HashMap<Vec<u8>, u32>,
-    inlines: Vec<Inline>,
+    inlines: Vec<Call>,
     levels: Vec<u16>,
     /// (lo, hi, level, call) of every inlined call's ranges.
     ranges: Vec<(u64, u64, u16, u32)>,
@@ -301,6 +304,14 @@ struct Builder {
     sequences: Vec<Vec<(u64, u32, u32)>>,
     /// Names by the global offset of their DIE.
     names: HashMap<usize, Str>,
+}
+
+/// An inlined call while the tables are built.
+#[derive(Clone, Copy)]
+struct Call {
+    parent: u32,
+    name: Str,
+    call: Row,
 }
 
 /// The finished tables, relative to `base`.
@@ -314,6 +325,48 @@ struct Tables {
     inlines: Vec<Inline>,
     files: Vec<Str>,
     pool: Vec<u8>,
+}
+
+/// A legacy Rust symbol without its hash (`17h` and 16 hex digits before
+/// the final `E`): reports never show it, and it is a fifth of the name.
+fn without_hash(name: &[u8]) -> Cow<'_, [u8]> {
+    let n = name.len();
+    if name.starts_with(b"_ZN") && n > 23 && name[n - 1] == b'E' {
+        let hash = &name[n - 20..n - 1];
+        if hash.starts_with(b"17h") && hash[3..].iter().all(u8::is_ascii_hexdigit) {
+            let mut v = name[..n - 20].to_vec();
+            v.push(b'E');
+            return Cow::Owned(v);
+        }
+    }
+    Cow::Borrowed(name)
+}
+
+/// A line program's file indexes (small, dense) to our file ids.
+#[derive(Default)]
+struct FileMap(Vec<u32>);
+
+/// Not looked up yet.
+const UNSEEN: u32 = u32::MAX - 1;
+
+impl FileMap {
+    fn get(&self, idx: u64) -> Option<u32> {
+        self.0
+            .get(usize::try_from(idx).ok()?)
+            .copied()
+            .filter(|&f| f != UNSEEN)
+    }
+
+    fn insert(&mut self, idx: u64, f: u32) {
+        let Ok(i) = usize::try_from(idx) else { return };
+        if i >= 1 << 20 {
+            return;
+        }
+        if self.0.len() <= i {
+            self.0.resize(i + 1, UNSEEN);
+        }
+        self.0[i] = f;
+    }
 }
 
 fn join(base: &[u8], rel: &[u8]) -> Vec<u8> {
@@ -431,7 +484,7 @@ impl Builder {
             let Ok(unit) = dwarf.unit(header) else {
                 continue;
             };
-            let mut file_map: HashMap<u64, u32> = HashMap::new();
+            let mut file_map = FileMap::default();
             if let Some(program) = unit.line_program.clone() {
                 let mut rows = program.rows();
                 let mut seq: Vec<(u64, u32, u32)> = Vec::new();
@@ -446,8 +499,8 @@ impl Builder {
                         continue;
                     }
                     let idx = row.file_index();
-                    let file = match file_map.get(&idx) {
-                        Some(&f) => f,
+                    let file = match file_map.get(idx) {
+                        Some(f) => f,
                         None => {
                             let f = self.program_file(&dwarf, &unit, h, idx);
                             file_map.insert(idx, f);
@@ -481,7 +534,7 @@ impl Builder {
         &mut self,
         dwarf: &gimli::Dwarf<R<'_>>,
         unit: &gimli::Unit<R<'_>>,
-        file_map: &mut HashMap<u64, u32>,
+        file_map: &mut FileMap,
     ) {
         let header = unit.line_program.as_ref().map(|p| p.header().clone());
         // Open calls: (DIE depth, call index; NONE for a function).
@@ -503,8 +556,8 @@ impl Builder {
                     let call_file = entry
                         .attr_value(gimli::DW_AT_call_file)
                         .and_then(udata)
-                        .map_or(NO_FILE, |idx| match file_map.get(&idx) {
-                            Some(&f) => f,
+                        .map_or(NO_FILE, |idx| match file_map.get(idx) {
+                            Some(f) => f,
                             None => {
                                 let f = header
                                     .as_ref()
@@ -525,7 +578,7 @@ impl Builder {
                             .get(parent as usize)
                             .map_or(1, |l| l.saturating_add(1))
                     };
-                    self.inlines.push(Inline {
+                    self.inlines.push(Call {
                         parent,
                         name,
                         call: Row {
@@ -575,7 +628,7 @@ impl Builder {
             match attr.name() {
                 gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
                     if let Ok(s) = dwarf.attr_string(unit, attr.value()) {
-                        let s = self.intern(s.slice());
+                        let s = self.intern(&without_hash(s.slice()));
                         if let Some(g) = global {
                             self.names.insert(g, s);
                         }
@@ -671,9 +724,11 @@ impl Builder {
                 NONE => NONE,
                 p => keep.get(p as usize).copied().unwrap_or(NONE),
             };
+            let mut name = text(rec.name).to_vec();
+            name.push(0);
             inlines.push(Inline {
                 parent,
-                name: put(&mut pool, text(rec.name)),
+                name: put(&mut pool, &name).at,
                 call: rec.call,
             });
         }
@@ -852,6 +907,19 @@ mod tests {
     #[test]
     fn crc32_known_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn strips_legacy_hashes() {
+        assert_eq!(
+            &*without_hash(b"_ZN4core3ptr13read_volatile17h0123456789abcdefE"),
+            b"_ZN4core3ptr13read_volatileE"
+        );
+        assert_eq!(
+            &*without_hash(b"_RNvCs1234_7mycrate3foo"),
+            b"_RNvCs1234_7mycrate3foo"
+        );
+        assert_eq!(&*without_hash(b"main"), b"main");
     }
 
     #[test]

@@ -1119,7 +1119,9 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
     } else {
         None
     };
-    if crate::symbolize::lookup::USE_INDEX.load(Ordering::Relaxed) {
+    if crate::symbolize::lookup::USE_INDEX.load(Ordering::Relaxed)
+        && crate::symbolize::lookup::USE_LINES.load(Ordering::Relaxed)
+    {
         // A crash right after enable(): give the line tables being built
         // a moment (bounded).
         crate::symbolize::index::wait_for_lines(current.frames, settings::LINES_WAIT_MS);

@@ -20,7 +20,7 @@ use crate::runtime::elf::SymTable as Table;
 use crate::runtime::elf::BUILD_ID_MAX;
 use crate::runtime::modules::{self, Module};
 use crate::symbolize::lines::LineTable;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 
 /// One code symbol: its virtual address, size, and name's offset in the
 /// string table.
@@ -33,6 +33,7 @@ pub(crate) struct Entry {
 
 /// What the index knows of a module's source lines.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "symbolize"), allow(dead_code))]
 pub(crate) enum Lines {
     /// Not built yet.
     Pending,
@@ -184,6 +185,8 @@ pub(crate) fn lines_ready() -> bool {
 
 /// Set while the background builder (`fh-symbols`) runs.
 pub(crate) static BUILDING: AtomicBool = AtomicBool::new(false);
+/// The builder thread's tid (0 before it starts).
+pub(crate) static BUILDER_TID: AtomicI32 = AtomicI32::new(0);
 
 /// Async-signal-safe. For a crash that comes while the builder still
 /// works: wait (sleeping, at most `max_ms`) until every module of
@@ -191,6 +194,15 @@ pub(crate) static BUILDING: AtomicBool = AtomicBool::new(false);
 /// stops. Returns at once when the builder is not running.
 pub(crate) fn wait_for_lines(frames: &[usize], max_ms: u64) {
     let start = crate::runtime::sys::monotonic_ms();
+    if BUILDING.load(Ordering::Acquire) {
+        // The builder runs at idle priority, which a busy machine may
+        // never give it: now that a crash waits for it, it runs at the
+        // normal priority.
+        let tid = BUILDER_TID.load(Ordering::Acquire);
+        if tid > 0 {
+            crate::runtime::sys::sched_normal(tid);
+        }
+    }
     while BUILDING.load(Ordering::Acquire)
         && crate::runtime::sys::monotonic_ms().saturating_sub(start) < max_ms
     {

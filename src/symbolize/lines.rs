@@ -24,12 +24,17 @@
 //! # Safety
 //!
 //! The tables are leaked on purpose, never freed or changed.
+// Without the `symbolize` feature nothing builds tables (reports have no
+// lines), and the builder's half is unused.
+#![cfg_attr(not(feature = "symbolize"), allow(dead_code))]
 
 /// No file: a row that ends a sequence, or a call without a known file.
 pub(crate) const NO_FILE: u32 = u32::MAX;
 /// No inlined call (a segment outside every inlined call; the top of a
 /// chain).
 pub(crate) const NONE: u32 = u32::MAX;
+/// Longest inlined function name read (longer ones are cut).
+pub(crate) const MAX_NAME: usize = 4096;
 /// Inlined calls shown for one address at most.
 pub(crate) const MAX_INLINE: usize = 16;
 
@@ -69,8 +74,9 @@ pub(crate) struct Inline {
     /// The call this one was inlined into, or [`NONE`]. Always a smaller
     /// index than this call's own.
     pub parent: u32,
-    /// The inlined function's name (mangled, as DWARF gives it).
-    pub name: Str,
+    /// Where the inlined function's name (mangled, as DWARF gives it) is
+    /// in the pool, NUL-terminated.
+    pub name: u32,
     /// Where the call is: file ([`NO_FILE`] when unknown) and line.
     pub call: Row,
 }
@@ -100,6 +106,7 @@ pub(crate) struct LineTable {
 
 impl LineTable {
     /// An empty table (no lines).
+    #[cfg(test)]
     pub(crate) const EMPTY: LineTable = LineTable {
         base: 0,
         blocks: &[],
@@ -198,9 +205,16 @@ impl LineTable {
 
     /// The (raw) name of inlined call `i`.
     pub(crate) fn inline_name(&self, i: u32) -> &'static [u8] {
-        self.inlines
-            .get(i as usize)
-            .map_or(&[][..], |r| self.str(r.name))
+        let Some(r) = self.inlines.get(i as usize) else {
+            return &[];
+        };
+        let rest = self.pool.get(r.name as usize..).unwrap_or(&[]);
+        let n = rest
+            .iter()
+            .take(MAX_NAME)
+            .position(|&b| b == 0)
+            .unwrap_or(rest.len().min(MAX_NAME));
+        rest.get(..n).unwrap_or(&[])
     }
 
     /// Where inlined call `i` is made.
@@ -214,7 +228,7 @@ fn leb(s: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *s.get(*pos)?;
-        *pos += 1;
+        *pos = pos.wrapping_add(1);
         v |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Some(v);
@@ -234,7 +248,7 @@ fn decode_row(s: &[u8], pos: &mut usize, addr: u32, row: Row) -> Option<(u32, Ro
     };
     let z = l >> 1;
     let dl = ((z >> 1) as i64) ^ -((z & 1) as i64);
-    let line = (i64::from(row.line) + dl) as u32;
+    let line = i64::from(row.line).wrapping_add(dl) as u32;
     Some((addr.checked_add(da)?, Row { file, line }))
 }
 
@@ -338,7 +352,7 @@ mod tests {
 
     #[test]
     fn lookups() {
-        let pool = b"a.rsb.rsinnerouter";
+        let pool = b"a.rsb.rsinner\0outer\0";
         let s = |at, len| Str { at, len };
         let r = |file, line| Row { file, line };
         let (blocks, stream) = encode(&[
@@ -356,12 +370,12 @@ mod tests {
             inlines: leak(vec![
                 Inline {
                     parent: NONE,
-                    name: s(13, 5),
+                    name: 14,
                     call: r(0, 6),
                 },
                 Inline {
                     parent: 0,
-                    name: s(8, 5),
+                    name: 8,
                     call: r(1, 3),
                 },
             ]),

@@ -36,11 +36,24 @@
 //!   so deep v0 names cannot overflow a small alternate stack, and names
 //!   longer than 2048 bytes are cut rather than demangled.
 //!
+//! # Source lines
+//!
+//! `lines` holds each module's line tables (built by `setup::lines` on
+//! the `fh-symbols` thread at idle priority, from the module's DWARF or its
+//! separate debug file, into memory it maps and leaks): rows delta-coded
+//! in blocks of 32, inline segments with the innermost inlined call, the
+//! calls with their parent and call site, and a pool of file and function
+//! names. The handler finds a frame's line with two binary searches and at
+//! most 31 rows decoded, and its inlined calls with one more binary search
+//! and a walk up the parents (at most 16); inlined names are demangled like
+//! symbol names. A module over the line budget (64 MiB of DWARF by
+//! default) gets names only.
+//!
 //! # Offline
 //!
 //! `faulthandler::offline::symbolize_report` (and the `faulthandler
-//! symbolize` command built on it) adds what a handler cannot: ` at FILE:LINE` on each frame, and the
-//! inlined calls, from the DWARF debug info of each module (found by path
+//! symbolize` command built on it) adds ` at FILE:LINE` on each frame, and the
+//! inlined calls, to a report written without them, from the DWARF debug info of each module (found by path
 //! and checked against the report's build-id, or found by build-id in debug
 //! directories). This half is ordinary code: it allocates and reads files
 //! freely, and is never reached from a handler.
