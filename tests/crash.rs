@@ -271,7 +271,16 @@ mod child {
     /// big modules (this binary, libc) to names only, so the build is
     /// quick at every optimisation level, under the malloc spy too.
     pub fn segv_with_lines() {
-        enable(faulthandler::Config::new().line_budget(1 << 20));
+        let format = if std::env::var_os("FH_JSON").is_some() {
+            faulthandler::Format::JsonLines
+        } else {
+            faulthandler::Format::Text
+        };
+        enable(
+            faulthandler::Config::new()
+                .line_budget(1 << 20)
+                .format(format),
+        );
         let path = format!(
             "{}\0",
             crate::common::fixture("so_lines_inline.so").display()
@@ -2504,6 +2513,41 @@ fn check_zero_malloc(c: &Ctx) -> Check {
 
 /// As [`check_zero_malloc`], and frame #0 has its source line and its
 /// inlined call, so the spy watched both being written.
+fn json_setup(r: Runner, _: bool) -> Runner {
+    r.env("FH_JSON", "1")
+}
+
+/// JSON frames carry `file`, `line` and `inlined` as the text lines do.
+fn check_json_frames_with_lines(c: &Ctx) -> Check {
+    let out = &c.run().stderr;
+    let reps = common::json::reports(out)?;
+    let rep = reps
+        .first()
+        .ok_or_else(|| format!("no JSON report:\n{out}"))?;
+    let cur = common::json::current_thread(rep)?;
+    let f0 = &cur["frames"][0];
+    let src = include_str!("../c-fixtures/so_lines_inline.c");
+    let line = |m: &str| {
+        src.lines()
+            .position(|l| l.trim_end().ends_with(&format!("/* @{m} */")))
+            .map(|i| i as u64 + 1)
+    };
+    ensure!(f0["name"] == "fh_inl_entry", "frame #0 {f0}");
+    ensure!(
+        f0["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("c-fixtures/so_lines_inline.c"))
+            && f0["line"].as_u64() == line("inl_call"),
+        "frame #0 not at @inl_call: {f0}"
+    );
+    let inl = &f0["inlined"][0];
+    ensure!(
+        inl["name"].as_str().is_some_and(|n| !n.is_empty()) && inl["line"].as_u64().is_some(),
+        "no inlined call on frame #0: {f0}"
+    );
+    Ok(())
+}
+
 fn check_zero_malloc_with_lines(c: &Ctx) -> Check {
     check_zero_malloc(c)?;
     let rep = Report::first(&c.run().stderr)?;
@@ -2827,6 +2871,7 @@ static CASES: &[Case] = &[
     Case { name: "bad_fd_closed_fd", body: Some(b::fd_closed), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "eight_threads", body: Some(b::threads8), expect: SEGV, check: check_eight_threads, ..CASE },
     Case { name: "zero_malloc_segv", body: Some(b::segv), expect: SEGV, setup: spy, check: check_zero_malloc, ..CASE },
+    Case { name: "json_frames_with_lines", body: Some(b::segv_with_lines), expect: SEGV, setup: json_setup, check: check_json_frames_with_lines, ..CASE },
     Case { name: "zero_malloc_segv_with_lines", body: Some(b::segv_with_lines), expect: SEGV, setup: spy, check: check_zero_malloc_with_lines, ..CASE },
     Case { name: "zero_malloc_registers", body: Some(b::registers), expect: SEGV, setup: spy, check: check_zero_malloc, ..CASE },
     Case { name: "zero_malloc_panic_nounwind", body: Some(b::panic_nounwind_abort), expect: ABRT, setup: spy, check: check_zero_malloc, ..CASE },

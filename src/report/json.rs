@@ -452,9 +452,65 @@ pub(crate) fn frame_lookup(
                 Some(f) => frame(w, n, ip, Some((f.name, ip.wrapping_sub(f.start))), module),
                 None => frame(w, n, ip, None, module),
             }
+            frame_lines(w, symbols, m, probe);
         }
         None => frame(w, n, ip, None, None),
     }
+}
+
+/// On the open frame: `"file"` and `"line"` when its line is known (as
+/// the text's ` at FILE:LINE`), and `"inlined":[{"name":..,"file":..,
+/// "line":..}]`, innermost first, when calls are inlined at the address.
+fn frame_lines(
+    w: &mut Writer,
+    symbols: &mut crate::symbolize::lookup::Session<'_>,
+    m: &crate::runtime::modules::Module,
+    probe: usize,
+) {
+    use crate::symbolize::lines::MAX_INLINE;
+    let Some(t) = symbols.line_table(m) else {
+        return;
+    };
+    let vaddr = probe.wrapping_sub(m.bias) as u64;
+    let mut chain = [0u32; MAX_INLINE];
+    let inlined = t.inline_chain(vaddr, &mut chain);
+    let own = match inlined.checked_sub(1) {
+        Some(outer) => chain.get(outer).and_then(|&c| t.call_site(c)),
+        None => t.location(vaddr),
+    };
+    if let Some(loc) = own {
+        field_str(w, "file", loc.file);
+        field_number(w, "line", u64::from(loc.line));
+    }
+    if inlined == 0 {
+        return;
+    }
+    key(w, "inlined");
+    w.write(b"[");
+    let mut loc = t.location(vaddr);
+    for &c in chain.get(..inlined).unwrap_or(&[]) {
+        element(w);
+        w.write(b"{");
+        let name = symbols.demangle(t.inline_name(c));
+        if name.is_empty() {
+            field_null(w, "name");
+        } else {
+            field_str(w, "name", name);
+        }
+        match loc {
+            Some(l) => {
+                field_str(w, "file", l.file);
+                field_number(w, "line", u64::from(l.line));
+            }
+            None => {
+                field_null(w, "file");
+                field_null(w, "line");
+            }
+        }
+        w.write(b"}");
+        loc = t.call_site(c);
+    }
+    w.write(b"]");
 }
 
 /// The stale-fd note, as a line of its own: `{"kind":"note","message":
