@@ -52,6 +52,9 @@ pub(crate) const BLOCKED_CHECK_AFTER_NS: u64 = 2_000_000;
 /// A crash claim whose report was done this long ago, in a process that
 /// still runs, is stale: the process survived the crash.
 pub(crate) const STALE_CRASH_MS: u64 = 200;
+/// A thread found blocking the collection signal is looked at again this
+/// much later before it is left out.
+pub(crate) const BLOCKED_RECHECK_AFTER_NS: u64 = 8_000_000;
 /// While a collection waits, it checks this often for threads that
 /// exited without answering.
 pub(crate) const GONE_CHECK_EVERY_NS: u64 = 5_000_000;

@@ -605,12 +605,34 @@ unsafe fn collect_threads(
         .saturating_add(settings::BLOCKED_CHECK_AFTER_NS)
         .min(deadline);
     let mut checked_blocked = false;
+    // A thread found blocking the signal is looked at again a little
+    // later: it may have been just leaving a handler of ours that blocks
+    // it (the mask comes back with the handler's return), and then
+    // answers.
+    let mut recheck_at: Option<u64> = None;
     loop {
         let seen_acks = ACKS.load(Ordering::Acquire);
-        if pending() == 0 {
+        let now = sys::monotonic_ns();
+        if recheck_at.is_some_and(|at| now >= at) {
+            recheck_at = None;
+            for s in in_order() {
+                if s.outcome.load(Ordering::Relaxed) == Outcome::Blocked as u8
+                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+                    && !blocks_signal(s.tid.load(Ordering::Relaxed), sig, &mut scratch.status)
+                {
+                    s.outcome.store(Outcome::Pending as u8, Ordering::Relaxed);
+                }
+            }
+        }
+        let blocked_answering = || {
+            in_order().any(|s| {
+                s.outcome.load(Ordering::Relaxed) == Outcome::Blocked as u8
+                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+            })
+        };
+        if pending() == 0 && (recheck_at.is_none() || !blocked_answering()) {
             break;
         }
-        let now = sys::monotonic_ns();
         if !checked_blocked && now >= first_stop {
             checked_blocked = true;
             for s in in_order() {
@@ -625,6 +647,9 @@ unsafe fn collect_threads(
                     } else {
                         Outcome::Blocked
                     };
+                    if outcome == Outcome::Blocked {
+                        recheck_at = Some(now.saturating_add(settings::BLOCKED_RECHECK_AFTER_NS));
+                    }
                     s.outcome.store(outcome as u8, Ordering::Relaxed);
                 }
             }
@@ -649,7 +674,8 @@ unsafe fn collect_threads(
             }
         }
         let stop = if checked_blocked {
-            deadline.min(now.saturating_add(settings::GONE_CHECK_EVERY_NS))
+            let next = deadline.min(now.saturating_add(settings::GONE_CHECK_EVERY_NS));
+            recheck_at.map_or(next, |at| next.min(at))
         } else {
             first_stop
         };
