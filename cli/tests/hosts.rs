@@ -656,6 +656,71 @@ fn jvm_healthy(_: &Ctx) -> Check {
     Ok(())
 }
 
+/// A crate whose only test overflows its stack (no dependencies, so it
+/// builds offline), in a scratch directory.
+fn overflowing_crate() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("fh-cargo-overflow-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        "[package]\nname = \"overflow\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "#[inline(never)]\n#[allow(unconditional_recursion)]\npub fn down(n: u64) -> u64 {\n    let pad = [n; 64];\n    \
+         std::hint::black_box(&pad);\n    down(n + 1) + pad[3]\n}\n\n#[test]\n\
+         fn overflows() {\n    std::hint::black_box(down(0));\n}\n",
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+fn cargo_test_keeps_std_overflow_message(_: &Ctx) -> Check {
+    let Some(_) = which("cargo") else {
+        return skipped("cargo is not on the PATH");
+    };
+    let dir = overflowing_crate()?;
+    let target = dir.join("target");
+    let cargo = |r: Runner| {
+        let mut r = r.timeout(std::time::Duration::from_secs(180));
+        r.cmd().current_dir(&dir).env("CARGO_TARGET_DIR", &target);
+        r
+    };
+    // Built once, outside both runs.
+    let built = cargo(Runner::program(
+        "cargo",
+        &["test", "--offline", "-q", "--no-run"],
+    ))
+    .run()?;
+    built.expect_code(0)?;
+    let cli = common::cli();
+    let with = cargo(Runner::program(
+        &cli,
+        &["run", "--", "cargo", "test", "--offline", "-q"],
+    ));
+    let without = cargo(Runner::program("cargo", &["test", "--offline", "-q"]));
+    let (run, control) = runner::pair(with, without)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    // cargo reports the test binary's SIGABRT and fails, with and without.
+    ensure!(
+        run.end == control.end,
+        "{} vs {}",
+        run.describe(),
+        control.describe()
+    );
+    both_say([&run, &control], "thread 'overflows'")?;
+    both_say([&run, &control], "has overflowed its stack")?;
+    both_say([&run, &control], "SIGABRT")?;
+    let reps = fatal_reports(&run);
+    ensure!(
+        reps.len() == 1 && reps[0].first_line.contains("stack overflow"),
+        "our report of the overflow:\n{}",
+        run.stderr
+    );
+    Ok(())
+}
+
 fn node_wasm_traps(_: &Ctx) -> Check {
     let Some(node) = which("node") else {
         return skipped("node is not installed");
@@ -926,6 +991,7 @@ static CASES: &[Case] = &[
     // report_first keeps the older order.
     Case { name: "lib_report_first", body: Some(b::report_first), expect: Some(End::Exit(child::EXIT_CODE)), check: report_first, ..LIB },
     // Rust std's own handler: its message, our report, SIGABRT.
+    Case { name: "cargo_test_keeps_std_overflow_message", check: cargo_test_keeps_std_overflow_message, timeout: Duration::from_secs(400), ..PROGRAMS },
     Case { name: "rust_std_overflow_main", body: Some(b::std_overflow_main), expect: ABRT, check: std_overflow, ..LIB },
     Case { name: "rust_std_overflow_thread", body: Some(b::std_overflow_thread), expect: ABRT, check: std_overflow, ..LIB },
     // Under the preload (LD_PRELOAD=libfaulthandler.so FAULTHANDLER=1).
