@@ -654,6 +654,17 @@ mod child {
         let number = file.as_raw_fd();
         enable(faulthandler::Config::new().fd(file.try_clone().expect("dup").into()));
         drop(file);
+        if !control() {
+            // Our background indexer keeps files open while it reads them;
+            // let it finish before the fds are closed under it.
+            faulthandler::__bench::build_index_now();
+            let t = std::time::Instant::now();
+            while !faulthandler::__bench::lines_ready() && t.elapsed() < Duration::from_secs(60) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            // The builder thread closes its last file right after.
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let mut log = path.clone();
         log.push(".daemon-log");
         let daemon = std::fs::File::create(&log).expect("create the daemon's log");
