@@ -474,14 +474,24 @@ fn symbolize_adds_file_and_line_to_json(c: &Ctx) -> Check {
         for t in v["threads"].as_array_mut().unwrap() {
             for f in t["frames"].as_array_mut().into_iter().flatten() {
                 let f = f.as_object_mut().unwrap();
-                for k in ["file", "line", "inlined", "symbolize_problem"] {
+                // Lines may be there already (the handler's own, when its
+                // tables were ready), and a name the bounded in-handler
+                // lookup left null (under load) is filled in offline.
+                for k in [
+                    "file",
+                    "line",
+                    "inlined",
+                    "symbolize_problem",
+                    "name",
+                    "offset",
+                ] {
                     f.remove(k);
                 }
             }
         }
         v
     };
-    assert_eq!(strip(&after), before);
+    assert_eq!(strip(&after), strip(&before));
     let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&after), keys(&before));
     assert_eq!(keys(&before)[0], "kind");
