@@ -1971,7 +1971,9 @@ fn check_overflow(c: &Ctx) -> Check {
         first.starts_with("Fatal signal 11 (SIGSEGV): stack overflow at address 0x"),
         "first line {first:?}"
     );
-    let rep = expect_report(run, &self_exe(), &first, FrameCheck::Top)?;
+    // The overflow may fault in a callee of the recursion (at opt-level 0,
+    // `black_box` is a call): a frame inside it, not necessarily #0.
+    let rep = expect_report(run, &self_exe(), &first, FrameCheck::Any)?;
     let t = rep
         .current()?
         .truncation
