@@ -380,7 +380,12 @@ fn is_stack_overflow(fault: usize, sp: usize, scratch: &mut [u8]) -> bool {
     const NEAR: usize = 64 << 10;
     const ABOVE: usize = 256;
     if fault >= sp {
-        return fault - sp < ABOVE;
+        let above = fault - sp;
+        // A store into the frame just made (`sub rsp, N`, then a local at
+        // `[rsp + x]`) faults up to a frame's size above the stack
+        // pointer. Beyond a few bytes, it is an overflow only when the
+        // stack pointer itself already points at nothing: into the guard.
+        return above < ABOVE || (above <= NEAR && sys::read_memory(sp, &mut [0u8; 1]) == 0);
     }
     let below = sp - fault;
     if below <= NEAR {
@@ -1187,4 +1192,79 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     };
     // SAFETY: we hold the claim, which the report stack belongs to.
     unsafe { stack::run_on_report_stack(&mut rest) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stack_overflow;
+
+    /// Two pages: an inaccessible one (the guard) below a writable one
+    /// (the stack's last page).
+    struct Pages(*mut libc::c_void, usize);
+
+    impl Pages {
+        fn new() -> Pages {
+            let page = 4096;
+            // SAFETY: a fresh anonymous mapping, ours alone.
+            let p = unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    2 * page,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(p, libc::MAP_FAILED);
+            // SAFETY: the upper page of the mapping just made.
+            let rc = unsafe {
+                libc::mprotect(
+                    p.cast::<u8>().add(page).cast(),
+                    page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
+            };
+            assert_eq!(rc, 0);
+            Pages(p, page)
+        }
+        fn guard(&self) -> usize {
+            self.0 as usize
+        }
+        fn stack(&self) -> usize {
+            self.0 as usize + self.1
+        }
+    }
+
+    impl Drop for Pages {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, unused after this.
+            unsafe { libc::munmap(self.0, 2 * self.1) };
+        }
+    }
+
+    #[test]
+    fn a_store_into_a_frame_made_in_the_guard_is_an_overflow() {
+        let pages = Pages::new();
+        let mut maps = [0u8; 4096];
+        // The stack pointer went into the guard, and a local 0x130 bytes
+        // above it faulted (the frame of a function with a 256-byte array).
+        let sp = pages.guard() + 0x100;
+        assert!(is_stack_overflow(sp + 0x130, sp, &mut maps));
+        // A push just below the stack pointer.
+        let sp = pages.stack();
+        assert!(is_stack_overflow(sp - 8, sp, &mut maps));
+    }
+
+    #[test]
+    fn a_fault_above_a_valid_stack_pointer_is_not() {
+        let pages = Pages::new();
+        let mut maps = [0u8; 4096];
+        // The stack pointer is in accessible memory; a fault 2 KiB above
+        // it is some other access, not the stack growing.
+        let sp = pages.stack() + 16;
+        assert!(!is_stack_overflow(sp + 2048, sp, &mut maps));
+        // Far from any stack pointer.
+        assert!(!is_stack_overflow(0x10, sp, &mut maps));
+    }
 }
