@@ -35,6 +35,12 @@ pub fn set_lines_enabled(yes: bool) {
     lookup::USE_LINES.store(yes, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether reports name frames at all (false: addresses and modules
+/// only, the floor of a dump's cost).
+pub fn set_naming_enabled(yes: bool) {
+    lookup::NAMING.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
     setup::modules::snapshot();

@@ -48,7 +48,7 @@ pub(crate) const AFTER_REPORT_SLEEP_MS: u64 = 50;
 pub(crate) const NESTED_FAULT_FLUSH_MS: u64 = 500;
 /// After this long without an answer, a collection checks which threads
 /// block the collection signal, and stops waiting for those.
-pub(crate) const BLOCKED_CHECK_AFTER_NS: u64 = 2_000_000;
+pub(crate) const STALL_CHECK_NS: u64 = 2_000_000;
 /// A crash claim whose report was done this long ago, in a process that
 /// still runs, is stale: the process survived the crash.
 pub(crate) const STALE_CRASH_MS: u64 = 200;

@@ -71,6 +71,9 @@ static POOL: AtomicPtr<Pool> = AtomicPtr::new(core::ptr::null_mut());
 static GENERATION: AtomicU32 = AtomicU32::new(0);
 /// Bumped by every answer; the collector waits on it with `FUTEX_WAIT`.
 static ACKS: AtomicU32 = AtomicU32::new(0);
+/// The value of [`ACKS`] whose answer wakes the collector: the last one
+/// it waits for.
+static WAKE_AT: AtomicU32 = AtomicU32::new(0);
 /// The generation of a crash's collection whose threads stay inside the
 /// collector handler once they have answered (0: none), so that the
 /// report is one snapshot: no thread runs on, sleeps end early or exits
@@ -361,8 +364,13 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         cell.store(u64::from_ne_bytes(b), Ordering::Relaxed);
     }
     slot.state.store(pack(gen, DONE), Ordering::Release);
-    ACKS.fetch_add(1, Ordering::Release);
-    sys::futex_wake(&ACKS);
+    // Wake the collector only with the answer it waits for (the last
+    // one): with a wake per answer, it would run (and scan its slots) as
+    // often as threads answer, which grows as threads squared.
+    let acks = ACKS.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+    if acks == WAKE_AT.load(Ordering::SeqCst) {
+        sys::futex_wake(&ACKS);
+    }
     if gen != 0 && HOLD.load(Ordering::Acquire) == gen {
         stay_held(gen);
     }
@@ -542,6 +550,9 @@ unsafe fn collect_threads(
     let start = sys::monotonic_ns();
     let deadline = start.saturating_add(timeout_ms.saturating_mul(1_000_000));
     let me = sys::gettid();
+    // Only answers to this collection bump ACKS (a late one fails its
+    // slot's compare-and-swap first), so it counts them from here.
+    let base = ACKS.load(Ordering::SeqCst);
 
     // List the threads and signal each one.
     let mut listed = 0usize;
@@ -590,20 +601,32 @@ unsafe fn collect_threads(
     });
 
     let in_order = || listed_slots(pool, listed);
-    let pending = || {
+    // The answers still waited for: the threads asked and not left out,
+    // and (while they are to be looked at again) those found blocking the
+    // signal, which may answer after all.
+    let waiting = |blocked_too: bool| {
         in_order()
             .filter(|s| {
-                s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
-                    && s.state.load(Ordering::Acquire) != pack(gen, DONE)
+                let outcome = s.outcome.load(Ordering::Relaxed);
+                let state = s.state.load(Ordering::Acquire);
+                (outcome == Outcome::Pending as u8 && state != pack(gen, DONE))
+                    || (blocked_too
+                        && outcome == Outcome::Blocked as u8
+                        && state == pack(gen, REQUESTED))
             })
             .count()
     };
 
-    // Wait for the answers: a short first wait, then leave out the threads
-    // that block the signal, then wait for the rest until the deadline.
-    let first_stop = start
-        .saturating_add(settings::BLOCKED_CHECK_AFTER_NS)
-        .min(deadline);
+    // Wait for the answers. The last one expected wakes us; until then,
+    // while answers keep coming, nothing is checked (a thousand threads
+    // on two cores take a while, and a `/proc` read per thread would
+    // make a big collection slower still). Only once no answer came for
+    // a while are the threads that have not answered looked at: those
+    // that block the signal are left out, as are those that exited.
+    let mut target = base.wrapping_add(sent as u32);
+    set_wake_at(target);
+    let mut progress = ACKS.load(Ordering::SeqCst);
+    let mut next_check = start.saturating_add(settings::STALL_CHECK_NS).min(deadline);
     let mut checked_blocked = false;
     // A thread found blocking the signal is looked at again a little
     // later: it may have been just leaving a handler of ours that blocks
@@ -611,76 +634,96 @@ unsafe fn collect_threads(
     // answers.
     let mut recheck_at: Option<u64> = None;
     loop {
-        let seen_acks = ACKS.load(Ordering::Acquire);
-        let now = sys::monotonic_ns();
-        if recheck_at.is_some_and(|at| now >= at) {
-            recheck_at = None;
-            for s in in_order() {
-                if s.outcome.load(Ordering::Relaxed) == Outcome::Blocked as u8
-                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
-                    && !blocks_signal(s.tid.load(Ordering::Relaxed), sig, &mut scratch.status)
-                {
-                    s.outcome.store(Outcome::Pending as u8, Ordering::Relaxed);
-                }
+        let acks = ACKS.load(Ordering::SeqCst);
+        if acks == target {
+            // Every answer expected is in, unless the target was set
+            // low (answers raced its count): check, and set it again.
+            let left = waiting(recheck_at.is_some());
+            if left == 0 {
+                break;
             }
-        }
-        let blocked_answering = || {
-            in_order().any(|s| {
-                s.outcome.load(Ordering::Relaxed) == Outcome::Blocked as u8
-                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
-            })
-        };
-        if pending() == 0 && (recheck_at.is_none() || !blocked_answering()) {
-            break;
-        }
-        if !checked_blocked && now >= first_stop {
-            checked_blocked = true;
-            for s in in_order() {
-                let tid = s.tid.load(Ordering::Relaxed);
-                if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
-                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
-                    && blocks_signal(tid, sig, &mut scratch.status)
-                    && !answering_late(pool, tid)
-                {
-                    let outcome = if crate::runtime::signals::crashed_with(tid).is_some() {
-                        Outcome::Crashed
-                    } else {
-                        Outcome::Blocked
-                    };
-                    if outcome == Outcome::Blocked {
-                        recheck_at = Some(now.saturating_add(settings::BLOCKED_RECHECK_AFTER_NS));
-                    }
-                    s.outcome.store(outcome as u8, Ordering::Relaxed);
-                }
-            }
+            target = acks.wrapping_add(left as u32);
+            set_wake_at(target);
             continue;
         }
+        let now = sys::monotonic_ns();
         if now >= deadline {
             break;
         }
-        if checked_blocked {
-            // A thread that exited meanwhile never answers (its pending
-            // signal went with it): stop waiting for it.
-            for s in in_order() {
-                if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
-                    && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
-                    && !thread_exists(s.tid.load(Ordering::Relaxed))
-                {
-                    s.outcome.store(Outcome::Gone as u8, Ordering::Relaxed);
+        if now >= next_check {
+            next_check = now.saturating_add(settings::STALL_CHECK_NS).min(deadline);
+            let stalled = acks == progress;
+            progress = acks;
+            if recheck_at.is_some_and(|at| now >= at) {
+                recheck_at = None;
+                for s in in_order() {
+                    if s.outcome.load(Ordering::Relaxed) == Outcome::Blocked as u8
+                        && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+                        && !blocks_signal(s.tid.load(Ordering::Relaxed), sig, &mut scratch.status)
+                    {
+                        s.outcome.store(Outcome::Pending as u8, Ordering::Relaxed);
+                    }
                 }
             }
-            if pending() == 0 {
+            if stalled && !checked_blocked {
+                checked_blocked = true;
+                for s in in_order() {
+                    let tid = s.tid.load(Ordering::Relaxed);
+                    if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
+                        && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+                        && blocks_signal(tid, sig, &mut scratch.status)
+                        && !answering_late(pool, tid)
+                    {
+                        let outcome = if crate::runtime::signals::crashed_with(tid).is_some() {
+                            Outcome::Crashed
+                        } else {
+                            Outcome::Blocked
+                        };
+                        if outcome == Outcome::Blocked {
+                            recheck_at =
+                                Some(now.saturating_add(settings::BLOCKED_RECHECK_AFTER_NS));
+                        }
+                        s.outcome.store(outcome as u8, Ordering::Relaxed);
+                    }
+                }
+            } else if stalled {
+                // A thread that exited meanwhile never answers (its
+                // pending signal went with it): stop waiting for it.
+                for s in in_order() {
+                    if s.outcome.load(Ordering::Relaxed) == Outcome::Pending as u8
+                        && s.state.load(Ordering::Acquire) == pack(gen, REQUESTED)
+                        && !thread_exists(s.tid.load(Ordering::Relaxed))
+                    {
+                        s.outcome.store(Outcome::Gone as u8, Ordering::Relaxed);
+                    }
+                }
+                next_check = now
+                    .saturating_add(settings::GONE_CHECK_EVERY_NS)
+                    .min(deadline);
+            }
+            // The threads left out no longer count: wait for the rest.
+            let acks = ACKS.load(Ordering::SeqCst);
+            let left = waiting(recheck_at.is_some());
+            if left == 0 {
                 break;
             }
+            target = acks.wrapping_add(left as u32);
+            set_wake_at(target);
+            if ACKS.load(Ordering::SeqCst) != acks {
+                continue;
+            }
+            if let Some(at) = recheck_at {
+                next_check = next_check.min(at);
+            }
         }
-        let stop = if checked_blocked {
-            let next = deadline.min(now.saturating_add(settings::GONE_CHECK_EVERY_NS));
-            recheck_at.map_or(next, |at| next.min(at))
-        } else {
-            first_stop
-        };
-        sys::futex_wait(&ACKS, seen_acks, stop.saturating_sub(now).max(1));
+        let now = sys::monotonic_ns();
+        let stop = next_check.min(deadline);
+        if now >= stop {
+            continue;
+        }
+        sys::futex_wait(&ACKS, acks, stop - now);
     }
+    set_wake_at(0);
     // Take back every slot that did not answer: a late answer then finds
     // the state changed and is dropped.
     for s in in_order() {
@@ -805,6 +848,11 @@ fn answering_late(pool: &Pool, tid: i32) -> bool {
             s.state.load(Ordering::Acquire) & 0xff == WRITING
                 && s.tid.load(Ordering::Relaxed) == tid
         })
+}
+
+/// Set the answer count whose answer wakes the collector.
+fn set_wake_at(target: u32) {
+    WAKE_AT.store(target, Ordering::SeqCst);
 }
 
 /// The slots of the first `listed` listed threads, in listing order.

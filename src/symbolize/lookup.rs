@@ -211,6 +211,10 @@ pub(crate) static USE_INDEX: AtomicBool = AtomicBool::new(true);
 /// before the tables are ready).
 pub(crate) static USE_LINES: AtomicBool = AtomicBool::new(true);
 
+/// Whether frames are named at all; off only to benchmark the floor
+/// (signal delivery and unwinding, no naming).
+pub(crate) static NAMING: AtomicBool = AtomicBool::new(true);
+
 /// A name found for an address.
 pub(crate) struct Found<'a> {
     /// Readable (demangled) name, ASCII.
@@ -281,7 +285,8 @@ impl<'f> Session<'f> {
 
     /// The line tables of `m`, when the index has them (and is used).
     pub(crate) fn line_table(&self, m: &Module) -> Option<&'static LineTable> {
-        if !self.use_index || !USE_LINES.load(Ordering::Relaxed) {
+        if !self.use_index || !USE_LINES.load(Ordering::Relaxed) || !NAMING.load(Ordering::Relaxed)
+        {
             return None;
         }
         index::find(m)?.line_table()
@@ -305,6 +310,9 @@ impl<'f> Session<'f> {
     /// one) in module `m`.
     #[inline(never)]
     pub(crate) fn lookup(&mut self, m: &Module, addr: usize) -> Option<Found<'_>> {
+        if !NAMING.load(Ordering::Relaxed) {
+            return None;
+        }
         let generation = self.names.generation;
         let slot = cache_slot(addr);
         {
