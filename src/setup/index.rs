@@ -221,8 +221,12 @@ fn read_code_symbols(
     strtab: Option<&[u8]>,
 ) -> Option<(Vec<Entry>, Vec<u8>)> {
     let table = *table;
-    let mut entries = Vec::new();
-    let mut ranks = Vec::new();
+    let expect = usize::try_from(table.count).unwrap_or(0).min(1 << 22);
+    // One sort key per code symbol: address, rank, size (largest first)
+    // and position, packed so that a radix sort orders them; the names
+    // aside, by position.
+    let mut keys: Vec<u128> = Vec::with_capacity(expect);
+    let mut names: Vec<u32> = Vec::with_capacity(expect);
     let mut buf = vec![0u8; SYM_SIZE * 1024];
     let mut first = 0u64;
     loop {
@@ -233,12 +237,18 @@ fn read_code_symbols(
         for chunk in buf.chunks_exact(SYM_SIZE).take(n) {
             if let Some(s) = elf::parse_sym(chunk) {
                 if s.is_code() {
-                    entries.push(Entry {
-                        addr: s.value,
-                        size: u32::try_from(s.size).unwrap_or(u32::MAX),
-                        name: s.name,
-                    });
-                    ranks.push(s.rank());
+                    if names.len() >= MAX_SYMBOLS {
+                        // Named by scans instead (see `symbolize::lookup`).
+                        return None;
+                    }
+                    let size = u32::try_from(s.size).unwrap_or(u32::MAX);
+                    keys.push(
+                        (u128::from(s.value) << 64)
+                            | (u128::from(s.rank()) << 56)
+                            | (u128::from(u32::MAX - size) << POS_BITS)
+                            | names.len() as u128,
+                    );
+                    names.push(s.name);
                 }
             }
         }
@@ -246,16 +256,21 @@ fn read_code_symbols(
     }
     // Sort by address; at one address keep the best-ranked name (and the
     // largest size among equals), so lookups see one entry per address.
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| (entries[i].addr, ranks[i], u32::MAX - entries[i].size));
-    let mut sorted: Vec<Entry> = Vec::with_capacity(entries.len());
-    for i in order {
-        let e = entries[i];
-        if sorted.last().is_some_and(|l| l.addr == e.addr) {
+    radix_sort(&mut keys);
+    let mut sorted: Vec<Entry> = Vec::with_capacity(keys.len());
+    for k in keys {
+        let addr = (k >> 64) as u64;
+        if sorted.last().is_some_and(|l| l.addr == addr) {
             continue;
         }
-        sorted.push(e);
+        let pos = (k & (MAX_SYMBOLS as u128 - 1)) as usize;
+        sorted.push(Entry {
+            addr,
+            size: u32::MAX - (k >> POS_BITS) as u32,
+            name: names.get(pos).copied().unwrap_or(0),
+        });
     }
+    drop(names);
     let mut pool = Vec::new();
     if let Some(strs) = strtab {
         let mut seen: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
@@ -281,6 +296,63 @@ fn read_code_symbols(
     Some((sorted, pool))
 }
 
+/// Bits of a sort key that hold the symbol's position.
+const POS_BITS: u32 = 24;
+/// Code symbols indexed in one module at most: a module with more is
+/// named by scans.
+const MAX_SYMBOLS: usize = 1 << POS_BITS;
+
+/// Sort `keys` (address in the high 64 bits): a stable least-significant
+/// digit radix sort on the address bits that differ, 11 at a time, then
+/// each run of equal addresses by its whole key. Two or three linear
+/// passes where a comparison sort needs seventeen.
+fn radix_sort(keys: &mut Vec<u128>) {
+    const DIGIT: u32 = 11;
+    let addr = |k: u128| (k >> 64) as u64;
+    let (Some(lo), Some(hi)) = (
+        keys.iter().map(|&k| addr(k)).min(),
+        keys.iter().map(|&k| addr(k)).max(),
+    ) else {
+        return;
+    };
+    let bits = 64 - (hi - lo).leading_zeros();
+    let mut other = vec![0u128; keys.len()];
+    let mut shift = 0;
+    while shift < bits {
+        let digit = |k: u128| ((addr(k) - lo) >> shift) as usize & ((1 << DIGIT) - 1);
+        let mut count = vec![0usize; 1 << DIGIT];
+        for &k in keys.iter() {
+            count[digit(k)] += 1;
+        }
+        let mut at = 0;
+        for c in count.iter_mut() {
+            let n = *c;
+            *c = at;
+            at += n;
+        }
+        for &k in keys.iter() {
+            let d = digit(k);
+            other[count[d]] = k;
+            count[d] += 1;
+        }
+        std::mem::swap(keys, &mut other);
+        shift += DIGIT;
+    }
+    // Equal addresses: by rank, size and position (the low 64 bits).
+    let mut i = 0;
+    while i < keys.len() {
+        let a = addr(keys[i]);
+        let mut j = i + 1;
+        while j < keys.len() && addr(keys[j]) == a {
+            j += 1;
+        }
+        if j - i > 1 {
+            keys[i..j].sort_unstable();
+        }
+        i = j;
+    }
+}
+
 /// Build an index for the file at `path` as if it were mapped as `m`
 /// (benchmarks: the index of a big system binary that is not loaded).
 pub(crate) fn build_for_file(fd: i32, m: &Module) -> Option<ModuleIndex> {
@@ -290,6 +362,35 @@ pub(crate) fn build_for_file(fd: i32, m: &Module) -> Option<ModuleIndex> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn radix_sort_orders_like_a_sort() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for (n, spread) in [
+            (0usize, 1u64),
+            (1, 1),
+            (5000, 1 << 40),
+            (5000, 64),
+            (3000, u64::MAX),
+        ] {
+            let mut keys: Vec<u128> = (0..n)
+                .map(|_| {
+                    (u128::from(0x40_0000u64.wrapping_add(next() % spread)) << 64)
+                        | u128::from(next())
+                })
+                .collect();
+            let mut want = keys.clone();
+            want.sort_unstable();
+            radix_sort(&mut keys);
+            assert_eq!(keys, want, "{n} keys over {spread}");
+        }
+    }
 
     #[test]
     fn index_of_our_own_binary_finds_our_functions() {
