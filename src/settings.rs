@@ -46,6 +46,10 @@ pub(crate) const DUMP_WAIT_MARGIN_MS: u64 = 1000;
 pub(crate) const AFTER_REPORT_SLEEP_MS: u64 = 50;
 /// Extra time to flush what a report had composed when it faulted.
 pub(crate) const NESTED_FAULT_FLUSH_MS: u64 = 500;
+/// The symbol index and line tables are built this long after
+/// `enable()` (at once when a crash wants them): a short-lived process
+/// pays nothing for them.
+pub(crate) const INDEX_DELAY_MS: u64 = 200;
 /// After this long without an answer, a collection checks which threads
 /// block the collection signal, and stops waiting for those.
 pub(crate) const STALL_CHECK_NS: u64 = 2_000_000;

@@ -26,6 +26,24 @@ fn idle_priority() {
     }
 }
 
+/// Wait [`settings::INDEX_DELAY_MS`](crate::settings::INDEX_DELAY_MS)
+/// before the first build, or until a crash wants the index now: a
+/// process that ends sooner (a build's compiler, `node -e`, a test's
+/// child) spends no CPU on an index it never used.
+fn delay() {
+    use crate::runtime::sys;
+    let start = sys::monotonic_ns();
+    let limit = crate::settings::INDEX_DELAY_MS * 1_000_000;
+    while index::START_NOW.load(Ordering::Acquire) == 0 {
+        let waited = sys::monotonic_ns().saturating_sub(start);
+        if waited >= limit {
+            break;
+        }
+        sys::futex_wait(&index::START_NOW, 0, limit - waited);
+    }
+    index::START_NOW.store(1, Ordering::Release);
+}
+
 /// Install-time preparation, called by `enable()`: map the symbolizer's
 /// stack and start the background index builder. Cheap: no work that
 /// grows with the binary's size.
@@ -47,6 +65,7 @@ pub(crate) fn start_building() {
     let spawned = super::helpers::spawn_internal(Helper::Indexer, || loop {
         index::BUILDER_TID.store(crate::runtime::sys::gettid(), Ordering::Release);
         idle_priority();
+        delay();
         build_missing();
         BUILDING.store(false, Ordering::Release);
         // A snapshot taken while we were building may have added

@@ -20,7 +20,7 @@ use crate::runtime::elf::SymTable as Table;
 use crate::runtime::elf::BUILD_ID_MAX;
 use crate::runtime::modules::{self, Module};
 use crate::symbolize::lines::LineTable;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 
 /// One code symbol: its virtual address, size, and name's offset in the
 /// string table.
@@ -187,6 +187,16 @@ pub(crate) fn lines_ready() -> bool {
 pub(crate) static BUILDING: AtomicBool = AtomicBool::new(false);
 /// The builder thread's tid (0 before it starts).
 pub(crate) static BUILDER_TID: AtomicI32 = AtomicI32::new(0);
+/// Set when the builder is to start now rather than after its delay
+/// (`settings::INDEX_DELAY_MS`); it waits on this word.
+pub(crate) static START_NOW: AtomicU32 = AtomicU32::new(0);
+
+/// End the builder's delay: a crash waits for what it builds.
+pub(crate) fn start_now() {
+    if START_NOW.swap(1, Ordering::AcqRel) == 0 {
+        crate::runtime::sys::futex_wake(&START_NOW);
+    }
+}
 
 /// Async-signal-safe. For a crash that comes while the builder still
 /// works: wait (sleeping, at most `max_ms`) until every module of
@@ -194,6 +204,7 @@ pub(crate) static BUILDER_TID: AtomicI32 = AtomicI32::new(0);
 /// stops. Returns at once when the builder is not running.
 pub(crate) fn wait_for_lines(frames: &[usize], max_ms: u64) {
     let start = crate::runtime::sys::monotonic_ms();
+    start_now();
     if BUILDING.load(Ordering::Acquire) {
         // The builder runs at idle priority, which a busy machine may
         // never give it: now that a crash waits for it, it runs at the
