@@ -16,7 +16,7 @@ use crate::runtime::sys;
 use crate::runtime::writer::Writer;
 use crate::symbolize::index::{self, Lines};
 use crate::symbolize::lines::{LineTable, Loc, MAX_INLINE};
-use crate::symbolize::lookup;
+use crate::symbolize::{frame_text, lookup};
 
 /// Everything the header of a fatal report needs.
 pub(crate) struct FatalHeader {
@@ -305,9 +305,43 @@ fn write_frame(
     }
     let mut line = Buf::<128>::new();
     line.str("  #").dec(n as u64).str("  ").addr(ip).str(" in ");
-    let mut inlined_at: Option<(&'static LineTable, u64)> = None;
+    w.write(line.as_bytes());
+    line.clear();
     // A return address is looked up inside its call instruction.
     let probe = if is_pc { ip } else { ip.wrapping_sub(1) };
+    // The rest of the line (and its inlined calls) depends on nothing but
+    // the address: a frame already written in this report is copied.
+    let key = frame_text::key(ip, is_pc);
+    let cacheable = w.is_text();
+    if cacheable {
+        if let Some(text) = symbols.frame_text(key) {
+            if let Some(m) = modules::lookup(probe, late) {
+                seen.note(m);
+            }
+            w.write(text);
+            return;
+        }
+        w.tee_begin();
+    }
+    write_frame_rest(w, late, symbols, seen, ip, probe);
+    if cacheable {
+        if let Some(text) = w.tee_end() {
+            symbols.remember_frame_text(key, text);
+        }
+    }
+}
+
+/// A frame's line after `in `, and its inlined calls.
+fn write_frame_rest(
+    w: &mut Writer,
+    late: &mut Late,
+    symbols: &mut lookup::Session<'_>,
+    seen: &mut ModulesSeen,
+    ip: usize,
+    probe: usize,
+) {
+    let mut line = Buf::<128>::new();
+    let mut inlined_at: Option<(&'static LineTable, u64)> = None;
     match modules::lookup(probe, late) {
         Some(m) => {
             seen.note(m);
@@ -596,6 +630,57 @@ mod tests {
             n
         };
         String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned()
+    }
+
+    #[inline(never)]
+    fn here_one() -> usize {
+        std::hint::black_box(here_one as *const () as usize + 4)
+    }
+
+    #[inline(never)]
+    fn here_two() -> usize {
+        std::hint::black_box(here_two as *const () as usize + 4)
+    }
+
+    /// A frame seen again in the same report is copied from the frame
+    /// text cache: its text is the first one's, byte for byte.
+    #[test]
+    fn a_frame_seen_again_reads_the_same() {
+        let _g = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        crate::setup::modules::snapshot();
+        crate::runtime::stack::prepare();
+        let (a, b) = (here_one(), here_two());
+        let mut claim = crate::signal::claim::Claim::dump(sys::gettid(), 1000).expect("claim");
+        let crate::signal::claim::Scratch {
+            seen,
+            late,
+            symbols,
+            ..
+        } = claim.scratch();
+        let frames = [a, b, a, a + 1, b];
+        let t = written(|w| {
+            seen.clear();
+            lookup::begin_report(symbols, u64::MAX);
+            write_frames(w, late, symbols, &frames, false, 5, false, 0, 100, seen);
+        });
+        let frame_lines: Vec<&str> = t.lines().filter(|l| l.starts_with("  #")).collect();
+        assert_eq!(frame_lines.len(), 5, "{t}");
+        let first: Vec<&str> = frame_lines
+            .iter()
+            .map(|l| l.split_once(" in ").unwrap().1)
+            .collect();
+        assert!(first[0].contains("here_one"), "{t}");
+        assert!(first[1].contains("here_two"), "{t}");
+        assert_eq!(first[0], first[2], "{t}");
+        assert_eq!(first[1], first[4], "{t}");
+        // Another address in the same function is another frame.
+        assert_ne!(first[0], first[3], "{t}");
+        assert!(frame_lines[2].starts_with("  #2  "), "{t}");
+        assert_eq!(seen.starts().len(), 1, "the module is noted");
+        // And the cache holds what was written.
+        let s = lookup::Session::new(symbols);
+        let kept = s.frame_text(frame_text::key(a, false)).expect("kept");
+        assert!(String::from_utf8_lossy(kept).starts_with(first[0]), "{t}");
     }
 
     #[test]

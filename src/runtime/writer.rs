@@ -30,7 +30,7 @@ pub(crate) struct Writer {
     failed: [bool; 2],
     /// Time left to wait on each destination, in milliseconds.
     budget_ms: [u64; 2],
-    buf: [u8; 1024],
+    buf: [u8; CHUNK],
     len: usize,
     written: usize,
     /// A JSON-lines report: the syntax of everything queued (`queued`)
@@ -42,7 +42,15 @@ pub(crate) struct Writer {
     /// Inside a JSON string that takes report text: every byte written is
     /// escaped (see [`Writer::begin_text`]).
     text: bool,
+    /// A copy of what is written since [`Writer::tee_begin`] (a frame's
+    /// text, to be remembered), and its length; `None` when off or when
+    /// it did not fit.
+    tee: [u8; TEE],
+    tee_len: Option<usize>,
 }
+
+/// The most [`Writer::tee_begin`] copies.
+pub(crate) const TEE: usize = 1024;
 
 impl Writer {
     /// A writer to `fd` that stops writing `timeout_ms` from now.
@@ -66,13 +74,15 @@ impl Writer {
         fds: [-1, -1],
         failed: [true, true],
         budget_ms: [0, 0],
-        buf: [0; 1024],
+        buf: [0; CHUNK],
         len: 0,
         written: 0,
         json: false,
         queued: Track::new(),
         sent: Track::new(),
         text: false,
+        tee: [0; TEE],
+        tee_len: None,
     };
 
     /// Start over, writing to `fd` and `copy` (as [`Writer::with_copy`]),
@@ -88,6 +98,25 @@ impl Writer {
         self.queued = Track::new();
         self.sent = Track::new();
         self.text = false;
+        self.tee_len = None;
+    }
+
+    /// Whether this is a plain text report (not JSON lines), whose bytes
+    /// depend on nothing but what is written.
+    pub(crate) fn is_text(&self) -> bool {
+        !self.json
+    }
+
+    /// Start copying what is written (up to [`TEE`] bytes).
+    pub(crate) fn tee_begin(&mut self) {
+        self.tee_len = Some(0);
+    }
+
+    /// Stop copying: what was written since [`Writer::tee_begin`], or
+    /// `None` when it was longer than [`TEE`].
+    pub(crate) fn tee_end(&mut self) -> Option<&[u8]> {
+        let n = self.tee_len.take()?;
+        self.tee.get(..n)
     }
 
     /// Write JSON lines (`true`) or text from now on; read once per
@@ -161,6 +190,15 @@ impl Writer {
     fn write_raw(&mut self, mut data: &[u8]) {
         if self.json {
             self.queued.feed(data);
+        }
+        if let Some(n) = self.tee_len {
+            self.tee_len = match self.tee.get_mut(n..n + data.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(data);
+                    Some(n + data.len())
+                }
+                None => None,
+            };
         }
         while !data.is_empty() {
             if self.len == self.buf.len() {

@@ -32,6 +32,7 @@
 #![allow(unsafe_code)]
 
 use super::demangle::{self, NAME_CAP};
+use super::frame_text::FrameText;
 use super::index;
 use super::lines::LineTable;
 use crate::runtime::elf::{self, SymTable, SYM_SIZE};
@@ -175,6 +176,7 @@ struct NameCache {
 pub(crate) struct Storage {
     s: Scratch,
     names: NameCache,
+    frames: FrameText,
 }
 
 impl Storage {
@@ -186,6 +188,7 @@ impl Storage {
                 generation: 1,
                 entries: [NO_NAME; NAME_CACHE],
             },
+            frames: FrameText::new(),
         }
     }
 }
@@ -228,6 +231,7 @@ pub(crate) struct Found<'a> {
 pub(crate) struct Session<'f> {
     s: &'f mut Scratch,
     names: &'f mut NameCache,
+    texts: &'f mut FrameText,
     use_index: bool,
     /// The stack being named: a scan for one of its frames resolves all
     /// its frames in the same module at once.
@@ -246,6 +250,7 @@ pub(crate) fn begin_report(st: &mut Storage, max_scan_reads: u64) {
     // another loaded at its address): start the cache afresh.
     let names = &mut st.names;
     names.generation = names.generation.wrapping_add(1).max(1);
+    st.frames.begin();
 }
 
 impl<'f> Session<'f> {
@@ -265,7 +270,7 @@ impl<'f> Session<'f> {
 
     /// Start naming addresses one at a time.
     pub(crate) fn new(st: &'f mut Storage) -> Session<'f> {
-        let Storage { s, names } = st;
+        let Storage { s, names, frames } = st;
         let now = crate::runtime::sys::monotonic_ms();
         if now.saturating_sub(s.since_ms) > BUDGET_RENEW_MS {
             s.spent_ms = 0;
@@ -277,6 +282,7 @@ impl<'f> Session<'f> {
         Session {
             s,
             names,
+            texts: frames,
             use_index: USE_INDEX.load(Ordering::Relaxed),
             frames: &[],
             first_is_pc: false,
@@ -299,6 +305,17 @@ impl<'f> Session<'f> {
         let raw = raw.get(..NAME_CAP).unwrap_or(raw);
         let n = demangle_on_symbolizer_stack(raw, complete, &mut self.s.out);
         self.s.out.get(..n).unwrap_or(&[])
+    }
+
+    /// The text written for frame `key` (see `frame_text`) earlier in
+    /// this report.
+    pub(crate) fn frame_text(&self, key: usize) -> Option<&[u8]> {
+        self.texts.get(key)
+    }
+
+    /// Remember `text` as frame `key`'s for the rest of the report.
+    pub(crate) fn remember_frame_text(&mut self, key: usize, text: &[u8]) {
+        self.texts.put(key, text);
     }
 
     /// Ignore the index and always scan (benchmarks).

@@ -32,6 +32,9 @@
 //!   process share most of their frames (a pool parked in one place), and a
 //!   remembered name needs no file at all. This halved the time of a
 //!   200-thread dump.
+//! - Each frame's whole text (name, file:line, module, inlined calls) is
+//!   remembered too, for the rest of the report (`frame_text`): a frame
+//!   seen on an earlier thread is one copy.
 //! - Demangling runs on a stack of its own (1 MiB, mapped at `enable()`),
 //!   so deep v0 names cannot overflow a small alternate stack, and names
 //!   longer than 2048 bytes are cut rather than demangled.
@@ -65,6 +68,7 @@
 )]
 
 pub(crate) mod demangle;
+pub(crate) mod frame_text;
 pub(crate) mod index;
 pub(crate) mod lines;
 pub(crate) mod lookup;
