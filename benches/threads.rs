@@ -458,10 +458,12 @@ fn main() {
             continue;
         }
         let shape = dump_shape();
-        let runs = match target {
-            ..=1000 => 11,
-            ..=2000 => 7,
-            _ => 5,
+        let runs = if target <= 1000 {
+            11
+        } else if target <= 2000 {
+            7
+        } else {
+            5
         };
         let times: Vec<f64> = (0..runs).map(|_| one_dump(&null)).collect();
         growth.push((target, median(&times), min(&times), shape));
