@@ -210,13 +210,15 @@ fn lookups() {
     faulthandler::enable().expect("enable");
     let first = t.elapsed();
     let t_ready = Instant::now();
+    // The builder's policy, as last seen (it sets it once it runs).
     let mut policy = None;
     while !b::index_ready() && t_ready.elapsed() < Duration::from_secs(30) {
-        policy = policy.or_else(|| policy_of_thread("fh-symbols"));
+        policy = policy_of_thread("fh-symbols").or(policy);
         std::thread::sleep(Duration::from_micros(200));
     }
     let ready = t_ready.elapsed();
-    policy = policy.or_else(|| policy_of_thread("fh-symbols"));
+    // It goes on with the line tables.
+    policy = policy_of_thread("fh-symbols").or(policy);
     let again: Vec<Duration> = (0..20)
         .map(|_| {
             let t = Instant::now();
