@@ -9,11 +9,21 @@
 //!   the largest system ELF with a `.symtab` found under /usr), with the
 //!   index and with a glog-style `pread` scan, side by side.
 //!
+//! - the indexer's CPU time for /usr/bin/node's symbols (goal 5 ms), and
+//!   whether the background builder runs at idle priority;
+//! - node's startup CPU (`node -e 0`, user + sys of the child) with and
+//!   without the preload (`LD_PRELOAD=libfaulthandler.so FAULTHANDLER=1`,
+//!   the library built with `cargo build -p faulthandler-c --release` when
+//!   missing or stale), alternating, medians (goal 1.03x at most).
+//!
+//! `FH_BENCH_SECTIONS=lookups,node` picks sections (all by default).
+//!
 //! A benchmark, not a test: it asserts nothing about time.
 
 use std::hint::black_box;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faulthandler::__bench as b;
@@ -168,16 +178,47 @@ fn main() {
         return;
     }
     println!("faulthandler symbols benchmark");
+    let sections = std::env::var("FH_BENCH_SECTIONS").unwrap_or_default();
+    let want = |s: &str| sections.is_empty() || sections.split(',').any(|x| x.trim() == s);
+    if want("lookups") {
+        lookups();
+    }
+    if want("node") {
+        node();
+    }
+}
 
+/// The policy of this process's thread named `name` (its comm), if one
+/// runs now: field 41 of /proc/self/task/TID/stat.
+fn policy_of_thread(name: &str) -> Option<u32> {
+    for e in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // After the `(comm)` field, fields 3.. are space-separated.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        return rest.split(' ').nth(41 - 3)?.parse().ok();
+    }
+    None
+}
+
+fn lookups() {
     // enable(): the first call, then re-enables.
     let t = Instant::now();
     faulthandler::enable().expect("enable");
     let first = t.elapsed();
     let t_ready = Instant::now();
+    // The builder's policy, as last seen (it sets it once it runs).
+    let mut policy = None;
     while !b::index_ready() && t_ready.elapsed() < Duration::from_secs(30) {
+        policy = policy_of_thread("fh-symbols").or(policy);
         std::thread::sleep(Duration::from_micros(200));
     }
     let ready = t_ready.elapsed();
+    // It goes on with the line tables.
+    policy = policy_of_thread("fh-symbols").or(policy);
     let again: Vec<Duration> = (0..20)
         .map(|_| {
             let t = Instant::now();
@@ -214,6 +255,19 @@ fn main() {
     println!(
         "  background index ready {:.2} ms after the first enable() returned",
         ready.as_secs_f64() * 1e3
+    );
+    println!(
+        "  the background builder (fh-symbols) runs at {} (goal: idle priority: {})",
+        match policy {
+            Some(5) => "SCHED_IDLE".to_string(),
+            Some(p) => format!("scheduling policy {p}"),
+            None => "? (the thread was not seen running)".to_string(),
+        },
+        match policy {
+            Some(5) => "met",
+            None => "unknown",
+            Some(_) => "NOT met",
+        }
     );
     faulthandler::disable();
     b::build_index_now();
@@ -303,4 +357,194 @@ fn tempfile_in_target() -> (PathBuf, std::fs::File) {
         .open(&p)
         .unwrap();
     (p, f)
+}
+
+const NODE: &str = "/usr/bin/node";
+
+/// node: the indexer's CPU for its symbols, and its startup CPU under the
+/// preload.
+fn node() {
+    println!("node ({NODE}):");
+    if !Path::new(NODE).is_file() {
+        println!("  skipped: {NODE} is not installed (Debian: apt-get install nodejs)");
+        return;
+    }
+    let count = b::symbol_count(NODE);
+    // Warm the page cache, then the median of several builds.
+    let _ = b::index_file(NODE);
+    let runs: Vec<(Duration, Duration, usize)> =
+        (0..7).filter_map(|_| b::index_file(NODE)).collect();
+    if runs.is_empty() {
+        println!("  the indexer found no symbol table in {NODE}");
+    } else {
+        let cpu = median(runs.iter().map(|r| r.0).collect());
+        let wall = median(runs.iter().map(|r| r.1).collect());
+        println!(
+            "  indexer: {:.2} ms CPU median ({:.2} ms wall, {} runs) for {} symbols in {}, {} functions indexed (goal <= 5 ms CPU: {})",
+            cpu.as_secs_f64() * 1e3,
+            wall.as_secs_f64() * 1e3,
+            runs.len(),
+            count.map_or(0, |c| c.0),
+            match count {
+                Some((_, true)) => ".symtab",
+                _ => ".dynsym",
+            },
+            runs[0].2,
+            if cpu <= Duration::from_millis(5) { "met" } else { "NOT met" }
+        );
+    }
+    let lib = match c_library() {
+        Ok(p) => p,
+        Err(why) => {
+            println!("  startup under the preload: skipped: {why}");
+            return;
+        }
+    };
+    let run = |preload: bool| -> Option<(Duration, Duration)> {
+        let mut cmd = Command::new(NODE);
+        cmd.args(["-e", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAULTHANDLER");
+        if preload {
+            cmd.env("LD_PRELOAD", &lib).env("FAULTHANDLER", "1");
+        }
+        child_cpu(&mut cmd)
+    };
+    // Is the library really loaded into node (and enabled)?
+    let probe = Command::new(NODE)
+        .args([
+            "-e",
+            "const m = require('fs').readFileSync('/proc/self/maps', 'utf8'); \
+             console.log(m.includes('libfaulthandler') ? 'loaded' : 'NOT LOADED')",
+        ])
+        .env("LD_PRELOAD", &lib)
+        .env("FAULTHANDLER", "1")
+        .output();
+    let loaded = probe
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| format!("could not run node: {e}"));
+    let _ = (run(false), run(true));
+    let (mut plain, mut preloaded) = (Vec::new(), Vec::new());
+    let mut failed = 0;
+    for _ in 0..31 {
+        for (preload, into) in [(false, &mut plain), (true, &mut preloaded)] {
+            match run(preload) {
+                Some(r) => into.push(r),
+                None => failed += 1,
+            }
+        }
+    }
+    if plain.is_empty() || preloaded.is_empty() {
+        println!("  startup under the preload: skipped: node -e 0 failed");
+        return;
+    }
+    let cpu = |v: &[(Duration, Duration)]| median(v.iter().map(|r| r.0).collect());
+    let wall = |v: &[(Duration, Duration)]| median(v.iter().map(|r| r.1).collect());
+    let (a, b) = (cpu(&plain), cpu(&preloaded));
+    let ratio = b.as_secs_f64() / a.as_secs_f64();
+    println!(
+        "  `node -e 0` startup, user+sys CPU of the child (wait4), median of {} alternating runs each{}:",
+        plain.len().min(preloaded.len()),
+        if failed > 0 { format!(" ({failed} FAILED)") } else { String::new() }
+    );
+    println!(
+        "    without: {:.2} ms CPU ({:.2} ms wall) | LD_PRELOAD={} FAULTHANDLER=1 ({loaded}): {:.2} ms CPU ({:.2} ms wall)",
+        a.as_secs_f64() * 1e3,
+        wall(&plain).as_secs_f64() * 1e3,
+        lib.display(),
+        b.as_secs_f64() * 1e3,
+        wall(&preloaded).as_secs_f64() * 1e3,
+    );
+    println!(
+        "    ratio {ratio:.3}x (goal <= 1.03x: {})",
+        if ratio <= 1.03 { "met" } else { "NOT met" }
+    );
+}
+
+/// Run `cmd` to its end: the child's user+sys CPU time (wait4's rusage)
+/// and the wall time; None unless it exited with 0.
+fn child_cpu(cmd: &mut Command) -> Option<(Duration, Duration)> {
+    let t = Instant::now();
+    let child = cmd.spawn().ok()?;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid out-parameters; `child`
+    // is never waited for again (dropping it does not wait).
+    let r = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    let wall = t.elapsed();
+    drop(child);
+    if r <= 0 || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return None;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Some((tv(ru.ru_utime) + tv(ru.ru_stime), wall))
+}
+
+/// `libfaulthandler.so` as `cargo build -p faulthandler-c --release`
+/// makes it, in this bench's target dir: built (or brought up to date)
+/// now, so it has the library's current code.
+fn c_library() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/release/deps/symbols-HASH
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .ok_or("the bench binary is not in a target dir")?
+        .to_path_buf();
+    let lib = target.join("release/libfaulthandler.so");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let started = Instant::now();
+    let mut child = Command::new(&cargo)
+        .args(["build", "-p", "faulthandler-c", "--release", "--quiet"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run {}: {e}", Path::new(&cargo).display()))?;
+    // Drained meanwhile, so a chatty build never blocks on a full pipe.
+    let mut stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        if let Some(e) = stderr.as_mut() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("`cargo build -p faulthandler-c --release` took over 15 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = reader.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!(
+            "`cargo build -p faulthandler-c --release` failed ({status}): {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    if started.elapsed() > Duration::from_secs(2) {
+        println!(
+            "  (built {} with `cargo build -p faulthandler-c --release` in {:.0} s)",
+            lib.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if !lib.is_file() {
+        return Err(format!("{} is not there after the build", lib.display()));
+    }
+    Ok(lib)
 }

@@ -305,3 +305,21 @@ pub fn build_lines_of(path: &str, budget: u64) -> LineFigures {
 pub fn lines_ready() -> bool {
     index::lines_ready()
 }
+
+/// Build the name index of the ELF file at `path` on this thread, as the
+/// builder thread does for a loaded module (treated as mapped at its link
+/// addresses), and measure it: (this thread's CPU time, wall time,
+/// entries). Its entries are leaked, as the builder's are. `None` when the
+/// file has no symbol table.
+pub fn index_file(path: &str) -> Option<(Duration, Duration, usize)> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut scratch = vec![0u8; 4096];
+    let info = elf::inspect(f.as_raw_fd(), &mut scratch)?;
+    let m = Module::for_file(path.as_bytes(), info.build_id());
+    let c = thread_cpu();
+    let t = Instant::now();
+    let ix = setup::index::build_for_file(f.as_raw_fd(), &m)?;
+    let wall = t.elapsed();
+    let cpu = thread_cpu() - c;
+    Some((cpu, wall, ix.len()))
+}
