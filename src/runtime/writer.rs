@@ -50,7 +50,7 @@ pub(crate) struct Writer {
 }
 
 /// The most [`Writer::tee_begin`] copies.
-pub(crate) const TEE: usize = 1024;
+pub(crate) const TEE: usize = 4096;
 
 impl Writer {
     /// A writer to `fd` that stops writing `timeout_ms` from now.

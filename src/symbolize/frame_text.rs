@@ -18,7 +18,7 @@
 /// Entries, direct-mapped by address.
 pub(crate) const SLOTS: usize = 2048;
 /// Bytes of frame text one report keeps.
-pub(crate) const ARENA: usize = 96 << 10;
+pub(crate) const ARENA: usize = 192 << 10;
 /// Longest text kept for one frame.
 pub(crate) const MAX_TEXT: usize = crate::runtime::writer::TEE;
 
