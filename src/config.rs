@@ -424,7 +424,9 @@ impl Config {
         }
         setup::modules::snapshot();
         setup::process::capture();
-        setup::index::prepare();
+        // The symbol thread starts on another CPU while we go on; its
+        // mark (it is left out of reports) is waited for at the end.
+        let indexer = setup::index::prepare();
         crate::panic_hook::install_once();
         setup::process::watch();
         // From here to the handlers' install, nothing may change under a
@@ -464,6 +466,7 @@ impl Config {
         installed?;
         handler::note_rust_std(in_our_module);
         handler::warm_up();
+        drop(indexer);
         drop(state);
         if let Some(ready) = self.ready_fd {
             signal_ready(ready)?;

@@ -12,7 +12,7 @@
 #![allow(unsafe_code)]
 
 use crate::report::{self, Current as CurrentStack, DumpHeader, Header, Parts};
-use crate::runtime::writer::{SigpipeGuard, Writer};
+use crate::runtime::writer::SigpipeGuard;
 use crate::runtime::{guard, sys};
 use crate::settings;
 use crate::signal::claim::{Claim, Scratch};
@@ -99,12 +99,14 @@ pub(crate) fn write_dump(
         late,
         collect,
         symbols,
+        writer: w,
         ..
     } = claim.scratch();
-    let mut w = Writer::with_copy(fd, copy, settings::write_timeout_ms());
+    // The claim's writer, reset in place (8 KiB: not copied through here).
+    w.reset(fd, copy, settings::write_timeout_ms());
     w.set_json(settings::json());
     let mut parts = Parts {
-        w: &mut w,
+        w,
         seen,
         late,
         symbols,
@@ -143,7 +145,7 @@ pub(crate) fn write_dump(
     report::begin_naming(parts.symbols, u64::MAX);
     report::compose_body(&mut parts, stack.as_ref(), max, others);
     report::end_dump(&mut parts);
-    let ok = w.ok();
+    let ok = parts.w.ok();
     drop(claim);
     if ok {
         Ok(())

@@ -394,6 +394,9 @@ pub(crate) fn read_syms(fd: i32, tab: &SymTable, first: u64, buf: &mut [u8]) -> 
     pread_full(fd, chunk, at) / SYM_SIZE
 }
 
+/// The first read of a name, in bytes.
+const FIRST_NAME_READ: usize = 256;
+
 /// Read the NUL-terminated name at `name` in the string table into `buf`.
 /// Returns the name's length and whether it was complete: a name longer
 /// than `buf` comes back cut, with `false`.
@@ -408,7 +411,23 @@ pub(crate) fn read_name(
         return None;
     }
     let room = ((tab.str_size - name) as usize).min(buf.len());
-    let got = pread_full(fd, buf.get_mut(..room)?, tab.str_offset + name);
+    // Most names are short: read a first piece, and the rest only when
+    // the name goes on (a 2 KiB read a name was most of a small dump).
+    let first = room.min(FIRST_NAME_READ);
+    let got = pread_full(fd, buf.get_mut(..first)?, tab.str_offset + name);
+    if let Some(n) = buf.get(..got)?.iter().position(|&b| b == 0) {
+        return Some((n, true));
+    }
+    let got = if got == first && room > first {
+        first
+            + pread_full(
+                fd,
+                buf.get_mut(first..room)?,
+                tab.str_offset + name + first as u64,
+            )
+    } else {
+        got
+    };
     let text = buf.get(..got)?;
     match text.iter().position(|&b| b == 0) {
         Some(n) => Some((n, true)),

@@ -33,7 +33,9 @@ impl Helper {
 /// Spawn helper thread `which`: it is left out of every report, from
 /// before the spawner returns (the new thread marks itself and then lets
 /// the spawner go on), so no dump can list it, to its end (the mark stays:
-/// a thread may still be listed while it exits).
+/// a thread may still be listed while it exits). For `enable()`'s own
+/// thread, [`spawn_internal_deferred`] moves that wait to the end of
+/// `enable()`.
 ///
 /// It runs with every signal blocked but the crash signals: a dump
 /// request or the collection signal must never land on it, and a fault
@@ -42,6 +44,32 @@ pub(crate) fn spawn_internal(
     which: Helper,
     f: impl FnOnce() + Send + 'static,
 ) -> Result<(), Error> {
+    spawn_internal_deferred(which, f).map(drop)
+}
+
+/// A helper thread spawned, that may not have marked itself yet: the
+/// spawner waits for the mark when this is dropped. Holding it while doing
+/// other work lets the thread start on another CPU meanwhile (`enable()`
+/// does its warm-up first), instead of waiting for it at once.
+#[must_use = "dropping it waits for the thread's mark"]
+pub(crate) struct Started {
+    marked: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(rx) = self.marked.take() {
+            let _ = rx.recv_timeout(Duration::from_millis(settings::HELPER_START_WAIT_MS));
+        }
+    }
+}
+
+/// [`spawn_internal`], returning before the thread's mark: it is waited
+/// for when the [`Started`] is dropped.
+pub(crate) fn spawn_internal_deferred(
+    which: Helper,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<Started, Error> {
     let all_but_crashes = sys::sigset_all_but(&table::FATAL_SIGNALS);
     let (marked_tx, marked_rx) = std::sync::mpsc::sync_channel::<()>(1);
     // The new thread inherits this mask.
@@ -59,8 +87,7 @@ pub(crate) fn spawn_internal(
     // In the preload's ELF constructor (inside dlopen) the new thread
     // cannot start before the loader lock we run under is released: don't
     // wait there. Elsewhere, wait (bounded all the same).
-    if !settings::IN_CONSTRUCTOR.load(Ordering::Acquire) {
-        let _ = marked_rx.recv_timeout(Duration::from_millis(settings::HELPER_START_WAIT_MS));
-    }
-    Ok(())
+    Ok(Started {
+        marked: (!settings::IN_CONSTRUCTOR.load(Ordering::Acquire)).then_some(marked_rx),
+    })
 }

@@ -47,22 +47,23 @@ fn delay() {
 /// Install-time preparation, called by `enable()`: map the symbolizer's
 /// stack and start the background index builder. Cheap: no work that
 /// grows with the binary's size.
-pub(crate) fn prepare() {
+pub(crate) fn prepare() -> Option<super::helpers::Started> {
     crate::runtime::stack::prepare();
-    start_building();
+    start_building()
 }
 
 /// Start building indexes for the modules of the current snapshot that
 /// have none, on a background thread. Normal context; returns at once.
-pub(crate) fn start_building() {
+/// The thread's mark is waited for when the returned token is dropped.
+pub(crate) fn start_building() -> Option<super::helpers::Started> {
     if index::ready() {
-        return;
+        return None;
     }
     if BUILDING.swap(true, Ordering::AcqRel) {
         // The running builder looks at the snapshot again before it exits.
-        return;
+        return None;
     }
-    let spawned = super::helpers::spawn_internal(Helper::Indexer, || loop {
+    let spawned = super::helpers::spawn_internal_deferred(Helper::Indexer, || loop {
         index::BUILDER_TID.store(crate::runtime::sys::gettid(), Ordering::Release);
         idle_priority();
         delay();
@@ -74,8 +75,12 @@ pub(crate) fn start_building() {
             return;
         }
     });
-    if spawned.is_err() {
-        BUILDING.store(false, Ordering::Release);
+    match spawned {
+        Ok(started) => Some(started),
+        Err(_) => {
+            BUILDING.store(false, Ordering::Release);
+            None
+        }
     }
 }
 

@@ -43,10 +43,16 @@ pub(crate) fn capture_once() {
     }
 }
 
-/// The process's start in `CLOCK_BOOTTIME` nanoseconds: field 22 of
-/// `/proc/self/stat` (`starttime`, in clock ticks since boot).
+/// The process's start in `CLOCK_BOOTTIME` nanoseconds: field 22
+/// (`starttime`, in clock ticks since boot) of the main thread's
+/// `/proc/self/task/PID/stat`, the process's start. Not
+/// `/proc/self/stat`: the kernel sums its times over every thread, which
+/// took 0.8 ms with 3,000 threads.
 fn start_boottime_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let leader = format!("/proc/self/task/{}/stat", std::process::id());
+    let stat = std::fs::read_to_string(leader)
+        .or_else(|_| std::fs::read_to_string("/proc/self/stat"))
+        .ok()?;
     start_ticks(&stat).and_then(|ticks| {
         // SAFETY: sysconf takes a plain integer.
         #[allow(unsafe_code)]
