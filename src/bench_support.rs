@@ -62,11 +62,13 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
         seen,
         late,
         symbols,
+        writer: w,
         ..
     } = claim.scratch();
-    let mut w = crate::runtime::writer::Writer::new(fd, 10_000);
+    // The claim's writer, as a report uses it (not a copy on this stack).
+    w.reset(fd, -1, 10_000);
     let mut parts = Parts {
-        w: &mut w,
+        w,
         seen,
         late,
         symbols,

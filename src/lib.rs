@@ -115,7 +115,7 @@
 //!   too), or its separate debug file found by build-id or
 //!   `.gnu_debuglink` under [`Config::debug_dir`] and `/usr/lib/debug`
 //!   (which also names a stripped module's functions), into tables of its
-//!   own. A crash before they are ready waits for them at most 500 ms,
+//!   own, from 200 ms after [`enable`] on (at once for a crash). A crash before they are ready waits for them at most 500 ms,
 //!   then names its frames without lines; a module whose debug info is
 //!   over [`Config::line_budget`] gets names only, and the `Modules:`
 //!   block says so under it: `    (no source lines for this module: its

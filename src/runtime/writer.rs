@@ -55,6 +55,9 @@ pub(crate) const TEE: usize = 4096;
 impl Writer {
     /// A writer to `fd` that stops writing `timeout_ms` from now.
     /// A negative fd discards everything (used to warm the code path up).
+    /// (Tests only: the writer is 8 KiB; reports use the claim's, in
+    /// static storage, through [`Writer::reset`].)
+    #[cfg(test)]
     pub(crate) fn new(fd: i32, timeout_ms: u64) -> Self {
         Self::with_copy(fd, -1, timeout_ms)
     }
@@ -62,6 +65,7 @@ impl Writer {
     /// A writer to `fd` and to `copy` (when `copy` is not negative), each
     /// with `timeout_ms` to spend waiting for its reader. A failure on one
     /// does not stop the other.
+    #[cfg(test)]
     pub(crate) fn with_copy(fd: i32, copy: i32, timeout_ms: u64) -> Self {
         let mut w = Writer::IDLE;
         w.reset(fd, copy, timeout_ms);

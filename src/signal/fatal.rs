@@ -1171,9 +1171,13 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             symbols,
         };
         report::compose_header(&mut parts, &Header::WarmUp);
+        // Two frames are named: every path of the naming runs (the file
+        // opened and checked, a scan read, the demangler), and the lazy
+        // bindings it needs are made; naming the whole stack would open
+        // each module's file for nothing.
         let current = Current {
             tid,
-            frames: frames.get(..walk.stored.min(64)).unwrap_or(&[]),
+            frames: frames.get(..walk.stored.min(2)).unwrap_or(&[]),
             first_is_pc: true,
             total: walk.total,
             cut: walk.cut,
