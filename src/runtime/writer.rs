@@ -89,7 +89,8 @@ impl Writer {
         tee_len: None,
     };
 
-    /// Start over, writing to `fd` and `copy` (as [`Writer::with_copy`]),
+    /// Start over, writing to `fd` and to `copy` (when `copy` is not
+    /// negative), each with `timeout_ms` to spend waiting for its reader,
     /// in place: a writer in static storage never passes through the
     /// (small, alternate) stack.
     pub(crate) fn reset(&mut self, fd: i32, copy: i32, timeout_ms: u64) {
