@@ -615,21 +615,7 @@ mod tests {
 
     /// Run `f` on a writer to a pipe and return what it wrote.
     fn written(f: impl FnOnce(&mut Writer)) -> String {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for two fds.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let mut w = Writer::new(fds[1], 1000);
-        f(&mut w);
-        w.flush();
-        let mut buf = [0u8; 4096];
-        // SAFETY: reading into a local buffer, then closing our fds.
-        let n = unsafe {
-            let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-            n
-        };
-        String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned()
+        String::from_utf8_lossy(&crate::runtime::writer::written_to_pipe(false, f)).into_owned()
     }
 
     #[inline(never)]

@@ -275,6 +275,34 @@ impl Writer {
     }
 }
 
+/// Tests: run `f` on a writer to a pipe (JSON lines with `json`) and
+/// return the bytes it wrote.
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
+pub(crate) fn written_to_pipe(json: bool, f: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for two fds.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let mut w = Writer::new(fds[1], 1000);
+    w.set_json(json);
+    f(&mut w);
+    w.flush();
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: reading into a local buffer, then closing our fds.
+    let n = unsafe {
+        let n = libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+        n
+    };
+    buf.truncate(n.max(0) as usize);
+    buf
+}
+
 /// The line that ends a report whose writing ran out of time.
 const CUT_LINE: &[u8] = b"\n(the report was cut short: the write deadline passed)\n";
 /// Its words, as a JSON-lines report's `cut_short`.

@@ -13,13 +13,13 @@
 //! - the collector handler, on the target thread, checks that the signal
 //!   came from our own process with `SI_QUEUE`, claims its slot with a
 //!   compare-and-swap on (generation, REQUESTED), walks its own stack into
-//!   the slot, publishes it (DONE, Release), bumps [`ACKS`] and wakes the
-//!   collector with `FUTEX_WAKE`;
+//!   the slot, publishes it (DONE, Release) and bumps [`ACKS`]; the answer
+//!   the collector waits for last ([`WAKE_AT`]) wakes it with `FUTEX_WAKE`;
 //! - the collecting thread waits with `FUTEX_WAIT` against ONE deadline for
-//!   the whole collection (`thread_timeout`, 100 ms by default). After a
-//!   first short wait, it reads `SigBlk` from `/proc/self/task/TID/status`
-//!   for the threads that have not answered: a thread that blocks the
-//!   signal is not waited on;
+//!   the whole collection (`thread_timeout`, 100 ms by default). Once no
+//!   answer came for 2 ms, it reads `SigBlk` from
+//!   `/proc/self/task/TID/status` for the threads that have not answered:
+//!   a thread that blocks the signal is not waited on;
 //! - at the deadline every slot still REQUESTED is taken back with a
 //!   compare-and-swap, so an answer that arrives later finds the generation
 //!   changed and is dropped. A slot whose thread is in the middle of writing
