@@ -85,7 +85,7 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
         heading: true,
         name: None,
     };
-    report::begin_naming(parts.symbols, u64::MAX);
+    report::begin_naming(parts.symbols, u64::MAX, None);
     report::compose_body(&mut parts, Some(&current), frames.len(), None);
 }
 
@@ -205,7 +205,7 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
     let t = Instant::now();
     for &a in vaddrs {
         // A fresh budget each time: we measure the scan, not the bound.
-        lookup::begin_report(symbols, u64::MAX);
+        lookup::begin_report(symbols, u64::MAX, None);
         let mut s = lookup::Session::new(symbols);
         s.set_use_index(false);
         found_scan += usize::from(s.lookup(&m, a as usize).is_some());
@@ -214,7 +214,7 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
     // 64 frames named in one session without the index: one batch scan.
     let frames: Vec<usize> = vaddrs.iter().take(64).map(|&a| a as usize + 1).collect();
     let t = Instant::now();
-    lookup::begin_report(symbols, u64::MAX);
+    lookup::begin_report(symbols, u64::MAX, None);
     let mut s = lookup::Session::for_frames(symbols, &frames, false);
     s.set_use_index(false);
     let mut found_batch = 0;

@@ -142,7 +142,11 @@ pub(crate) fn write_dump(
     } else {
         None
     };
-    report::begin_naming(parts.symbols, u64::MAX);
+    // Normal context: the loader's counts can be read, so frames named in
+    // an earlier dump of an unchanged process are kept.
+    let world = crate::setup::modules::loader_counts()
+        .map(|(loads, unloads)| crate::symbolize::lookup::world(loads, unloads));
+    report::begin_naming(parts.symbols, u64::MAX, world);
     report::compose_body(&mut parts, stack.as_ref(), max, others);
     report::end_dump(&mut parts);
     let ok = parts.w.ok();

@@ -323,15 +323,19 @@ fn write_frame(
         }
         w.tee_begin();
     }
-    write_frame_rest(w, late, symbols, seen, ip, probe);
+    let lasting = write_frame_rest(w, late, symbols, seen, ip, probe);
     if cacheable {
         if let Some(text) = w.tee_end() {
-            symbols.remember_frame_text(key, text);
+            symbols.remember_frame_text(key, text, lasting);
         }
     }
 }
 
-/// A frame's line after `in `, and its inlined calls.
+/// A frame's line after `in `, and its inlined calls. Returns whether
+/// the text may outlast the report: the frame is named, from an index,
+/// in a module of the snapshot (nothing in it came from a lookup that
+/// may turn out otherwise next time: a late module, a bounded scan, a
+/// file that could not be opened).
 fn write_frame_rest(
     w: &mut Writer,
     late: &mut Late,
@@ -339,14 +343,17 @@ fn write_frame_rest(
     seen: &mut ModulesSeen,
     ip: usize,
     probe: usize,
-) {
+) -> bool {
     let mut line = Buf::<128>::new();
     let mut inlined_at: Option<(&'static LineTable, u64)> = None;
+    let mut lasting = false;
     match modules::lookup(probe, late) {
         Some(m) => {
             seen.note(m);
+            let settled = modules::lookup_in_snapshot(probe).is_some() && symbols.indexed(m);
             match symbols.lookup(m, probe) {
                 Some(f) => {
+                    lasting = settled;
                     w.write(line.as_bytes());
                     w.write(f.name);
                     line.clear();
@@ -395,6 +402,7 @@ fn write_frame_rest(
     if let Some((t, vaddr)) = inlined_at {
         write_inlined(w, symbols, t, vaddr);
     }
+    lasting
 }
 
 /// `  ... N frames not shown (max_frames M)`, or `... more frames not
@@ -646,7 +654,7 @@ mod tests {
         let frames = [a, b, a, a + 1, b];
         let t = written(|w| {
             seen.clear();
-            lookup::begin_report(symbols, u64::MAX);
+            lookup::begin_report(symbols, u64::MAX, None);
             write_frames(w, late, symbols, &frames, false, 5, false, 0, 100, seen);
         });
         let frame_lines: Vec<&str> = t.lines().filter(|l| l.starts_with("  #")).collect();
@@ -667,6 +675,63 @@ mod tests {
         let s = lookup::Session::new(symbols);
         let kept = s.frame_text(frame_text::key(a, false)).expect("kept");
         assert!(String::from_utf8_lossy(kept).starts_with(first[0]), "{t}");
+    }
+
+    /// A dump in an unchanged process copies the frames an earlier dump
+    /// named (a module of the snapshot, named from its index); a library
+    /// loaded in between, or a report that cannot tell, names afresh.
+    #[test]
+    fn frames_outlast_a_report_while_nothing_is_loaded() {
+        let _g = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        crate::setup::modules::snapshot();
+        crate::runtime::stack::prepare();
+        crate::setup::index::build_missing();
+        let (a, b) = (here_one(), here_two());
+        let mut claim = crate::signal::claim::Claim::dump(sys::gettid(), 1000).expect("claim");
+        let crate::signal::claim::Scratch {
+            seen,
+            late,
+            symbols,
+            ..
+        } = claim.scratch();
+        let (loads, unloads) = crate::setup::modules::loader_counts().expect("glibc counts");
+        let world = lookup::world(loads, unloads);
+        let frames = [a, b];
+        let mut report = |symbols: &mut lookup::Storage, w: Option<frame_text::World>| {
+            written(|wr| {
+                seen.clear();
+                lookup::begin_report(symbols, u64::MAX, w);
+                write_frames(wr, late, symbols, &frames, false, 2, false, 0, 100, seen);
+            })
+        };
+        let first = report(symbols, Some(world));
+        assert!(
+            first.contains("here_one") && first.contains("here_two"),
+            "{first}"
+        );
+        let kept = |symbols: &mut lookup::Storage| {
+            lookup::Session::new(symbols)
+                .frame_text(frame_text::key(a, false))
+                .is_some()
+        };
+        // The next report in the same world starts with both frames known,
+        // and writes them exactly as the first did.
+        lookup::begin_report(symbols, u64::MAX, Some(world));
+        assert!(kept(symbols));
+        let second = report(symbols, Some(world));
+        assert_eq!(first, second);
+        // A library loaded since: nothing is kept.
+        let moved = frame_text::World {
+            loads: loads + 1,
+            ..world
+        };
+        lookup::begin_report(symbols, u64::MAX, Some(moved));
+        assert!(!kept(symbols));
+        // A report in a world nobody vouches for keeps nothing either.
+        lookup::begin_report(symbols, u64::MAX, Some(world));
+        let _ = report(symbols, Some(world));
+        lookup::begin_report(symbols, u64::MAX, None);
+        assert!(!kept(symbols));
     }
 
     #[test]

@@ -303,9 +303,15 @@ fn write_stack(p: &mut Parts<'_>, c: &Current<'_>, max_frames: usize) {
 /// Why a stack shows its pc alone (the JSON `not_shown` reason).
 const UNWINDER_STOPPED: &[u8] = b"the unwinder could not walk past the signal frame";
 
-/// Start a report's naming: it gets the symbolizer's whole budget.
-pub(crate) fn begin_naming(symbols: &mut lookup::Storage, max_scan_reads: u64) {
-    lookup::begin_report(symbols, max_scan_reads);
+/// Start a report's naming: it gets the symbolizer's whole budget, and
+/// keeps the frames named in an unchanged `world` (see
+/// `symbolize::frame_text`).
+pub(crate) fn begin_naming(
+    symbols: &mut lookup::Storage,
+    max_scan_reads: u64,
+    world: Option<crate::symbolize::frame_text::World>,
+) {
+    lookup::begin_report(symbols, max_scan_reads, world);
 }
 
 /// Warm the symbolizer's own paths up (its stack switch, the demangler).

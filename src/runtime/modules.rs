@@ -135,6 +135,12 @@ fn table() -> &'static [Module] {
     unsafe { (*p).modules }
 }
 
+/// Async-signal-safe. Which snapshot is published: a new one has a new
+/// value (snapshots are never freed, so an address is never reused).
+pub(crate) fn snapshot_id() -> usize {
+    TABLE.load(Ordering::Acquire) as usize
+}
+
 /// Async-signal-safe. The modules of the last snapshot, sorted by address.
 pub(crate) fn snapshot_modules() -> &'static [Module] {
     table()

@@ -41,3 +41,39 @@ pub(crate) fn snapshot() {
         modules: Box::leak(modules.into_boxed_slice()),
     })));
 }
+
+/// The loader's counts of objects loaded and unloaded since the process
+/// started (`dlpi_adds`, `dlpi_subs`): equal counts at two moments mean
+/// no library came or went in between. `None` when the C library does not
+/// report them. Takes the loader lock: normal context only.
+#[allow(unsafe_code)]
+pub(crate) fn loader_counts() -> Option<(u64, u64)> {
+    use core::ffi::{c_int, c_void};
+    use core::mem::{offset_of, size_of};
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        size: libc::size_t,
+        data: *mut c_void,
+    ) -> c_int {
+        let out = data.cast::<Option<(u64, u64)>>();
+        // The counts are in the structure only when `size` covers them.
+        let covered = offset_of!(libc::dl_phdr_info, dlpi_subs) + size_of::<u64>();
+        if size >= covered && !info.is_null() {
+            // SAFETY: the loader hands us a valid `info` of `size` bytes
+            // for the duration of the call, `size` covers both fields, and
+            // `data` is the `Option` below, alive across the call.
+            unsafe {
+                *out = Some(((*info).dlpi_adds, (*info).dlpi_subs));
+            }
+        }
+        // One object is enough: every object carries the same counts.
+        1
+    }
+    let mut counts: Option<(u64, u64)> = None;
+    // SAFETY: `first` matches the callback's C signature, touches only
+    // `counts` through `data`, and unwinds nothing; `counts` outlives the call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(first), (&raw mut counts).cast());
+    }
+    counts
+}

@@ -929,7 +929,7 @@ fn note_nested_fault(sig: c_int) {
                 symbols,
                 ..
             } = &mut *scratch;
-            report::begin_naming(symbols, u64::MAX);
+            report::begin_naming(symbols, u64::MAX, None);
             let max = settings::max_frames();
             report::write_frames(writer, late, symbols, &[pc], true, 1, false, 0, max, seen);
         };
@@ -1131,7 +1131,7 @@ fn write_body(scratch: &mut Scratch, walk: unwind::Walk, max: usize) {
         // a moment (bounded).
         crate::symbolize::index::wait_for_lines(current.frames, settings::LINES_WAIT_MS);
     }
-    report::begin_naming(parts.symbols, u64::MAX);
+    report::begin_naming(parts.symbols, u64::MAX, None);
     report::compose_body(&mut parts, Some(&current), max, others);
 }
 
@@ -1189,10 +1189,10 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
         // The symbolizer runs too (open, pread, close, the demangler), but
         // makes one scan read in all: the index is not built yet, and
         // enable() must stay fast.
-        report::begin_naming(parts.symbols, 1);
+        report::begin_naming(parts.symbols, 1, None);
         report::warm_up_naming(parts.symbols);
         report::compose_body(&mut parts, Some(&current), 64, None);
-        report::begin_naming(parts.symbols, u64::MAX);
+        report::begin_naming(parts.symbols, u64::MAX, None);
     };
     // SAFETY: we hold the claim, which the report stack belongs to.
     unsafe { stack::run_on_report_stack(&mut rest) };

@@ -87,7 +87,7 @@ fn write(
         unsafe { collector::collect_other_threads(collect, max, false, emit) }
     };
     let others: Option<report::Others<'_>> = if all_threads { Some(&mut others) } else { None };
-    report::begin_naming(parts.symbols, u64::MAX);
+    report::begin_naming(parts.symbols, u64::MAX, None);
     report::compose_body(
         &mut parts,
         if have_pc { Some(&current) } else { None },

@@ -156,6 +156,12 @@ pub(crate) fn published() -> &'static [&'static ModuleIndex] {
     unsafe { (*p).indexes }
 }
 
+/// Which set is published: a new one has a new value (sets are never
+/// freed, so an address is never reused).
+pub(crate) fn set_id() -> usize {
+    SET.load(Ordering::Acquire) as usize
+}
+
 /// Publish a new set, replacing the old one (which stays valid: a handler
 /// may still be reading it).
 pub(crate) fn publish(set: &'static Set) {

@@ -32,7 +32,7 @@
 #![allow(unsafe_code)]
 
 use super::demangle::{self, NAME_CAP};
-use super::frame_text::FrameText;
+use super::frame_text::{FrameText, World};
 use super::index;
 use super::lines::LineTable;
 use crate::runtime::elf::{self, SymTable, SYM_SIZE};
@@ -239,9 +239,28 @@ pub(crate) struct Session<'f> {
     first_is_pc: bool,
 }
 
+/// The world a report names frames in, as far as this side can see it:
+/// the published module snapshot and index set, and the switches. The
+/// caller adds the loader's counts (`loads`, `unloads`), which only
+/// normal context can read.
+pub(crate) fn world(loads: u64, unloads: u64) -> World {
+    let switches = u8::from(USE_INDEX.load(Ordering::Relaxed))
+        | u8::from(USE_LINES.load(Ordering::Relaxed)) << 1
+        | u8::from(NAMING.load(Ordering::Relaxed)) << 2;
+    World {
+        modules: crate::runtime::modules::snapshot_id(),
+        indexes: index::set_id(),
+        loads,
+        unloads,
+        switches,
+    }
+}
+
 /// Renew the scan budget: a new report starts, which may make at most
 /// `max_scan_reads` scan reads in all (`u64::MAX`: bounded by time only).
-pub(crate) fn begin_report(st: &mut Storage, max_scan_reads: u64) {
+/// `world`, when the caller can tell, keeps the frame texts of the last
+/// reports in the same world (see `frame_text`).
+pub(crate) fn begin_report(st: &mut Storage, max_scan_reads: u64, world: Option<World>) {
     let s = &mut st.s;
     s.spent_ms = 0;
     s.since_ms = crate::runtime::sys::monotonic_ms();
@@ -250,7 +269,7 @@ pub(crate) fn begin_report(st: &mut Storage, max_scan_reads: u64) {
     // another loaded at its address): start the cache afresh.
     let names = &mut st.names;
     names.generation = names.generation.wrapping_add(1).max(1);
-    st.frames.begin();
+    st.frames.begin(world);
 }
 
 impl<'f> Session<'f> {
@@ -298,6 +317,11 @@ impl<'f> Session<'f> {
         index::find(m)?.line_table()
     }
 
+    /// Whether `m`'s names come from its index (not from a bounded scan).
+    pub(crate) fn indexed(&self, m: &Module) -> bool {
+        self.use_index && index::find(m).is_some()
+    }
+
     /// Demangle `raw` (a name from the line tables) into the session's
     /// name buffer.
     pub(crate) fn demangle(&mut self, raw: &[u8]) -> &[u8] {
@@ -313,9 +337,10 @@ impl<'f> Session<'f> {
         self.texts.get(key)
     }
 
-    /// Remember `text` as frame `key`'s for the rest of the report.
-    pub(crate) fn remember_frame_text(&mut self, key: usize, text: &[u8]) {
-        self.texts.put(key, text);
+    /// Remember `text` as frame `key`'s for the rest of the report, and
+    /// longer when `lasting` (see `frame_text`).
+    pub(crate) fn remember_frame_text(&mut self, key: usize, text: &[u8], lasting: bool) {
+        self.texts.put(key, text, lasting);
     }
 
     /// Ignore the index and always scan (benchmarks).
@@ -833,7 +858,7 @@ mod batch_tests {
         let m = crate::runtime::modules::lookup_in_snapshot(frames[0]).unwrap();
         // SAFETY: as above. One scan read in all: our binary has far more
         // than 512 symbols, so the scan cannot finish.
-        begin_report(&mut st, 1);
+        begin_report(&mut st, 1, None);
         let mut s = Session::for_frames(&mut st, &frames, false);
         s.set_use_index(false);
         let before = SCANS.load(Ordering::Relaxed);
@@ -842,7 +867,7 @@ mod batch_tests {
         assert_eq!(SCANS.load(Ordering::Relaxed) - before, 1, "not retried");
         drop(s);
         // A new report has its budget back.
-        begin_report(&mut st, u64::MAX);
+        begin_report(&mut st, u64::MAX, None);
         let mut s = Session::for_frames(&mut st, &frames, false);
         s.set_use_index(false);
         assert!(s.lookup(m, frames[0] - 1).is_some());
