@@ -62,12 +62,14 @@ fn module_row(label: &str, path: &str) {
         f.wall.as_secs_f64() * 1e3
     );
     println!(
-        "    kept: {} rows, {} inline segments, {} inlined calls, {} files, {} of names",
+        "    kept: {} rows, {} inline segments, {} inlined calls ({} of them wide), {} files, {} of names; {} names left in the file",
         f.rows,
         f.segments,
         f.inlines,
+        f.wide,
         f.files,
-        mib(f.pool as u64)
+        mib(f.pool as u64),
+        f.names_in_file
     );
     println!(
         "    memory: {} mapped ({:.0}% of .debug_line; goal .debug_line + 16 B/function = {}: {})",

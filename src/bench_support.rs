@@ -250,6 +250,10 @@ pub struct LineFigures {
     pub files: usize,
     /// Bytes of names kept.
     pub pool: usize,
+    /// Inlined functions' names left in the module's file, not kept.
+    pub names_in_file: usize,
+    /// Inlined calls stored wide (16 bytes rather than 8).
+    pub wide: usize,
     /// Bytes mapped for the tables (0 when none were built).
     pub mapped: usize,
     /// Code symbols of the file (functions).
@@ -297,6 +301,8 @@ pub fn build_lines_of(path: &str, budget: u64) -> LineFigures {
         inlines: fig.inlines,
         files: fig.files,
         pool: fig.pool,
+        names_in_file: fig.names_in_file,
+        wide: fig.wide,
         mapped,
         functions: code_symbols(path).len(),
     }

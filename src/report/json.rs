@@ -491,11 +491,9 @@ fn frame_lines(
     for &c in chain.get(..inlined).unwrap_or(&[]) {
         element(w);
         w.write(b"{");
-        let name = symbols.demangle(t.inline_name(c));
-        if name.is_empty() {
-            field_null(w, "name");
-        } else {
-            field_str(w, "name", name);
+        match symbols.inlined_name(m, t.inline_name(c)) {
+            Some(name) if !name.is_empty() => field_str(w, "name", name),
+            _ => field_null(w, "name"),
         }
         match loc {
             Some(l) => {

@@ -345,7 +345,6 @@ fn write_frame_rest(
     probe: usize,
 ) -> bool {
     let mut line = Buf::<128>::new();
-    let mut inlined_at: Option<(&'static LineTable, u64)> = None;
     let mut lasting = false;
     match modules::lookup(probe, late) {
         Some(m) => {
@@ -379,9 +378,7 @@ fn write_frame_rest(
                 line.clear();
                 write_location(w, loc);
             }
-            if inlined > 0 {
-                inlined_at = table.map(|t| (t, vaddr));
-            }
+
             line.str(" (");
             // 16 bytes a piece: escaped, a piece is at most 64.
             for part in m.path().chunks(16) {
@@ -391,16 +388,15 @@ fn write_frame_rest(
             }
             line.str(" +")
                 .hex(ip.wrapping_sub(m.bias) as u64, 1)
-                .byte(b')');
+                .str(")\n");
+            w.write(line.as_bytes());
+            if let Some(t) = table.filter(|_| inlined > 0) {
+                lasting &= write_inlined(w, symbols, m, t, vaddr);
+            }
         }
         None => {
-            line.str("?? (??)");
+            w.write(b"?? (??)\n");
         }
-    }
-    line.byte(b'\n');
-    w.write(line.as_bytes());
-    if let Some((t, vaddr)) = inlined_at {
-        write_inlined(w, symbols, t, vaddr);
     }
     lasting
 }
@@ -439,18 +435,27 @@ fn write_location(w: &mut Writer, loc: Loc) {
 /// innermost is at the line of the code itself; each other one at the
 /// line where it makes the next inner call.
 #[inline(never)]
-fn write_inlined(w: &mut Writer, symbols: &mut lookup::Session<'_>, t: &LineTable, vaddr: u64) {
+/// Returns whether every name could be read (a `??` for a name DWARF
+/// does not give counts as read).
+fn write_inlined(
+    w: &mut Writer,
+    symbols: &mut lookup::Session<'_>,
+    m: &Module,
+    t: &LineTable,
+    vaddr: u64,
+) -> bool {
     let mut chain = [0u32; MAX_INLINE];
     let n = t.inline_chain(vaddr, &mut chain);
     let mut loc = t.location(vaddr);
+    let mut all_read = true;
     for &c in chain.get(..n).unwrap_or(&[]) {
         w.write(b"      (inlined) ");
-        let raw = t.inline_name(c);
-        let name = symbols.demangle(raw);
-        if name.is_empty() {
-            w.write(b"??");
-        } else {
-            write_ascii(w, name);
+        match symbols.inlined_name(m, t.inline_name(c)) {
+            Some(name) if !name.is_empty() => write_ascii(w, name),
+            found => {
+                all_read &= found.is_some();
+                w.write(b"??");
+            }
         }
         if let Some(l) = loc {
             write_location(w, l);
@@ -458,6 +463,7 @@ fn write_inlined(w: &mut Writer, symbols: &mut lookup::Session<'_>, t: &LineTabl
         w.write(b"\n");
         loc = t.call_site(c);
     }
+    all_read
 }
 
 /// The `Modules:` block: range, path and build-id of every module seen.

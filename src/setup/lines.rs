@@ -18,7 +18,8 @@
 #![allow(unsafe_code)]
 
 use crate::symbolize::lines::{
-    encode_row, Block, Inline, LineTable, Row, Str, BLOCK_ROWS, NONE, NO_FILE,
+    encode_row, encode_seg, Block, Call, Inline, LineTable, Row, SegBlock, Str, BLOCK_ROWS,
+    IN_FILE, NONE, NO_FILE,
 };
 use gimli::{AttributeValue, EndianSlice, RunTimeEndian, SectionId};
 use object::{Object, ObjectSection};
@@ -230,6 +231,11 @@ pub(crate) struct Figures {
     pub files: usize,
     /// Bytes of file and function names kept.
     pub pool: usize,
+    /// Inlined functions' names left in the module's file (read there by
+    /// a report), not kept.
+    pub names_in_file: usize,
+    /// Inlined calls stored wide (16 bytes, not 8).
+    pub wide: usize,
 }
 
 /// Build the line tables for the module file at `path` (its build-id
@@ -243,7 +249,10 @@ pub(crate) fn build(path: &Path, build_id: &[u8], budget: u64) -> (Outcome, Figu
         return none;
     };
     if has_lines(&obj) {
-        return build_from(&obj, budget);
+        // Names stay in this file, the module's own: a report reads them
+        // from it (checked by build-id, as for its symbols).
+        let own = map.bytes();
+        return build_from(&obj, budget, Some((own.as_ptr() as usize, own.len())));
     }
     let Some((_, debug)) = find_debug_file(path, &obj, build_id) else {
         return none;
@@ -254,10 +263,17 @@ pub(crate) fn build(path: &Path, build_id: &[u8], budget: u64) -> (Outcome, Figu
     if !has_lines(&dobj) {
         return none;
     }
-    build_from(&dobj, budget)
+    build_from(&dobj, budget, None)
 }
 
-fn build_from(obj: &object::File<'_>, budget: u64) -> (Outcome, Figures) {
+/// Build from `obj`; `own` is the span of the module's own file in
+/// memory when `obj` is that file (names found in it uncompressed are
+/// left there, as file offsets).
+fn build_from(
+    obj: &object::File<'_>,
+    budget: u64,
+    own: Option<(usize, usize)>,
+) -> (Outcome, Figures) {
     let size = debug_size(obj);
     let mut fig = Figures {
         debug_line: obj.section_by_name(".debug_line").map_or(0, |s| {
@@ -270,13 +286,19 @@ fn build_from(obj: &object::File<'_>, budget: u64) -> (Outcome, Figures) {
     if size > budget {
         return (Outcome::OverBudget { size, budget }, fig);
     }
-    match Builder::default().run(obj) {
+    let builder = Builder {
+        own,
+        ..Builder::default()
+    };
+    match builder.run(obj) {
         Some(t) => {
             fig.rows = t.rows;
-            fig.segments = t.seg_addrs.len();
+            fig.segments = t.segments;
             fig.inlines = t.inlines.len();
             fig.files = t.files.len();
             fig.pool = t.pool.len();
+            fig.names_in_file = t.names_in_file;
+            fig.wide = t.wide.len();
             match t.publish() {
                 Some(lt) => (Outcome::Ready(lt), fig),
                 None => (Outcome::Absent, fig),
@@ -295,7 +317,7 @@ struct Builder {
     strings: HashMap<Vec<u8>, Str>,
     files: Vec<Str>,
     file_ids: HashMap<Vec<u8>, u32>,
-    inlines: Vec<Call>,
+    inlines: Vec<Pending>,
     levels: Vec<u16>,
     /// (lo, hi, level, call) of every inlined call's ranges.
     ranges: Vec<(u64, u64, u16, u32)>,
@@ -303,14 +325,25 @@ struct Builder {
     /// [`NO_FILE`] row.
     sequences: Vec<Vec<(u64, u32, u32)>>,
     /// Names by the global offset of their DIE.
-    names: HashMap<usize, Str>,
+    names: HashMap<usize, NameRef>,
+    /// The module's own file in memory, when DWARF is read from it.
+    own: Option<(usize, usize)>,
+}
+
+/// Where an inlined function's name is while the tables are built.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum NameRef {
+    /// In the pool.
+    Pool(Str),
+    /// At this offset in the module's own file, NUL-terminated.
+    File(u32),
 }
 
 /// An inlined call while the tables are built.
 #[derive(Clone, Copy)]
-struct Call {
+struct Pending {
     parent: u32,
-    name: Str,
+    name: NameRef,
     call: Row,
 }
 
@@ -320,9 +353,13 @@ struct Tables {
     rows: usize,
     blocks: Vec<Block>,
     stream: Vec<u8>,
-    seg_addrs: Vec<u32>,
-    seg_inner: Vec<u32>,
+    segments: usize,
+    segs: Vec<SegBlock>,
+    seg_stream: Vec<u8>,
     inlines: Vec<Inline>,
+    wide: Vec<Call>,
+    names: Vec<u32>,
+    names_in_file: usize,
     files: Vec<Str>,
     pool: Vec<u8>,
 }
@@ -397,6 +434,25 @@ fn udata(v: AttributeValue<R<'_>>) -> Option<u64> {
 }
 
 impl Builder {
+    /// A name found in DWARF: left in the module's file when it lies there
+    /// as is (a NUL-terminated string, not in a compressed section), else
+    /// kept in the pool without its hash.
+    fn name_ref(&mut self, s: &[u8]) -> NameRef {
+        if let Some((base, len)) = self.own {
+            let at = (s.as_ptr() as usize).wrapping_sub(base);
+            let end = at.saturating_add(s.len());
+            // SAFETY: `base..base + len` is the module file's mapping,
+            // alive for the whole build; `end < len` keeps the read in it.
+            let nul = end < len && unsafe { *(base as *const u8).add(end) } == 0;
+            if let Ok(at) = u32::try_from(at) {
+                if nul && at < IN_FILE {
+                    return NameRef::File(at);
+                }
+            }
+        }
+        NameRef::Pool(self.intern(&without_hash(s)))
+    }
+
     fn intern(&mut self, s: &[u8]) -> Str {
         if let Some(&v) = self.strings.get(s) {
             return v;
@@ -552,7 +608,7 @@ impl Builder {
                     let name = entry
                         .attr_value(gimli::DW_AT_abstract_origin)
                         .and_then(|v| self.origin_name(dwarf, unit, v, 0))
-                        .unwrap_or(Str { at: 0, len: 0 });
+                        .unwrap_or(NameRef::Pool(Str { at: 0, len: 0 }));
                     let call_file = entry
                         .attr_value(gimli::DW_AT_call_file)
                         .and_then(udata)
@@ -578,7 +634,7 @@ impl Builder {
                             .get(parent as usize)
                             .map_or(1, |l| l.saturating_add(1))
                     };
-                    self.inlines.push(Call {
+                    self.inlines.push(Pending {
                         parent,
                         name,
                         call: Row {
@@ -610,7 +666,7 @@ impl Builder {
         unit: &gimli::Unit<R<'_>>,
         v: AttributeValue<R<'_>>,
         depth: u32,
-    ) -> Option<Str> {
+    ) -> Option<NameRef> {
         let AttributeValue::UnitRef(off) = v else {
             // References into other units (LTO) are left unnamed.
             return None;
@@ -628,7 +684,7 @@ impl Builder {
             match attr.name() {
                 gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
                     if let Ok(s) = dwarf.attr_string(unit, attr.value()) {
-                        let s = self.intern(&without_hash(s.slice()));
+                        let s = self.name_ref(s.slice());
                         if let Some(g) = global {
                             self.names.insert(g, s);
                         }
@@ -648,7 +704,7 @@ impl Builder {
             (Some(n), true) => self.origin_name(dwarf, unit, n, depth + 1),
             _ => None,
         };
-        let s = found.or_else(|| plain.map(|p| self.intern(p.slice())))?;
+        let s = found.or_else(|| plain.map(|p| self.name_ref(p.slice())))?;
         if let Some(g) = global {
             self.names.insert(g, s);
         }
@@ -715,22 +771,49 @@ impl Builder {
             .map(|&f| put(&mut pool, text(f)))
             .collect();
         let mut inlines = Vec::new();
+        let mut wide = Vec::new();
+        let mut names = Vec::new();
+        let mut name_ids: HashMap<NameRef, u32> = HashMap::new();
+        let mut names_in_file = 0;
         for (i, rec) in self.inlines.iter().enumerate() {
             if keep[i] == NONE {
                 continue;
             }
-            keep[i] = inlines.len() as u32;
+            let id = inlines.len() as u32;
+            keep[i] = id;
             let parent = match rec.parent {
                 NONE => NONE,
                 p => keep.get(p as usize).copied().unwrap_or(NONE),
             };
-            let mut name = text(rec.name).to_vec();
-            name.push(0);
-            inlines.push(Inline {
+            let name = match name_ids.get(&rec.name) {
+                Some(&n) => n,
+                None => {
+                    let entry = match rec.name {
+                        NameRef::File(at) => {
+                            names_in_file += 1;
+                            at | IN_FILE
+                        }
+                        NameRef::Pool(s) => {
+                            let mut name = text(s).to_vec();
+                            name.push(0);
+                            put(&mut pool, &name).at
+                        }
+                    };
+                    let n = names.len() as u32;
+                    names.push(entry);
+                    name_ids.insert(rec.name, n);
+                    n
+                }
+            };
+            let call = Call {
                 parent,
-                name: put(&mut pool, &name).at,
+                name,
                 call: rec.call,
-            });
+            };
+            inlines.push(Inline::pack(id, call).unwrap_or_else(|| {
+                wide.push(call);
+                Inline::wide(wide.len() as u32 - 1)
+            }));
         }
         for r in self.ranges.iter_mut() {
             r.3 = keep.get(r.3 as usize).copied().unwrap_or(NONE);
@@ -780,14 +863,31 @@ impl Builder {
                 encode_row(&mut stream, pa, pr, a, r);
             }
         }
+        let mut segs = Vec::with_capacity(seg_addrs.len() / BLOCK_ROWS + 1);
+        let mut seg_stream = Vec::new();
+        for (i, (&a, &inner)) in seg_addrs.iter().zip(&seg_inner).enumerate() {
+            if i % BLOCK_ROWS == 0 {
+                segs.push(SegBlock {
+                    addr: a,
+                    inner,
+                    at: u32::try_from(seg_stream.len()).ok()?,
+                });
+            } else if let (Some(&pa), Some(&pi)) = (seg_addrs.get(i - 1), seg_inner.get(i - 1)) {
+                encode_seg(&mut seg_stream, pa, pi, a, inner);
+            }
+        }
         Some(Tables {
             base,
             rows: rows.len(),
             blocks,
             stream,
-            seg_addrs,
-            seg_inner,
+            segments: seg_addrs.len(),
+            segs,
+            seg_stream,
             inlines,
+            wide,
+            names,
+            names_in_file,
             files,
             pool,
         })
@@ -863,9 +963,11 @@ impl Tables {
         }
         let total = size(&self.blocks)
             + size(&self.stream)
-            + size(&self.seg_addrs)
-            + size(&self.seg_inner)
+            + size(&self.segs)
+            + size(&self.seg_stream)
             + size(&self.inlines)
+            + size(&self.wide)
+            + size(&self.names)
             + size(&self.files)
             + size(&self.pool)
             + std::mem::size_of::<LineTable>()
@@ -877,9 +979,11 @@ impl Tables {
             base: self.base,
             blocks: a.put(&self.blocks)?,
             stream: a.put(&self.stream)?,
-            seg_addrs: a.put(&self.seg_addrs)?,
-            seg_inner: a.put(&self.seg_inner)?,
+            segs: a.put(&self.segs)?,
+            seg_stream: a.put(&self.seg_stream)?,
             inlines: a.put(&self.inlines)?,
+            wide: a.put(&self.wide)?,
+            names: a.put(&self.names)?,
             files: a.put(&self.files)?,
             pool: a.put(&self.pool)?,
             mapped,

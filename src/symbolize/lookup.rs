@@ -34,7 +34,7 @@
 use super::demangle::{self, NAME_CAP};
 use super::frame_text::{FrameText, World};
 use super::index;
-use super::lines::LineTable;
+use super::lines::{self, LineTable};
 use crate::runtime::elf::{self, SymTable, SYM_SIZE};
 use crate::runtime::modules::{Module, PATH_MAX};
 use crate::runtime::stack;
@@ -322,13 +322,34 @@ impl<'f> Session<'f> {
         self.use_index && index::find(m).is_some()
     }
 
-    /// Demangle `raw` (a name from the line tables) into the session's
-    /// name buffer.
-    pub(crate) fn demangle(&mut self, raw: &[u8]) -> &[u8] {
-        let complete = raw.len() <= NAME_CAP;
-        let raw = raw.get(..NAME_CAP).unwrap_or(raw);
+    /// The readable name of an inlined function of module `m` (from its
+    /// line tables), in the session's name buffer; `None` when it cannot
+    /// be read (its file is missing, replaced or unreadable), empty when
+    /// DWARF gives none.
+    pub(crate) fn inlined_name(&mut self, m: &Module, name: lines::Name) -> Option<&[u8]> {
+        let (raw, complete) = match name {
+            lines::Name::Pool(raw) => {
+                let complete = raw.len() <= NAME_CAP;
+                (raw.get(..NAME_CAP).unwrap_or(raw), complete)
+            }
+            lines::Name::File(at) => {
+                // The file the tables were built from, checked (ELF, the
+                // mapped image's build-id) as for symbol names.
+                let slot = self.file_for(m)?;
+                let FileState::Ready { fd, .. } = self.s.files.get(slot)?.state else {
+                    return None;
+                };
+                let whole = SymTable {
+                    str_offset: at,
+                    str_size: u64::MAX - at,
+                    ..SymTable::default()
+                };
+                let (len, complete) = elf::read_name(fd, &whole, 0, &mut self.s.raw)?;
+                (self.s.raw.get(..len)?, complete)
+            }
+        };
         let n = demangle_on_symbolizer_stack(raw, complete, &mut self.s.out);
-        self.s.out.get(..n).unwrap_or(&[])
+        self.s.out.get(..n)
     }
 
     /// The text written for frame `key` (see `frame_text`) earlier in
