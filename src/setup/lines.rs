@@ -1051,6 +1051,34 @@ mod tests {
             .expect("a line for this function");
         let file = std::str::from_utf8(loc.file).unwrap();
         assert!(file.ends_with("src/setup/lines.rs"), "{file}");
+        // Inlined functions' names are left in the file, and a session
+        // reads them there: each as the file has it, demangled.
+        assert!(fig.names_in_file > 100, "{fig:?}");
+        let bytes = std::fs::read(&exe).unwrap();
+        crate::runtime::stack::prepare();
+        let mut st = Box::new(crate::symbolize::lookup::Storage::new());
+        let mut session = crate::symbolize::lookup::Session::new(&mut st);
+        let mut checked = 0;
+        for i in (0..t.inlines.len() as u32).step_by(97) {
+            let crate::symbolize::lines::Name::File(at) = t.inline_name(i) else {
+                continue;
+            };
+            let rest = &bytes[at as usize..];
+            let raw =
+                std::str::from_utf8(&rest[..rest.iter().position(|&b| b == 0).unwrap()]).unwrap();
+            let want = format!("{:#}", rustc_demangle::demangle(raw));
+            let got = session.inlined_name(m, t.inline_name(i)).expect("read");
+            let got = std::str::from_utf8(got).unwrap();
+            // A long name is cut, with `...`.
+            match got.strip_suffix("...") {
+                Some(cut) if got.len() >= crate::symbolize::lookup::OUT_CAP - 8 => {
+                    assert!(want.starts_with(cut), "call {i}: {got} / {want}")
+                }
+                _ => assert_eq!(got, want, "call {i}"),
+            }
+            checked += 1;
+        }
+        assert!(checked > 10, "{checked}");
         // Budget: over it, no tables.
         let (out, _) = build(&exe, &[], 1000);
         assert!(matches!(out, Outcome::OverBudget { .. }), "{out:?}");
