@@ -109,9 +109,27 @@ pub(crate) enum Start {
 /// allowed to walk its own stack (any thread, in practice); the unwinder is
 /// not reentrant with itself on the same thread.
 pub(crate) unsafe fn walk(start: Start, skip: usize, out: &mut [usize]) -> Walk {
+    // SAFETY: as this function's.
+    unsafe { walk_with(start, skip, out, false) }
+}
+
+/// [`walk`], but only until `out` is full (the walk is then `cut`): the
+/// top of a stack, for the warm-up, whose cost must not grow with the
+/// depth of `enable()`'s caller.
+///
+/// # Safety
+///
+/// As for [`walk`].
+pub(crate) unsafe fn walk_top(start: Start, out: &mut [usize]) -> Walk {
+    // SAFETY: as this function's.
+    unsafe { walk_with(start, 0, out, true) }
+}
+
+unsafe fn walk_with(start: Start, skip: usize, out: &mut [usize], top_only: bool) -> Walk {
     let mut state = State {
         start,
         skip,
+        top_only,
         out,
         walk: Walk::default(),
         skipped: 0,
@@ -208,6 +226,8 @@ pub(crate) fn walk_frame_pointers(pc: usize, fp: usize, out: &mut [usize]) -> Wa
 struct State<'a> {
     start: Start,
     skip: usize,
+    /// Stop once `out` is full.
+    top_only: bool,
     out: &'a mut [usize],
     walk: Walk,
     skipped: usize,
@@ -274,5 +294,49 @@ fn frame(s: &mut State<'_>, ip: usize, sp: usize) -> bool {
         *r = ip;
     }
     w.total += 1;
+    if s.top_only && w.stored >= s.out.len() {
+        w.cut = true;
+        return false;
+    }
     true
+}
+
+#[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn nested(depth: usize, f: &mut dyn FnMut()) {
+        if depth == 0 {
+            f();
+        } else {
+            nested(depth - 1, f);
+        }
+        std::hint::black_box(depth);
+    }
+
+    /// The top of a stack stops once its output is full, and says it was
+    /// cut; the whole walk of the same stack goes on to the bottom.
+    #[test]
+    fn a_top_walk_stops_when_full() {
+        nested(20, &mut || {
+            let mut top = [0usize; 2];
+            // SAFETY: walking this thread's own stack.
+            let t = unsafe { walk_top(Start::AboveSp(0), &mut top) };
+            assert_eq!((t.stored, t.total, t.cut), (2, 2, true));
+            assert!(top.iter().all(|&ip| ip != 0));
+            let mut all = [0usize; 256];
+            // SAFETY: as above.
+            let w = unsafe { walk(Start::AboveSp(0), 0, &mut all) };
+            assert!(w.total > 20 && !w.cut, "{} frames", w.total);
+            // The same innermost frame (the callers differ: two calls).
+            assert_eq!(all[0], top[0]);
+        });
+    }
 }

@@ -1144,9 +1144,12 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     };
     let (pc, sp) = context_pc_sp(uc);
     let scratch = claim.scratch();
-    let frames = scratch.frames.get_mut(..64).unwrap_or(&mut []);
+    // The top of the stack only: through the signal frame (the path a
+    // crash takes) to the interrupted code and its caller. The frames of
+    // enable()'s callers would cost a lookup each for nothing.
+    let frames = scratch.frames.get_mut(..2).unwrap_or(&mut []);
     // SAFETY: walking our own stack from the handler.
-    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+    let walk = unsafe { unwind::walk_top(unwind::Start::Pc(pc), frames) };
     let mut rest = || {
         let Scratch {
             frames,
@@ -1158,9 +1161,11 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             ..
         } = &mut *scratch;
         let _ = is_stack_overflow(pc, sp, maps);
-        // The maps reader's first line only: its cost must not grow with
-        // the number of mappings (threads) on enable()'s path.
-        crate::runtime::procfs::for_each_mapping(maps, |_| false);
+        // The proc readers' calls (open, read, close), on a file with
+        // nothing to read: even the first line of `/proc/self/maps` costs
+        // tens of microseconds, and a small proc file ten.
+        let mut name = [0u8; 32];
+        let _ = crate::runtime::procfs::read_file(b"/dev/null", &mut name);
         // A writer with no fd: everything is formatted, nothing written.
         w.reset(-1, -1, 0);
         w.set_json(settings::json());
