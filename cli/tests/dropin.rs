@@ -409,7 +409,7 @@ fn enabling_does_not_stop_a_debugger(_: &Ctx) -> Check {
         return Ok(());
     }
     // gdb stops on SIGSEGV, SIGBUS, SIGUSR1 and real-time signals, and
-    // passes SIGURG on silently: enable()'s warm-up must not stop it.
+    // passes SIGVTALRM on silently: enable()'s warm-up must not stop it.
     let exe = fixture("exe_dropin");
     let mut r = Runner::program(
         "gdb",
