@@ -81,6 +81,11 @@ pub(crate) fn write_dump(
     // A thread's walk may fault on a corrupt stack: with the crash
     // handlers not installed, catch such faults for the dump's duration.
     let _catcher = guard::Catcher::install_unless(crate::signal::fatal::is_ours);
+    // The loader's counts, read before the claim: they take the loader
+    // lock, which a thread that crashed inside dlopen() may hold while it
+    // waits for the claim. Equal counts at the next dump keep the frames
+    // this one names.
+    let loader = crate::setup::modules::loader_counts();
     let tid = sys::gettid();
     let wait = settings::dump_duration_ms().saturating_add(settings::DUMP_WAIT_MARGIN_MS);
     let Some(mut claim) = Claim::dump(tid, wait) else {
@@ -142,10 +147,7 @@ pub(crate) fn write_dump(
     } else {
         None
     };
-    // Normal context: the loader's counts can be read, so frames named in
-    // an earlier dump of an unchanged process are kept.
-    let world = crate::setup::modules::loader_counts()
-        .map(|(loads, unloads)| crate::symbolize::lookup::world(loads, unloads));
+    let world = loader.map(|(loads, unloads)| crate::symbolize::lookup::world(loads, unloads));
     report::begin_naming(parts.symbols, u64::MAX, world);
     report::compose_body(&mut parts, stack.as_ref(), max, others);
     report::end_dump(&mut parts);
