@@ -41,6 +41,12 @@ pub fn set_naming_enabled(yes: bool) {
     lookup::NAMING.store(yes, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Make the helper threads spawned from now on wait `ms` before they
+/// mark themselves internal (tests: a crash while one is still starting).
+pub fn delay_helper_start(ms: u64) {
+    setup::helpers::START_DELAY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
     setup::modules::snapshot();

@@ -425,7 +425,7 @@ impl Config {
         setup::modules::snapshot();
         setup::process::capture();
         // The symbol thread starts on another CPU while we go on; its
-        // mark (it is left out of reports) is waited for at the end.
+        // mark (it is left out of reports) is waited for by collections.
         let indexer = setup::index::prepare();
         crate::panic_hook::install_once();
         setup::process::watch();
@@ -466,7 +466,9 @@ impl Config {
         installed?;
         handler::note_rust_std(in_our_module);
         handler::warm_up();
-        drop(indexer);
+        if let Some(started) = indexer {
+            started.dont_wait();
+        }
         drop(state);
         if let Some(ready) = self.ready_fd {
             signal_ready(ready)?;

@@ -231,6 +231,16 @@ fn run_scenario_crash() {
 }
 
 #[inline(never)]
+fn run_scenario_dump_right_after_enable() {
+    // enable() does not wait for its symbol thread to be scheduled: a
+    // collection must, and list no thread of ours. The thread is made to
+    // start late, well within the collection's wait for it.
+    faulthandler::__bench::delay_helper_start(30);
+    common::child::enable_default();
+    faulthandler::dump_traceback(std::io::stderr().as_fd(), true).unwrap();
+}
+
+#[inline(never)]
 fn run_scenario_crash_on_thread() {
     // The crash happens on a std thread, whose alternate signal
     // stack is std's 8 KiB one: the all-thread report must fit.
@@ -1441,6 +1451,17 @@ fn check_crash(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn check_dump_right_after_enable(c: &Ctx) -> Check {
+    use common::ensure;
+    let err = &c.run().stderr;
+    let blocks = parse_blocks(err);
+    ensure!(
+        blocks.len() == 1 && blocks[0].current && !blocks[0].frames.is_empty(),
+        "only the dumping thread, with its stack:\n{err}"
+    );
+    Ok(())
+}
+
 fn check_crash_on_thread(c: &Ctx) -> Check {
     let out = c.run();
     let err = &out.stderr;
@@ -1831,6 +1852,7 @@ const DUMP: Case = Case {
 static CASES: &[Case] = &[
     Case { name: "crash", body: Some(run_scenario_crash), expect: SEGV, check: check_crash, ..CASE },
     Case { name: "crash_on_thread", body: Some(run_scenario_crash_on_thread), expect: SEGV, check: check_crash_on_thread, ..CASE },
+    Case { name: "dump_right_after_enable", body: Some(run_scenario_dump_right_after_enable), check: check_dump_right_after_enable, ..DUMP },
     // The previous SIGSEGV handler measures and exits 42.
     Case { name: "altstack_peak_single", body: Some(run_scenario_altstack_peak_single), expect: Some(End::Exit(42)), check: check_altstack_peak, ..CASE },
     Case { name: "altstack_peak", body: Some(run_scenario_altstack_peak), expect: Some(End::Exit(42)), check: check_altstack_peak, ..CASE },

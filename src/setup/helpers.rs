@@ -9,6 +9,11 @@ use crate::Error;
 use core::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// How long new helper threads wait before they mark themselves (0;
+/// set only by tests, through `__bench::delay_helper_start`).
+pub(crate) static START_DELAY_MS: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(0);
+
 /// Which helper thread.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Helper {
@@ -33,9 +38,9 @@ impl Helper {
 /// Spawn helper thread `which`: it is left out of every report, from
 /// before the spawner returns (the new thread marks itself and then lets
 /// the spawner go on), so no dump can list it, to its end (the mark stays:
-/// a thread may still be listed while it exits). For `enable()`'s own
-/// thread, [`spawn_internal_deferred`] moves that wait to the end of
-/// `enable()`.
+/// a thread may still be listed while it exits). `enable()`'s own thread
+/// ([`spawn_internal_deferred`]) is not waited for: a collection waits for
+/// helpers still starting instead.
 ///
 /// It runs with every signal blocked but the crash signals: a dump
 /// request or the collection signal must never land on it, and a fault
@@ -54,6 +59,16 @@ pub(crate) fn spawn_internal(
 #[must_use = "dropping it waits for the thread's mark"]
 pub(crate) struct Started {
     marked: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Started {
+    /// Don't wait for the mark: `enable()` returns without waiting for
+    /// its thread to be scheduled (50 to 100 us on a VM). Every
+    /// collection waits for helpers still starting before it lists
+    /// threads, so none is listed even then.
+    pub(crate) fn dont_wait(mut self) {
+        self.marked = None;
+    }
 }
 
 impl Drop for Started {
@@ -75,14 +90,22 @@ pub(crate) fn spawn_internal_deferred(
     // The new thread inherits this mask.
     let old = sys::thread_sigmask(libc::SIG_BLOCK, &all_but_crashes);
     let slot = which as usize;
+    collector::helper_starting();
     let r = std::thread::Builder::new()
         .name(which.name().into())
         .spawn(move || {
+            let delay = START_DELAY_MS.load(Ordering::Relaxed);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
+            }
             collector::mark_internal(slot, sys::gettid());
             let _ = marked_tx.send(());
             f();
         });
     sys::thread_sigmask(libc::SIG_SETMASK, &old);
+    if r.is_err() {
+        collector::helper_start_failed();
+    }
     r.map_err(|e| Error::with_io(format!("spawning the {} thread", which.name()), e))?;
     // In the preload's ELF constructor (inside dlopen) the new thread
     // cannot start before the loader lock we run under is released: don't

@@ -15,6 +15,8 @@ use std::sync::Once;
 
 extern "C" fn forked_child() {
     table::note_process();
+    // The parent's helper threads are not here, starting or not.
+    crate::signal::collector::forget_starting_helpers();
 }
 
 /// Record the calling process, and every forked child from now on.

@@ -206,7 +206,9 @@ pub(crate) fn registry_handler() -> usize {
 }
 
 impl Slot {
-    /// A free slot.
+    /// A free slot: every field 0, which is how `setup::collector`
+    /// allocates them (zeroed memory).
+    #[cfg(test)]
     pub(crate) const fn new() -> Slot {
         Slot {
             state: AtomicU64::new(FREE),
@@ -242,10 +244,50 @@ pub(crate) fn install_signal(sig: c_int) -> Result<(), c_int> {
     Ok(())
 }
 
+/// Helper threads spawned that have not marked themselves yet: a
+/// collection waits for them (bounded) before it lists threads, so that
+/// none of ours is listed, even by a crash right after `enable()`.
+static STARTING: AtomicU32 = AtomicU32::new(0);
+
+/// A helper thread is about to be spawned (its [`mark_internal`], or
+/// [`helper_start_failed`], follows).
+pub(crate) fn helper_starting() {
+    STARTING.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The helper thread announced by [`helper_starting`] was not spawned.
+pub(crate) fn helper_start_failed() {
+    let _ = STARTING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    sys::futex_wake(&STARTING);
+}
+
 /// Leave thread `tid` out of every report: helper thread number `slot`.
+/// Called by the helper itself, first thing.
 pub(crate) fn mark_internal(slot: usize, tid: i32) {
     if let Some(t) = INTERNAL_TIDS.get(slot) {
         t.store(tid, Ordering::Release);
+    }
+    let _ = STARTING.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    sys::futex_wake(&STARTING);
+}
+
+/// In a forked child: no helper thread of the parent is starting here.
+pub(crate) fn forget_starting_helpers() {
+    STARTING.store(0, Ordering::Release);
+}
+
+/// Wait, at most [`settings::HELPER_START_WAIT_MS`], for helper threads
+/// still starting to mark themselves.
+fn wait_for_starting_helpers() {
+    let limit = settings::HELPER_START_WAIT_MS.saturating_mul(1_000_000);
+    let start = sys::monotonic_ns();
+    loop {
+        let n = STARTING.load(Ordering::Acquire);
+        let waited = sys::monotonic_ns().saturating_sub(start);
+        if n == 0 || waited >= limit {
+            return;
+        }
+        sys::futex_wait(&STARTING, n, limit - waited);
     }
 }
 
@@ -538,6 +580,7 @@ unsafe fn collect_threads(
         emit(Thread::NoCollector);
         return;
     };
+    wait_for_starting_helpers();
     let timeout_ms = settings::thread_timeout_ms();
     let max_threads = settings::MAX_THREADS
         .load(Ordering::Relaxed)
@@ -919,6 +962,29 @@ pub(crate) fn walk_current(
 )]
 mod tests {
     use super::*;
+
+    /// Every field of a new slot is 0 (`setup::collector` hands out
+    /// zeroed memory as new slots).
+    #[test]
+    fn new_slot_is_zero() {
+        let s = Slot::new();
+        let r = Ordering::Relaxed;
+        assert_eq!(FREE, 0);
+        assert_eq!(
+            (
+                s.state.load(r),
+                s.tid.load(r),
+                s.stored.load(r),
+                s.total.load(r),
+                s.flags.load(r),
+                s.bottom.load(r),
+                s.name[0].load(r),
+                s.name[1].load(r),
+                s.outcome.load(r),
+            ),
+            (0, 0, 0, 0, 0, 0, 0, 0, 0)
+        );
+    }
 
     #[test]
     fn parses_sigblk() {

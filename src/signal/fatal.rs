@@ -1185,14 +1185,26 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
             symbols,
         };
         report::compose_header(&mut parts, &Header::WarmUp);
-        // Two frames are named: every path of the naming runs (the file
-        // opened and checked, a scan read, the demangler), and the lazy
-        // bindings it needs are made; naming the whole stack would open
-        // each module's file for nothing.
+        // One frame is named, in our own module if the top of the stack
+        // has one: every path of the naming runs (the file opened and
+        // checked, a scan read, the demangler), and the lazy bindings it
+        // needs are made; naming more would open other modules' files for
+        // nothing.
+        let top = frames.get(..walk.stored).unwrap_or(&[]);
+        let ours =
+            crate::runtime::modules::lookup_in_snapshot(warm_up_in_handler as *const () as usize)
+                .map(|m| m.start);
+        let pick = top
+            .iter()
+            .position(|&ip| {
+                ours.is_some()
+                    && crate::runtime::modules::lookup_in_snapshot(ip).map(|m| m.start) == ours
+            })
+            .unwrap_or(0);
         let current = Current {
             tid,
-            frames: frames.get(..walk.stored.min(2)).unwrap_or(&[]),
-            first_is_pc: true,
+            frames: top.get(pick..pick + 1).unwrap_or(&[]),
+            first_is_pc: pick == 0,
             total: walk.total,
             cut: walk.cut,
             bottom: walk.bottom,
