@@ -378,7 +378,6 @@ fn write_frame_rest(
                 line.clear();
                 write_location(w, loc);
             }
-
             line.str(" (");
             // 16 bytes a piece: escaped, a piece is at most 64.
             for part in m.path().chunks(16) {

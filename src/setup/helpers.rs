@@ -53,9 +53,9 @@ pub(crate) fn spawn_internal(
 }
 
 /// A helper thread spawned, that may not have marked itself yet: the
-/// spawner waits for the mark when this is dropped. Holding it while doing
-/// other work lets the thread start on another CPU meanwhile (`enable()`
-/// does its warm-up first), instead of waiting for it at once.
+/// spawner waits for the mark when this is dropped, unless it gives the
+/// wait up with [`Started::dont_wait`] (as `enable()` does: collections
+/// wait for helpers still starting).
 #[must_use = "dropping it waits for the thread's mark"]
 pub(crate) struct Started {
     marked: Option<std::sync::mpsc::Receiver<()>>,
