@@ -47,6 +47,12 @@ pub fn delay_helper_start(ms: u64) {
     setup::helpers::START_DELAY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Make the next warm-ups hold the reporter claim `ms` longer (tests: a
+/// `fork()` while the symbol thread warms up).
+pub fn delay_warm_up(ms: u64) {
+    crate::signal::fatal::WARM_UP_DELAY_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
     setup::modules::snapshot();

@@ -265,6 +265,16 @@ mod child {
         null_deref()
     }
 
+    /// A crash before `enable()`'s symbol thread has run (it is made to
+    /// start 5 s late): the report reads the process lines itself and
+    /// finds the executable in `/proc/self/maps`. This thread only, so
+    /// that the collection does not wait for the late thread.
+    pub fn segv_before_symbol_thread() {
+        faulthandler::__bench::delay_helper_start(5000);
+        enable(faulthandler::Config::new().all_threads(false));
+        null_deref()
+    }
+
     /// A crash with line tables: in a small dlopened library
     /// (`so_lines_inline.so`), inside a call inlined into its entry point,
     /// with the tables built first, on this thread. The budget keeps the
@@ -798,6 +808,52 @@ mod child {
             start.elapsed().as_millis()
         );
         // SAFETY: a prompt exit, with the dump thread still stuck.
+        unsafe { libc::_exit(0) };
+    }
+
+    /// A child forked while `enable()`'s symbol thread warms up (made to
+    /// hold the claim for 3 s) and its builder builds, enables again and
+    /// crashes: nothing may wait for a warm-up or a build that does not
+    /// exist in the child, the warm-up's `SIGVTALRM` action is not left
+    /// in it, and it builds its own index.
+    pub fn fork_during_the_warm_up() {
+        faulthandler::__bench::delay_warm_up(3000);
+        enable_default();
+        // Let the symbol thread take the warm-up's claim.
+        std::thread::sleep(Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        // SAFETY: the child only enables, looks at an action and crashes.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            faulthandler::__bench::delay_warm_up(0);
+            enable_default();
+            // SAFETY: querying an action into a zeroed struct.
+            let vtalrm = unsafe {
+                let mut a: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(libc::SIGVTALRM, std::ptr::null(), &mut a);
+                a.sa_sigaction
+            };
+            eprintln!("child: forked child's SIGVTALRM action {vtalrm:#x}");
+            black_box(fh_rust_null_deref(black_box(NULL_ADDR as *const u32)));
+            // SAFETY: not reached.
+            unsafe { libc::_exit(3) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        check(
+            unsafe { libc::waitpid(pid, &mut status, 0) } == pid,
+            "waitpid",
+        );
+        let sig = if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        };
+        eprintln!(
+            "child: forked child died of signal {sig} after {} ms",
+            start.elapsed().as_millis()
+        );
+        // SAFETY: a prompt exit, with the warm-up still holding on.
         unsafe { libc::_exit(0) };
     }
 
@@ -1894,6 +1950,23 @@ fn check_fork_during_a_dump(c: &Ctx) -> Check {
     Ok(())
 }
 
+fn check_fork_during_the_warm_up(c: &Ctx) -> Check {
+    check_fork_during_a_dump(c)?;
+    let err = &c.run().stderr;
+    ensure!(
+        err.contains("child: forked child's SIGVTALRM action 0x0\n"),
+        "the warm-up's action stayed in the child:\n{err}"
+    );
+    // The parent was building its index when it forked: the child builds
+    // its own, so its report has source lines.
+    ensure!(
+        err.lines()
+            .any(|l| l.contains(" in fh_rust_null_deref+0x0 at ") && l.contains("crash.rs:")),
+        "no source line for the child's frame #0:\n{err}"
+    );
+    Ok(())
+}
+
 fn check_report_to_file(c: &Ctx) -> Check {
     let run = c.run();
     let report = std::fs::read_to_string(case_report_path(c.case.name, false));
@@ -2835,6 +2908,8 @@ static CASES: &[Case] = &[
     Case { name: "bad_fd_full_pipe", body: Some(b::pipe_full), expect: SEGV, check: check_bad_fd, ..CASE },
     Case { name: "null_deref", body: Some(b::segv), expect: SEGV, check: check_null_deref, ..CASE },
     Case { name: "command_line_escaped_and_cut", body: Some(b::segv), expect: SEGV, setup: setup_long_command_line, check: check_command_line, ..CASE },
+    Case { name: "null_deref_before_symbol_thread", body: Some(b::segv_before_symbol_thread), expect: SEGV, check: check_null_deref, ..CASE },
+    Case { name: "command_line_cut_before_symbol_thread", body: Some(b::segv_before_symbol_thread), expect: SEGV, setup: setup_long_command_line, check: check_command_line, ..CASE },
     Case { name: "sigbus", body: Some(b::bus), expect: signal(libc::SIGBUS), check: check_sigbus, ..CASE },
     Case { name: "sigill", body: Some(b::ill), expect: signal(libc::SIGILL), check: check_sigill, ..CASE },
     // Integer division by zero traps on x86_64 only.
@@ -2852,6 +2927,7 @@ static CASES: &[Case] = &[
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
+    Case { name: "a_child_forked_during_the_warm_up_reports_at_once", body: Some(b::fork_during_the_warm_up), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_fork_during_the_warm_up, ..CASE },
     Case { name: "a_child_forked_during_a_dump_reports_at_once", body: Some(b::fork_during_a_dump), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_fork_during_a_dump, ..CASE },
     Case { name: "report_fd_taken_by_a_daemons_file", body: Some(b::daemon_reuses_the_report_fd), expect: SEGV, setup: setup_report_file, check: check_daemon_reused_fd, ..CASE },
     Case { name: "report_file_with_a_stuck_stderr", body: Some(b::file_with_stuck_stderr), expect: SEGV, setup: setup_report_file, check: check_file_with_stuck_stderr, ..CASE },

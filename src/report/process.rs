@@ -33,7 +33,8 @@ static CMD_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 /// Publish the start time (ns of `CLOCK_BOOTTIME`, if known) and the
 /// command line (`cmdline` as read, `total` its whole length). Normal
-/// context, under the API's install lock; allocates nothing.
+/// context, one caller at a time (`setup::process` serializes them);
+/// allocates nothing.
 pub(crate) fn publish(start_ns: Option<u64>, cmdline: &[u8], total: usize) {
     START_NS.store(start_ns.unwrap_or(u64::MAX), Ordering::Relaxed);
     let kept = cmdline.get(..CMD_CAP).unwrap_or(cmdline);
@@ -42,6 +43,53 @@ pub(crate) fn publish(start_ns: Option<u64>, cmdline: &[u8], total: usize) {
     }
     CMD_TOTAL.store(total, Ordering::Relaxed);
     CMD_LEN.store(kept.len(), Ordering::Release);
+}
+
+/// The process's start in `CLOCK_BOOTTIME` nanoseconds: field 22
+/// (`starttime`, in clock ticks since boot) of the main thread's
+/// `/proc/self/task/PID/stat`. Not `/proc/self/stat` unless that fails:
+/// the kernel sums its times over every thread (0.8 ms with 3,000
+/// threads).
+pub(crate) fn read_start_ns() -> Option<u64> {
+    let mut path = Buf::<48>::new();
+    path.str("/proc/self/task/")
+        .dec(sys::getpid() as u64)
+        .str("/stat");
+    let mut stat = [0u8; 1024];
+    let mut n = procfs::read_file(path.as_bytes(), &mut stat);
+    if n == 0 {
+        n = procfs::read_file(b"/proc/self/stat", &mut stat);
+    }
+    let ticks = start_ticks(stat.get(..n)?)?;
+    // `/proc` counts in USER_HZ, which the kernel passes in the aux vector.
+    // SAFETY: getauxval only reads the process's aux vector.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::getauxval(libc::AT_CLKTCK) };
+    let hz = if hz == 0 { 100 } else { hz };
+    ticks
+        .checked_mul(1_000_000_000)
+        .map(|ns| ns / hz)
+        .or_else(|| ticks.checked_div(hz)?.checked_mul(1_000_000_000))
+}
+
+/// `starttime` from a `/proc/PID/stat` line. The name (field 2) is in
+/// parentheses and may hold spaces and parentheses itself, so fields are
+/// counted from the last `)`: field 3 is the first after it.
+pub(crate) fn start_ticks(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = stat.get(close + 1..)?;
+    let field = rest
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(22 - 3)?;
+    let mut v: u64 = 0;
+    for &b in field {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    (!field.is_empty()).then_some(v)
 }
 
 /// Whether [`publish`] ran.
@@ -61,7 +109,12 @@ pub(crate) fn write_process_lines(w: &mut Writer) {
     let (secs, nanos) = clock(libc::CLOCK_REALTIME);
     line.str(" at ");
     write_utc(&mut line, secs, nanos / 1_000_000);
-    let start = START_NS.load(Ordering::Relaxed);
+    let mut start = START_NS.load(Ordering::Relaxed);
+    if start == u64::MAX && !published() {
+        // A report right after `enable()`, before the symbol thread
+        // published: read it now.
+        start = read_start_ns().unwrap_or(u64::MAX);
+    }
     if start != u64::MAX {
         let (s, n) = clock(libc::CLOCK_BOOTTIME);
         let now = s.saturating_mul(1_000_000_000).saturating_add(n);
@@ -83,30 +136,57 @@ fn write_command_line(w: &mut Writer) {
     w.write(b"Command line: ");
     let len = CMD_LEN.load(Ordering::Acquire);
     if len == usize::MAX {
-        w.write(b"(unknown)\n");
+        // Not published yet (a report right after `enable()`): read it.
+        let mut now = [0u8; CMD_CAP];
+        let (kept, total) = read_command_line(&mut now);
+        if total == 0 {
+            w.write(b"(unknown)\n");
+            return;
+        }
+        let bytes = now.get(..kept).unwrap_or(&[]);
+        write_args(
+            w,
+            bytes.len(),
+            |i| bytes.get(i).copied().unwrap_or(0),
+            total,
+        );
         return;
     }
     let len = len.min(CMD_CAP);
+    let total = CMD_TOTAL.load(Ordering::Relaxed);
+    let cell = |i: usize| CMD.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+    write_args(w, len, cell, total);
+}
+
+/// `/proc/self/cmdline` into `buf`: how many bytes were kept, and the
+/// whole length (0 when it cannot be read).
+pub(crate) fn read_command_line(buf: &mut [u8; CMD_CAP]) -> (usize, usize) {
+    let mut total = 0;
+    let kept = procfs::read_file_counting(b"/proc/self/cmdline", buf, &mut total);
+    (kept, total)
+}
+
+/// The arguments, `len` bytes that `byte` gives, of `total` in all.
+fn write_args(w: &mut Writer, len: usize, byte: impl Fn(usize) -> u8, total: usize) {
     // The kernel ends every argument with a NUL: drop the last one.
     let mut end = len;
-    if end > 0 && CMD.get(end - 1).map(|c| c.load(Ordering::Relaxed)) == Some(0) {
+    if end > 0 && byte(end - 1) == 0 {
         end -= 1;
     }
     let mut raw = [0u8; 16];
     let mut piece = Buf::<64>::new();
-    let cells = CMD.get(..end).unwrap_or(&[]);
-    for chunk in cells.chunks(16) {
-        let mut n = 0;
-        for (slot, cell) in raw.iter_mut().zip(chunk) {
-            let b = cell.load(Ordering::Relaxed);
+    let mut at = 0;
+    while at < end {
+        let n = (end - at).min(raw.len());
+        for (k, slot) in raw.iter_mut().take(n).enumerate() {
+            let b = byte(at + k);
             *slot = if b == 0 { b' ' } else { b };
-            n += 1;
         }
         piece.clear();
         piece.ascii(raw.get(..n).unwrap_or(&[]));
         w.write(piece.as_bytes());
+        at += n;
     }
-    let total = CMD_TOTAL.load(Ordering::Relaxed);
     let mut tail = Buf::<80>::new();
     if total > len {
         tail.str(" ... (cut: ")

@@ -16,6 +16,37 @@ pub(crate) fn read_file(path: &[u8], buf: &mut [u8]) -> usize {
     if fd < 0 {
         return 0;
     }
+    let total = read_fd(fd, buf);
+    close(fd);
+    total
+}
+
+/// [`read_file`], and the file's whole length in `whole` (the bytes past
+/// `buf` are read and dropped).
+pub(crate) fn read_file_counting(path: &[u8], buf: &mut [u8], whole: &mut usize) -> usize {
+    *whole = 0;
+    let fd = open_ro(path);
+    if fd < 0 {
+        return 0;
+    }
+    let kept = read_fd(fd, buf);
+    *whole = kept;
+    if kept == buf.len() {
+        let mut rest = [0u8; 512];
+        loop {
+            let n = read_fd(fd, &mut rest);
+            *whole += n;
+            if n < rest.len() {
+                break;
+            }
+        }
+    }
+    close(fd);
+    kept
+}
+
+/// Read from `fd` until `buf` is full or the file ends.
+fn read_fd(fd: i32, buf: &mut [u8]) -> usize {
     let mut total = 0;
     while total < buf.len() {
         let rest = buf.get_mut(total..).unwrap_or(&mut []);
@@ -29,7 +60,6 @@ pub(crate) fn read_file(path: &[u8], buf: &mut [u8]) -> usize {
             break;
         }
     }
-    close(fd);
     total
 }
 
@@ -242,6 +272,30 @@ pub(crate) fn parse_maps_line(line: &[u8]) -> Option<Mapping<'_>> {
 )]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_what_it_cannot_keep() {
+        let dir = std::env::temp_dir().join(format!("fh-count-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let text: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        let p = path.as_os_str().as_encoded_bytes();
+        let mut small = [0u8; 1024];
+        let mut whole = 0;
+        assert_eq!(read_file_counting(p, &mut small, &mut whole), 1024);
+        assert_eq!(whole, 3000);
+        assert_eq!(&small[..], &text[..1024]);
+        let mut big = [0u8; 4096];
+        assert_eq!(read_file_counting(p, &mut big, &mut whole), 3000);
+        assert_eq!(whole, 3000);
+        assert_eq!(
+            read_file_counting(b"/nonexistent/x", &mut big, &mut whole),
+            0
+        );
+        assert_eq!(whole, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_maps_lines() {

@@ -6,12 +6,46 @@ use super::helpers::Helper;
 use crate::runtime::elf::{self, SYM_SIZE};
 use crate::runtime::modules::{self, Module};
 use crate::symbolize::index::{self, Entry, Lines, ModuleIndex, Set};
-use core::sync::atomic::Ordering;
-use std::sync::Mutex;
+use core::sync::atomic::{AtomicI32, Ordering};
 
 use crate::symbolize::index::BUILDING;
-/// One builder at a time (the thread, or a test's or benchmark's call).
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
+/// The thread building now, 0 when none: one builder at a time (the
+/// thread, or a test's or benchmark's call). Not a `Mutex`: a child that
+/// `fork()` made during a build must be able to build (see
+/// [`forget_builder_after_fork`]).
+static BUILDER: AtomicI32 = AtomicI32::new(0);
+
+/// Holds [`BUILDER`] while it lives.
+struct Building;
+
+impl Building {
+    fn start() -> Building {
+        let me = crate::runtime::sys::gettid();
+        while BUILDER
+            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            crate::runtime::sys::sleep_ms(1);
+        }
+        Building
+    }
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        BUILDER.store(0, Ordering::Release);
+    }
+}
+
+/// In a child that `fork()` made (its `pthread_atfork` handler): the
+/// parent's builder is not here, building or starting. Without this, the
+/// child would never build an index, and its crashes would wait for line
+/// tables that nobody builds.
+pub(crate) fn forget_builder_after_fork() {
+    BUILDER.store(0, Ordering::Release);
+    index::BUILDER_TID.store(0, Ordering::Release);
+    BUILDING.store(false, Ordering::Release);
+}
 
 /// Run the calling thread at idle priority (`SCHED_IDLE`): the index is
 /// built with CPU time nobody else wants.
@@ -45,17 +79,20 @@ fn delay() {
 }
 
 /// Install-time preparation, called by `enable()`: map the symbolizer's
-/// stack and start the background index builder. Cheap: no work that
-/// grows with the binary's size.
-pub(crate) fn prepare() -> Option<super::helpers::Started> {
+/// stack and start the background index builder, which runs `first`
+/// before anything else, at the caller's priority. Cheap: no work that
+/// grows with the binary's size. `None` when no thread was started (the
+/// index is built, or being built): `first` did not run, and will not.
+pub(crate) fn prepare(first: fn()) -> Option<super::helpers::Started> {
     crate::runtime::stack::prepare();
-    start_building()
+    start_building(first)
 }
 
 /// Start building indexes for the modules of the current snapshot that
-/// have none, on a background thread. Normal context; returns at once.
-/// The thread's mark is waited for when the returned token is dropped.
-pub(crate) fn start_building() -> Option<super::helpers::Started> {
+/// have none, on a background thread that runs `first` before it.
+/// Normal context; returns at once. The thread's mark is waited for when
+/// the returned token is dropped.
+fn start_building(first: fn()) -> Option<super::helpers::Started> {
     if index::ready() {
         return None;
     }
@@ -63,16 +100,19 @@ pub(crate) fn start_building() -> Option<super::helpers::Started> {
         // The running builder looks at the snapshot again before it exits.
         return None;
     }
-    let spawned = super::helpers::spawn_internal_deferred(Helper::Indexer, || loop {
+    let spawned = super::helpers::spawn_internal_deferred(Helper::Indexer, move || {
         index::BUILDER_TID.store(crate::runtime::sys::gettid(), Ordering::Release);
+        first();
         idle_priority();
-        delay();
-        build_missing();
-        BUILDING.store(false, Ordering::Release);
-        // A snapshot taken while we were building may have added
-        // modules; whoever set BUILDING again after us loops here.
-        if index::ready() || BUILDING.swap(true, Ordering::AcqRel) {
-            return;
+        loop {
+            delay();
+            build_missing();
+            BUILDING.store(false, Ordering::Release);
+            // A snapshot taken while we were building may have added
+            // modules; whoever set BUILDING again after us loops here.
+            if index::ready() || BUILDING.swap(true, Ordering::AcqRel) {
+                return;
+            }
         }
     });
     match spawned {
@@ -87,7 +127,7 @@ pub(crate) fn start_building() -> Option<super::helpers::Started> {
 /// Build the missing indexes now, on the calling thread, and publish
 /// them: first every module's names, then each module's line tables.
 pub(crate) fn build_missing() {
-    let _g = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = Building::start();
     build_missing_names();
     build_missing_lines();
 }

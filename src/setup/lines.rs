@@ -21,16 +21,38 @@ use crate::symbolize::lines::{
     encode_row, encode_seg, Block, Call, Inline, LineTable, Row, SegBlock, Str, BLOCK_ROWS,
     IN_FILE, NONE, NO_FILE,
 };
+use core::sync::atomic::{AtomicPtr, Ordering};
 use gimli::{AttributeValue, EndianSlice, RunTimeEndian, SectionId};
 use object::{Object, ObjectSection};
 use std::borrow::Cow;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 /// The debug directories given in the configuration, searched before
-/// `/usr/lib/debug`.
-pub(crate) static DEBUG_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// `/usr/lib/debug`; null for none. Each new list is leaked: not a
+/// `Mutex`, which a `fork()` during the builder's read would leave locked
+/// in the child, for its `enable()` to wait on forever.
+static DEBUG_DIRS: AtomicPtr<Vec<PathBuf>> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Set the debug directories (`enable()`; a list equal to the current
+/// one is not stored again).
+pub(crate) fn set_debug_dirs(dirs: &[PathBuf]) {
+    if configured_debug_dirs() == dirs {
+        return;
+    }
+    let list: &'static mut Vec<PathBuf> = Box::leak(Box::new(dirs.to_vec()));
+    DEBUG_DIRS.store(list, Ordering::Release);
+}
+
+fn configured_debug_dirs() -> &'static [PathBuf] {
+    let p = DEBUG_DIRS.load(Ordering::Acquire);
+    if p.is_null() {
+        return &[];
+    }
+    // SAFETY: every pointer stored is a leaked `Vec`, never freed or
+    // changed after it was published.
+    unsafe { (*p).as_slice() }
+}
 
 /// The system's debug directory.
 const SYSTEM_DEBUG_DIR: &str = "/usr/lib/debug";
@@ -109,7 +131,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn debug_dirs() -> Vec<PathBuf> {
-    let mut dirs = DEBUG_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+    let mut dirs = configured_debug_dirs().to_vec();
     dirs.push(PathBuf::from(SYSTEM_DEBUG_DIR));
     dirs
 }

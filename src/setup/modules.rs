@@ -5,8 +5,29 @@ use crate::runtime::modules::{self, Module, Table};
 
 /// Take a fresh snapshot of the loaded modules and publish it.
 pub(crate) fn snapshot() {
+    snapshot_of(Exe::Named);
+}
+
+/// [`snapshot`], leaving the main executable out: its path would cost a
+/// `readlink` of `/proc/self/exe`, the process's first look into `/proc`
+/// (tens of microseconds). `enable()` takes this one and leaves the full
+/// one to its symbol thread; meanwhile a report finds the executable in
+/// `/proc/self/maps`, as it finds a library loaded after the snapshot.
+pub(crate) fn snapshot_without_exe() {
+    snapshot_of(Exe::Left);
+}
+
+enum Exe {
+    Named,
+    Left,
+}
+
+fn snapshot_of(exe: Exe) {
     use findshlibs::{Segment, SharedLibrary, SharedLibraryId, TargetSharedLibrary};
-    let exe = std::fs::read_link("/proc/self/exe").ok();
+    let exe = match exe {
+        Exe::Named => Some(std::fs::read_link("/proc/self/exe").ok()),
+        Exe::Left => None,
+    };
     let mut modules = Vec::new();
     TargetSharedLibrary::each(|lib| {
         let bias = lib.virtual_memory_bias().0;
@@ -22,9 +43,10 @@ pub(crate) fn snapshot() {
         }
         let name = lib.name().as_encoded_bytes();
         let path: &[u8] = if name.is_empty() {
-            match &exe {
-                Some(p) => p.as_os_str().as_encoded_bytes(),
-                None => b"?",
+            match exe {
+                Some(Some(ref p)) => p.as_os_str().as_encoded_bytes(),
+                Some(None) => b"?",
+                None => return,
             }
         } else {
             name

@@ -11,12 +11,18 @@
 
 use crate::report::process;
 use crate::runtime::signals as table;
+use core::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 extern "C" fn forked_child() {
     table::note_process();
     // The parent's helper threads are not here, starting or not.
     crate::signal::collector::forget_starting_helpers();
+    // Nor is the index builder, or a capture or a warm-up that one of
+    // them was running.
+    crate::setup::index::forget_builder_after_fork();
+    CAPTURING.store(false, Ordering::Release);
+    crate::signal::fatal::forget_warm_up_after_fork();
 }
 
 /// Record the calling process, and every forked child from now on.
@@ -32,11 +38,22 @@ pub(crate) fn watch() {
 
 /// Read the start time and the command line and publish them. Called
 /// again, it reads the command line again (a program may rewrite its
-/// argv, as `setproctitle` does).
+/// argv, as `setproctitle` does). One caller at a time.
+/// A call that finds another under way returns at once: what that one
+/// publishes is as fresh.
 pub(crate) fn capture() {
-    let cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
-    process::publish(start_boottime_ns(), &cmdline, cmdline.len());
+    if CAPTURING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let mut cmdline = [0u8; process::CMD_CAP];
+    let (kept, total) = process::read_command_line(&mut cmdline);
+    let kept = cmdline.get(..kept).unwrap_or(&[]);
+    process::publish(process::read_start_ns(), kept, total);
+    CAPTURING.store(false, Ordering::Release);
 }
+
+/// Set while [`capture`] runs.
+static CAPTURING: AtomicBool = AtomicBool::new(false);
 
 /// Capture unless done already.
 pub(crate) fn capture_once() {
@@ -45,45 +62,26 @@ pub(crate) fn capture_once() {
     }
 }
 
-/// The process's start in `CLOCK_BOOTTIME` nanoseconds: field 22
-/// (`starttime`, in clock ticks since boot) of the main thread's
-/// `/proc/self/task/PID/stat`, the process's start. Not
-/// `/proc/self/stat`: the kernel sums its times over every thread, which
-/// took 0.8 ms with 3,000 threads.
-fn start_boottime_ns() -> Option<u64> {
-    let leader = format!("/proc/self/task/{}/stat", std::process::id());
-    let stat = std::fs::read_to_string(leader)
-        .or_else(|_| std::fs::read_to_string("/proc/self/stat"))
-        .ok()?;
-    start_ticks(&stat).and_then(|ticks| {
-        // SAFETY: sysconf takes a plain integer.
-        #[allow(unsafe_code)]
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
-        ticks
-            .checked_mul(1_000_000_000)
-            .map(|ns| ns / hz)
-            .or_else(|| ticks.checked_div(hz)?.checked_mul(1_000_000_000))
-    })
-}
-
-/// `starttime` from a `/proc/PID/stat` line. The name (field 2) is in
-/// parentheses and may hold spaces and parentheses itself, so fields are
-/// counted from the last `)`: field 3 is the first after it.
-fn start_ticks(stat: &str) -> Option<u64> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_ascii_whitespace().nth(22 - 3)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn starttime_is_field_22() {
-        let line = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1234 56 18446744073709551615\n";
-        assert_eq!(start_ticks(line), Some(987_654));
-        assert_eq!(start_ticks("garbage"), None);
-        assert!(start_boottime_ns().is_some());
+        let line = b"4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1234 56 18446744073709551615\n";
+        assert_eq!(process::start_ticks(line), Some(987_654));
+        assert_eq!(process::start_ticks(b"garbage"), None);
+        assert_eq!(process::start_ticks(b"1 (x) S 1 2"), None);
+        assert!(process::read_start_ns().is_some());
+    }
+
+    #[test]
+    fn command_line_as_read() {
+        let mut buf = [0u8; process::CMD_CAP];
+        let (kept, total) = process::read_command_line(&mut buf);
+        let want = std::fs::read("/proc/self/cmdline").unwrap();
+        assert_eq!(total, want.len());
+        assert_eq!(&buf[..kept], &want[..kept.min(want.len())]);
+        assert_eq!(kept, want.len().min(process::CMD_CAP));
     }
 }

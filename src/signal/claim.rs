@@ -184,6 +184,13 @@ impl Claim {
             })
     }
 
+    /// In a child that `fork()` made while the parent's thread `tid` held
+    /// the claim for the warm-up: let it go. No thread here holds it (the
+    /// child's threads are new), so it would never be free again.
+    pub(crate) fn forget_warm_up_after_fork(tid: i32) {
+        let _ = OWNER.compare_exchange(tid, 0, Ordering::AcqRel, Ordering::Acquire);
+    }
+
     /// The crash claim for thread `tid` only if it is free now, without
     /// waiting: taken ahead of a program handler that may turn the fault
     /// fatal (see `fatal`'s pre-walk).

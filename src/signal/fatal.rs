@@ -39,7 +39,7 @@ use crate::runtime::unwind;
 use crate::runtime::writer::SigpipeGuard;
 use crate::settings;
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 /// The signal being reported.
 static ORIGINAL_SIG: AtomicI32 = AtomicI32::new(0);
@@ -179,19 +179,39 @@ const WARMUP_SIG: c_int = libc::SIGVTALRM;
 /// not ours while our handler is briefly installed.
 static WARMUP_PREV: RacyCell<Action> = RacyCell::new(Action::ZERO);
 
+/// How long a warm-up holds the claim past its work (0; set only by
+/// tests, through `__bench::delay_warm_up`).
+pub(crate) static WARM_UP_DELAY_MS: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(0);
+
+/// Set while a thread warms up: one warm-up at a time.
+static WARMING: AtomicBool = AtomicBool::new(false);
+
 /// Send the warm-up signal to ourselves, so the whole report path (above
 /// all the unwinder's first walk across a signal frame, which binds
 /// libgcc_s's symbols lazily) runs once in a real signal frame now, not
-/// during a crash. Normal context only, under the API's install lock.
+/// during a crash. Normal context only: `enable()`'s symbol thread calls
+/// it as it starts, or `enable()` itself when it starts no thread. A call
+/// while another thread warms up returns at once.
 ///
 /// `SIGVTALRM`'s action is ours only for the duration, and any
 /// `SIGVTALRM` that is not the warm-up (a program's `ITIMER_VIRTUAL`) is
-/// handed to the action from before as the kernel would have.
+/// handed to the action from before as the kernel would have. An action
+/// the program installs meanwhile is left in place.
 pub(crate) fn warm_up() {
+    if WARMING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    warm_up_once_at_a_time();
+    WARMING.store(false, Ordering::Release);
+}
+
+fn warm_up_once_at_a_time() {
     let me = sys::gettid();
     let prev = sys::query_action(WARMUP_SIG);
-    // SAFETY: only the install-lock holder writes the slot, and our
-    // handler, which reads it, is not installed yet.
+    // SAFETY: only the thread that set WARMING writes the slot, and our
+    // handler, which reads it, is not installed yet (each warm-up puts
+    // the action back before it clears WARMING).
     unsafe { *WARMUP_PREV.get_unsynchronized() = prev };
     let ours = Action::handler(warm_up_handler, libc::SA_ONSTACK | libc::SA_RESTART, &[]);
     if sys::set_action(WARMUP_SIG, &ours).is_err() {
@@ -205,7 +225,30 @@ pub(crate) fn warm_up() {
     sys::queue_to_thread(me, WARMUP_SIG, WARMUP_MAGIC);
     sys::thread_sigmask(libc::SIG_SETMASK, &old);
     WARMUP_TID.store(0, Ordering::Release);
-    let _ = sys::set_action(WARMUP_SIG, &prev);
+    if sys::query_action(WARMUP_SIG).is(warm_up_handler) {
+        let _ = sys::set_action(WARMUP_SIG, &prev);
+    }
+}
+
+/// In a child that `fork()` made (its `pthread_atfork` handler) during a
+/// warm-up on another of the parent's threads: undo what that warm-up
+/// would have undone (its claim, its action, its flag), for no thread
+/// here will.
+pub(crate) fn forget_warm_up_after_fork() {
+    let tid = WARMUP_TID.swap(0, Ordering::AcqRel);
+    if tid == 0 && !WARMING.load(Ordering::Acquire) {
+        return;
+    }
+    if tid != 0 {
+        Claim::forget_warm_up_after_fork(tid);
+    }
+    if sys::query_action(WARMUP_SIG).is(warm_up_handler) {
+        // SAFETY: written before the action was installed; the warm-up
+        // that wrote it is not running in this process.
+        let prev = unsafe { *WARMUP_PREV.get_unsynchronized() };
+        let _ = sys::set_action(WARMUP_SIG, &prev);
+    }
+    WARMING.store(false, Ordering::Release);
 }
 
 /// The warm-up signal's handler while `warm_up` runs.
@@ -1151,6 +1194,10 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     let Some(mut claim) = Claim::warm_up(tid) else {
         return;
     };
+    let delay = WARM_UP_DELAY_MS.load(Ordering::Relaxed);
+    if delay > 0 {
+        sys::sleep_ms(delay);
+    }
     let (pc, sp) = context_pc_sp(uc);
     let scratch = claim.scratch();
     // The top of the stack only: through the signal frame (the path a
