@@ -296,6 +296,15 @@ impl Claim {
         unsafe { SCRATCH.get_unsynchronized() }
     }
 
+    /// Fault the whole scratch in, writable (the warm-up): a report then
+    /// takes no page fault in it.
+    pub(crate) fn prefault_scratch(&mut self) {
+        let at = self.scratch() as *mut Scratch as usize;
+        // SAFETY: the scratch is our own static, writable memory, and the
+        // token makes this thread its only user.
+        unsafe { sys::populate_write(at, core::mem::size_of::<Scratch>()) };
+    }
+
     /// The scratch of the crash report this thread was writing when it
     /// faulted again (the nested-fault note).
     ///

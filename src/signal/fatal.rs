@@ -1194,6 +1194,7 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     let Some(mut claim) = Claim::warm_up(tid) else {
         return;
     };
+    claim.prefault_scratch();
     let delay = WARM_UP_DELAY_MS.load(Ordering::Relaxed);
     if delay > 0 {
         sys::sleep_ms(delay);
