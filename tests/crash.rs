@@ -816,6 +816,26 @@ mod child {
     /// crashes: nothing may wait for a warm-up or a build that does not
     /// exist in the child, the warm-up's `SIGVTALRM` action is not left
     /// in it, and it builds its own index.
+    /// No crash: `enable()`, then the symbol thread's warm-up and index
+    /// build run to their end in a process whose threads have Rust std's
+    /// 8 KiB alternate stacks (std's own handlers are installed), then a
+    /// clean exit.
+    pub fn warm_up_then_exit() {
+        enable_default();
+        let start = std::time::Instant::now();
+        while !control()
+            && !faulthandler::__bench::index_ready()
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!(
+            "child: index ready: {}",
+            control() || faulthandler::__bench::index_ready()
+        );
+        std::process::exit(0);
+    }
+
     pub fn fork_during_the_warm_up() {
         faulthandler::__bench::delay_warm_up(3000);
         enable_default();
@@ -1186,6 +1206,18 @@ mod child {
     }
 
     pub fn altstack_usage() {
+        measure_altstack_usage()
+    }
+
+    /// The same crash before the symbol thread's warm-up ran: the first
+    /// walk of the process (binding libgcc_s's calls) must not be made on
+    /// the alternate stack.
+    pub fn altstack_usage_before_the_warm_up() {
+        faulthandler::__bench::delay_helper_start(5000);
+        measure_altstack_usage()
+    }
+
+    fn measure_altstack_usage() -> ! {
         // The kernel's signal frame alone: a handler that does nothing, on
         // the alternate stack Rust std gave the main thread.
         // SAFETY: an all-zero sigaction is valid to fill in.
@@ -1964,6 +1996,19 @@ fn check_fork_during_a_dump(c: &Ctx) -> Check {
         c.run().stderr.contains("Fatal signal 11 (SIGSEGV)"),
         "no report from the child:\n{}",
         c.run().stderr
+    );
+    Ok(())
+}
+
+fn check_warm_up_then_exit(c: &Ctx) -> Check {
+    let err = &c.run().stderr;
+    ensure!(
+        err.contains("child: index ready: true"),
+        "the index was not built:\n{err}"
+    );
+    ensure!(
+        !err.contains("Fatal signal") && !err.contains("Current thread"),
+        "a report with no crash:\n{err}"
     );
     Ok(())
 }
@@ -2972,6 +3017,9 @@ static CASES: &[Case] = &[
     Case { name: "report_to_file", body: Some(b::report_to_file), expect: SEGV, setup: setup_report_file, check: check_report_to_file, ..CASE },
     Case { name: "report_file_survives_a_forked_child_that_exits", body: Some(b::fork_child_exits_then_parent_crashes), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
     Case { name: "report_file_comes_back_for_a_crash_in_an_atexit_handler", body: Some(b::crash_in_an_earlier_atexit_handler), expect: SEGV, setup: setup_report_file, check: check_report_in_file, ..CASE },
+    // The warm-up's report path (lazy binding in libgcc_s) on the symbol
+    // thread takes more than std's 8 KiB alternate stack: it has ours.
+    Case { name: "the_warm_up_on_the_symbol_thread_ends_cleanly", body: Some(b::warm_up_then_exit), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_warm_up_then_exit, ..CASE },
     Case { name: "a_child_forked_during_the_warm_up_reports_at_once", body: Some(b::fork_during_the_warm_up), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_fork_during_the_warm_up, ..CASE },
     Case { name: "a_child_forked_during_a_dump_reports_at_once", body: Some(b::fork_during_a_dump), expect: Some(End::Exit(0)), timeout: Duration::from_secs(20), check: check_fork_during_a_dump, ..CASE },
     Case { name: "report_fd_taken_by_a_daemons_file", body: Some(b::daemon_reuses_the_report_fd), expect: SEGV, setup: setup_report_file, check: check_daemon_reused_fd, ..CASE },
@@ -2982,6 +3030,7 @@ static CASES: &[Case] = &[
     // stack Rust std gave the thread (max(SIGSTKSZ, AT_MINSIGSTKSZ)).
     Case { name: "stack_overflow_thread_std_altstack", body: Some(b::overflow_thread_std_altstack), expect: ABRT, check: check_overflow, ..CASE },
     Case { name: "altstack_usage", body: Some(b::altstack_usage), expect: exit(b::MEASURED), check: check_altstack_usage, ..CASE },
+    Case { name: "altstack_usage_before_the_warm_up", body: Some(b::altstack_usage_before_the_warm_up), expect: exit(b::MEASURED), check: check_altstack_usage, ..CASE },
     Case { name: "repetition_folded_period_1", body: Some(b::fold_period_1), expect: SEGV, check: check_folded, ..CASE },
     Case { name: "repetition_folded_period_2", body: Some(b::fold_period_2), expect: SEGV, check: check_folded, ..CASE },
     Case { name: "truncation", body: Some(b::truncate), expect: SEGV, check: check_truncation, ..CASE },

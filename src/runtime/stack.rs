@@ -25,7 +25,9 @@
 //! pointer in a callee-saved register, point it at the top of our mapping,
 //! call an `extern "C"` trampoline, restore it. The trampoline cannot
 //! unwind (a panic in an `extern "C"` function aborts), so no unwinder
-//! ever needs to cross the switch.
+//! ever needs to cross that switch. The crashing thread's walk, which
+//! must reach the signal frame from the report stack, goes through
+//! [`walk_on_report_stack`] instead, whose switch has unwind information.
 #![allow(unsafe_code)]
 
 use core::ffi::c_void;
@@ -92,6 +94,43 @@ pub(crate) unsafe fn run_on_report_stack(f: &mut dyn FnMut()) {
     ON_IT.store(true, Ordering::Release);
     // SAFETY: the caller's contract, passed on.
     unsafe { switch_to(top, f) };
+    ON_IT.store(false, Ordering::Release);
+}
+
+/// Run `f`, a walk of this thread's stack, on the report stack, through
+/// the switch an unwinder can cross ([`run_below`]'s), with the alternate
+/// stack off meanwhile. The walk then takes almost nothing of the stack
+/// the signal arrived on: a process's first walk binds libgcc_s's calls
+/// lazily, and the resolver alone takes more than a few KB (a crash that
+/// comes before the warm-up, on Rust std's 8 KiB alternate stack). With
+/// the alternate stack off, a fault inside the walk lands below it, on the
+/// report stack, not on top of the handler's frames on the alternate
+/// stack. Already on the report stack, without one, or on other
+/// architectures than x86_64, `f` runs where it is called.
+///
+/// # Safety
+///
+/// Only the holder of the reporter claim may call this (one thread at a
+/// time), from the handler whose stack `f` walks.
+pub(crate) unsafe fn walk_on_report_stack(f: &mut dyn FnMut()) {
+    let top = TOP.load(Ordering::Acquire);
+    if !cfg!(target_arch = "x86_64") || !available() || ON_IT.load(Ordering::Acquire) {
+        f();
+        return;
+    }
+    ON_IT.store(true, Ordering::Release);
+    let mut off_altstack = || {
+        // Off the alternate stack now, so the kernel lets us turn it off.
+        let saved = crate::runtime::sys::altstack_disable();
+        f();
+        if let Some(ss) = saved {
+            crate::runtime::sys::altstack_set(&ss);
+        }
+    };
+    // SAFETY: the report stack belongs to the claim holder (the caller's
+    // contract) and nothing runs on it (ON_IT was clear): below its top is
+    // free stack of this thread.
+    unsafe { run_below(top, &mut off_altstack) };
     ON_IT.store(false, Ordering::Release);
 }
 

@@ -9,14 +9,17 @@
 //! unwind info through `_dl_find_object`, which is async-signal-safe; on
 //! older glibc it goes through `dl_iterate_phdr`, which takes the loader
 //! lock (see the README's limits). The first walk ever binds libgcc_s's
-//! symbols lazily, so `signal::fatal::warm_up` runs one walk through a real signal frame
-//! at `enable()` time.
+//! symbols lazily, which takes several KB of stack: a crash's walk runs on
+//! the report's own stack (`stack::walk_on_report_stack`), and
+//! `signal::fatal::warm_up` runs one walk through a real signal frame on
+//! the symbol thread after `enable()`.
 //!
-//! The walk starts in the handler, crosses the kernel's signal trampoline
-//! (`__restore_rt` has a signal-frame FDE) and continues in the interrupted
-//! code. Frames above the interrupted instruction (our own and the
-//! trampoline) are dropped: the first frame kept is the one whose IP equals
-//! the `pc` from the ucontext.
+//! The walk starts in the handler, on the report stack, crosses the switch
+//! back to the stack the signal arrived on, then the kernel's signal
+//! trampoline (`__restore_rt` has a signal-frame FDE), and continues in
+//! the interrupted code. Frames above the interrupted instruction (our
+//! own, the switch and the trampoline) are dropped: the first frame kept
+//! is the one whose IP equals the `pc` from the ucontext.
 //!
 //! The stack being walked may be corrupt, so the walk is bounded: it stops
 //! after [`WALK_LIMIT`] frames and when the stack pointer stops growing

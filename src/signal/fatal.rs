@@ -619,8 +619,7 @@ fn run_program_first(
         let max = settings::max_frames();
         let scratch = claim.scratch();
         let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
-        // SAFETY: walking our own stack from the handler (see `unwind`).
-        let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+        let walk = walk_from(pc, frames);
         if !walk.found_start {
             if let Some(first) = frames.first_mut() {
                 *first = pc;
@@ -971,8 +970,7 @@ fn note_nested_fault(sig: c_int) {
     let mut line = Buf::<128>::new();
     if pc != 0 {
         // The walk itself faulted (the symbolizer had not started): at
-        // least show where the crash was, named, on the report's own
-        // stack, which the walk did not use.
+        // least show where the crash was, named.
         let mut frame0 = || {
             let Scratch {
                 writer,
@@ -985,9 +983,11 @@ fn note_nested_fault(sig: c_int) {
             let max = settings::max_frames();
             report::write_frames(writer, late, symbols, &[pc], true, 1, false, 0, max, seen);
         };
-        // SAFETY: we hold the claim (Nested: ours, below us), and its
-        // report stack is free: the walk that faulted ran on the stack
-        // the signal arrived on.
+        // SAFETY: we hold the claim (Nested: ours, below us). The walk
+        // that faulted ran on the report stack with the alternate stack
+        // off, so this handler is on it, below the walk, and the naming
+        // runs in place; or (no switch on this architecture) it ran on the
+        // arrival stack, and the report stack is free.
         unsafe { stack::run_on_report_stack(&mut frame0) };
     }
     // The modules known so far, so the frames shown can be symbolized.
@@ -1002,15 +1002,29 @@ fn note_nested_fault(sig: c_int) {
     w.flush();
 }
 
+/// Walk the crashing thread's stack from the interrupted `pc`, on the
+/// report stack (see [`stack::walk_on_report_stack`]): the claim holder
+/// only, from the handler the signal arrived in.
+fn walk_from(pc: usize, frames: &mut [usize]) -> unwind::Walk {
+    let mut walk = unwind::Walk::EMPTY;
+    let mut all = || {
+        // SAFETY: walking our own stack from the handler (see `unwind`).
+        walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+    };
+    // SAFETY: our callers hold the claim, in the handler whose stack is
+    // walked.
+    unsafe { stack::walk_on_report_stack(&mut all) };
+    walk
+}
+
 /// Write the crash report. Never inlined, so that the frame of
 /// `fatal_handler` stays small for the paths that do not report.
 ///
-/// Three steps, so that as little as possible runs on the stack the signal
-/// arrived on (an 8 KiB alternate stack, or what is left of a thread's
-/// stack): the first lines (on the report's own stack), the walk of the
-/// crashing thread (on the arrival stack: the unwinder must start from
-/// there to cross the signal frame), then everything else (on the report's
-/// own stack again).
+/// Three steps, each on the report's own stack, so that almost nothing
+/// runs on the stack the signal arrived on (an 8 KiB alternate stack, or
+/// what is left of a thread's stack): the first lines, flushed; the walk
+/// of the crashing thread (through a switch the unwinder crosses back to
+/// the signal frame, with the alternate stack off); then everything else.
 #[inline(never)]
 fn report_fatal(
     claim: &mut Claim,
@@ -1032,8 +1046,7 @@ fn report_fatal(
     let scratch = claim.scratch();
     let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
     WALKING_PC.store(pc, Ordering::Release);
-    // SAFETY: walking our own stack from the handler (see `unwind`).
-    let walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+    let walk = walk_from(pc, frames);
     WALKING_PC.store(0, Ordering::Release);
     if !walk.found_start {
         if let Some(f) = frames.first_mut() {
@@ -1205,8 +1218,14 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
     // crash takes) to the interrupted code and its caller. The frames of
     // enable()'s callers would cost a lookup each for nothing.
     let frames = scratch.frames.get_mut(..2).unwrap_or(&mut []);
-    // SAFETY: walking our own stack from the handler.
-    let walk = unsafe { unwind::walk_top(unwind::Start::Pc(pc), frames) };
+    let mut walk = unwind::Walk::EMPTY;
+    let mut top = || {
+        // SAFETY: walking our own stack from the handler.
+        walk = unsafe { unwind::walk_top(unwind::Start::Pc(pc), frames) };
+    };
+    // SAFETY: we hold the claim (the warm-up's), and walk the stack of
+    // the handler we are in.
+    unsafe { stack::walk_on_report_stack(&mut top) };
     let mut rest = || {
         let Scratch {
             frames,
