@@ -237,9 +237,39 @@ struct Tool {
     times: Vec<f64>,
 }
 
+/// Install Debian's `package` for the missing tool `name`, when apt-get
+/// can run (as root); returns whether the tool is there now. A fresh
+/// machine has no package lists: they are fetched when the first try
+/// fails.
+fn install_tool(name: &str, package: &str) -> bool {
+    // SAFETY: geteuid cannot fail.
+    if !tool_exists("apt-get") || unsafe { libc::geteuid() } != 0 {
+        return false;
+    }
+    println!("  installing {package} with apt-get for {name}");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !apt(&["install", "-y", "-qq", package]) {
+        let _ = apt(&["update", "-qq"]);
+        apt(&["install", "-y", "-qq", package]);
+    }
+    tool_exists(name)
+}
+
 impl Tool {
-    fn new(name: &'static str, args: Vec<String>, install: &str) -> Tool {
-        let skipped = (!tool_exists(name)).then(|| format!("not installed ({install})"));
+    /// `name`, run with `args`; installed from Debian's `package` when it
+    /// is missing and apt-get can run, else skipped with a line.
+    fn new(name: &'static str, args: Vec<String>, package: &str) -> Tool {
+        let skipped = (!tool_exists(name) && !install_tool(name, package))
+            .then(|| format!("not installed (Debian: apt-get install {package})"));
         Tool {
             name,
             args,
@@ -308,17 +338,13 @@ fn compare(pid: u32, with_tools: bool, with_floor: bool) {
     let pid = pid.to_string();
     let mut tools = if with_tools {
         vec![
-            Tool::new(
-                "eu-stack",
-                vec!["-p".into(), pid.clone()],
-                "Debian: apt-get install elfutils",
-            ),
+            Tool::new("eu-stack", vec!["-p".into(), pid.clone()], "elfutils"),
             Tool::new(
                 "gdb",
                 ["-nx", "-batch", "-p", &pid, "-ex", "thread apply all bt"]
                     .map(String::from)
                     .to_vec(),
-                "Debian: apt-get install gdb",
+                "gdb",
             ),
         ]
     } else {
@@ -439,6 +465,7 @@ fn main() {
     let null = devnull();
     let mut have = 0;
     let mut growth: Vec<(usize, f64, f64, Shape)> = Vec::new();
+    let mut floors: Vec<(usize, f64)> = Vec::new();
     let steps: Vec<usize> = if with_growth {
         GROWTH.to_vec()
     } else {
@@ -465,7 +492,21 @@ fn main() {
         } else {
             5
         };
-        let times: Vec<f64> = (0..runs).map(|_| one_dump(&null)).collect();
+        let mut times = Vec::new();
+        let mut floor = Vec::new();
+        for _ in 0..runs {
+            times.push(one_dump(&null));
+            // At the two counts of the ratio goal, the floor too (naming
+            // off), interleaved: how the physical limit itself grows.
+            if target == 200 || target == 1000 {
+                faulthandler::__bench::set_naming_enabled(false);
+                floor.push(one_dump(&null));
+                faulthandler::__bench::set_naming_enabled(true);
+            }
+        }
+        if !floor.is_empty() {
+            floors.push((target, median(&floor)));
+        }
         growth.push((target, median(&times), min(&times), shape));
     }
     if with_growth {
@@ -484,6 +525,14 @@ fn main() {
                 b / a,
                 met(b / a <= 4.0)
             );
+            let floor_at = |n: usize| floors.iter().find(|f| f.0 == n).map(|f| f.1);
+            if let (Some(fa), Some(fb)) = (floor_at(200), floor_at(1000)) {
+                println!(
+                    "    the floor (naming off) at 200 / 1000 threads: {fa:.2} / {fb:.2} ms, \
+                     1000 / 200: {:.2}x (5x the threads: 5x is linear)",
+                    fb / fa
+                );
+            }
         }
         if let (Some(a), Some(b)) = (at(1000), at(10_000)) {
             let (pa, pb) = (a / 1000.0, b / 10_000.0);
