@@ -811,31 +811,32 @@ mod child {
         unsafe { libc::_exit(0) };
     }
 
-    /// A child forked while `enable()`'s symbol thread warms up (made to
-    /// hold the claim for 3 s) and its builder builds, enables again and
-    /// crashes: nothing may wait for a warm-up or a build that does not
-    /// exist in the child, the warm-up's `SIGVTALRM` action is not left
-    /// in it, and it builds its own index.
+    /// Wait, boundedly, for `ready` (at once in the control run, which
+    /// has no faulthandler); returns whether it came.
+    fn wait_until(limit: Duration, ready: fn() -> bool) -> bool {
+        let start = std::time::Instant::now();
+        while !control() && !ready() && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        control() || ready()
+    }
+
     /// No crash: `enable()`, then the symbol thread's warm-up and index
     /// build run to their end in a process whose threads have Rust std's
     /// 8 KiB alternate stacks (std's own handlers are installed), then a
     /// clean exit.
     pub fn warm_up_then_exit() {
         enable_default();
-        let start = std::time::Instant::now();
-        while !control()
-            && !faulthandler::__bench::index_ready()
-            && start.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        eprintln!(
-            "child: index ready: {}",
-            control() || faulthandler::__bench::index_ready()
-        );
+        let ready = wait_until(Duration::from_secs(10), faulthandler::__bench::index_ready);
+        eprintln!("child: index ready: {ready}");
         std::process::exit(0);
     }
 
+    /// A child forked while `enable()`'s symbol thread warms up (made to
+    /// hold the claim for 3 s) and its builder builds, enables again and
+    /// crashes: nothing may wait for a warm-up or a build that does not
+    /// exist in the child, the warm-up's `SIGVTALRM` action is not left
+    /// in it, and it builds its own index.
     pub fn fork_during_the_warm_up() {
         faulthandler::__bench::delay_warm_up(3000);
         enable_default();
@@ -854,13 +855,7 @@ mod child {
             );
             // Its own builder builds (slowly at opt-level 0): wait for it,
             // boundedly; the parent's would never come.
-            let building = std::time::Instant::now();
-            while !control()
-                && !faulthandler::__bench::lines_ready()
-                && building.elapsed() < Duration::from_secs(12)
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_until(Duration::from_secs(12), faulthandler::__bench::lines_ready);
             eprintln!(
                 "child: forked child's line tables ready: {}",
                 faulthandler::__bench::lines_ready()
