@@ -556,8 +556,7 @@ fn report_outer(tid: i32, outer: program::Outer, sig: c_int) {
             let scratch = claim.scratch();
             let frames = scratch.frames.get_mut(..max).unwrap_or(&mut []);
             WALKING_PC.store(pc, Ordering::Release);
-            // SAFETY: walking our own stack from the handler.
-            let mut walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
+            let mut walk = walk_from(pc, frames);
             WALKING_PC.store(0, Ordering::Release);
             if !walk.found_start {
                 walk = unwind::walk_frame_pointers(pc, context_fp(outer.uc), frames);
