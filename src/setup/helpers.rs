@@ -100,11 +100,11 @@ pub(crate) fn spawn_internal_deferred(
             }
             collector::mark_internal(slot, sys::gettid());
             let _ = marked_tx.send(());
-            // Our own alternate stack, not std's 8 KiB one: the warm-up
-            // runs its report path here (the unwinder's first walk binds
-            // libgcc_s's symbols lazily, which takes more than 8 KiB), and
-            // a crash of a helper is reported on it. Without one (mmap
-            // failed), a crash here still dies of its signal.
+            // Our own alternate stack, not std's 8 KiB one: the warm-up's
+            // signal arrives here (and on aarch64 its walk, the process's
+            // first, which binds libgcc_s's symbols lazily, runs here too:
+            // more than 8 KiB), and so does a helper's crash. Without one
+            // (mmap failed), a crash here still dies of its signal.
             let _ = crate::altstack::ensure_current_thread();
             f();
         });
