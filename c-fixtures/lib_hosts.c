@@ -233,3 +233,25 @@ int fh_host_usr2(void) {
         return -1;
     return raise(SIGUSR2);
 }
+
+/* A vfork child that makes n faults the host fixes, then one it gives up
+ * on (a null write: SIG_DFL, and the child dies of it), all while it
+ * shares the parent's memory. Returns the child's wait status, or -1
+ * when vfork or waitpid fails. */
+#include <sys/wait.h>
+int fh_host_vfork_child_faults(int n) {
+    if (fh_host_mprotect_faults(0) != 0)
+        return -1;
+    pid_t p = vfork();
+    if (p < 0)
+        return -1;
+    if (p == 0) {
+        if (fh_host_mprotect_faults(n) == n)
+            fh_host_null_deref();
+        _exit(1);
+    }
+    int status = 0;
+    if (waitpid(p, &status, 0) != p)
+        return -1;
+    return status;
+}

@@ -375,6 +375,26 @@ pub mod __private {
         crate::settings::FORMAT.store(format as u8, Ordering::Release);
     }
 
+    /// `len` bytes (a multiple of the page size) of private read-write
+    /// memory above a guard page, which no mapping of the program's
+    /// merges with (see `runtime::sys::map_apart`). For the preload's
+    /// alternate stacks.
+    pub fn map_fenced(len: usize) -> Option<usize> {
+        crate::runtime::sys::map_apart(len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_NORESERVE)
+            .ok()
+    }
+
+    /// Unmap a [`map_fenced`] mapping, with its guard page.
+    ///
+    /// # Safety
+    ///
+    /// `addr` and `len` are what [`map_fenced`] returned and was given,
+    /// and nothing uses that memory any more.
+    pub unsafe fn unmap_fenced(addr: usize, len: usize) {
+        // SAFETY: the caller's contract is `unmap_apart`'s.
+        unsafe { crate::runtime::sys::unmap_apart(addr, len) }
+    }
+
     /// `dump_traceback` for a wrapper (the C API's): the report's current
     /// thread starts at the frames above `sp_floor`, the address of a
     /// local of the wrapper, so frame `#0` is the wrapper's caller.

@@ -318,31 +318,12 @@ fn give_altstack() {
     {
         return;
     }
-    // SAFETY: sysconf takes a plain integer.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-        .ok()
-        .filter(|&p| p > 0)
-        .unwrap_or(4096);
-    let len = ALT_SIZE + page;
-    // SAFETY: a fresh anonymous mapping.
-    let base = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
+    let Some(base) = fh::__private::map_fenced(ALT_SIZE) else {
         return;
-    }
-    // SAFETY: the guard page is the first page of our mapping.
-    unsafe { libc::mprotect(base, page, libc::PROT_NONE) };
+    };
+    let base = base as *mut libc::c_void;
     let mut ss = libc::stack_t {
-        // SAFETY: within our mapping.
-        ss_sp: unsafe { base.cast::<u8>().add(page) }.cast(),
+        ss_sp: base,
         ss_flags: SS_AUTODISARM,
         ss_size: ALT_SIZE,
     };
@@ -351,8 +332,8 @@ fn give_altstack() {
         ss.ss_flags = 0;
         // SAFETY: as above.
         if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } != 0 {
-            // SAFETY: unmapping what we mapped.
-            unsafe { libc::munmap(base, len) };
+            // SAFETY: what map_fenced gave us, never installed.
+            unsafe { fh::__private::unmap_fenced(base as usize, ALT_SIZE) };
             return;
         }
     }
@@ -367,14 +348,9 @@ extern "C" fn free_altstack(base: *mut libc::c_void) {
     if base.is_null() {
         return;
     }
-    // SAFETY: sysconf takes a plain integer.
-    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-        .ok()
-        .filter(|&p| p > 0)
-        .unwrap_or(4096);
     let here = 0u8;
     let here = core::hint::black_box(&here) as *const u8 as usize;
-    if (base as usize..base as usize + ALT_SIZE + page).contains(&here) {
+    if (base as usize..base as usize + ALT_SIZE).contains(&here) {
         // Exiting from a handler running on it: leave it mapped.
         return;
     }
@@ -382,9 +358,7 @@ extern "C" fn free_altstack(base: *mut libc::c_void) {
     let mut cur: libc::stack_t = unsafe { core::mem::zeroed() };
     // SAFETY: a null new stack only queries.
     unsafe { libc::sigaltstack(core::ptr::null(), &mut cur) };
-    // SAFETY: within our mapping.
-    let ours = unsafe { base.cast::<u8>().add(page) }.cast::<libc::c_void>();
-    if cur.ss_sp == ours {
+    if cur.ss_sp == base {
         if cur.ss_flags & libc::SS_ONSTACK != 0 {
             // Exiting from a handler on it (pthread_exit in a handler):
             // leave it mapped.
@@ -396,6 +370,7 @@ extern "C" fn free_altstack(base: *mut libc::c_void) {
         // SAFETY: a valid stack_t.
         unsafe { libc::sigaltstack(&off, core::ptr::null_mut()) };
     }
-    // SAFETY: unmapping exactly what give_altstack mapped, once.
-    unsafe { libc::munmap(base, ALT_SIZE + page) };
+    // SAFETY: exactly what give_altstack mapped, unmapped once, and no
+    // longer the thread's alternate stack.
+    unsafe { fh::__private::unmap_fenced(base as usize, ALT_SIZE) };
 }

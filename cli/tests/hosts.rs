@@ -41,6 +41,7 @@ mod child {
         fn fh_host_mprotect_faults(n: c_int) -> c_int;
         fn fh_host_null_deref();
         fn fh_host_longjmp_fault() -> c_int;
+        fn fh_host_vfork_child_faults(n: c_int) -> c_int;
     }
 
     /// The host's handler, then `enable()` (it runs first), or the other
@@ -69,6 +70,22 @@ mod child {
         eprintln!("child: the host fixed {fixed} faults");
     }
 
+    /// A vfork child (sharing our memory) makes `n` faults the host
+    /// fixes, then one it gives up on.
+    pub fn vfork_child_faults(n: c_int) {
+        // SAFETY: the fixture's page and handler; it waits for the child.
+        let status = unsafe { fh_host_vfork_child_faults(n) };
+        check(status >= 0, "vfork and waitpid");
+        if libc::WIFSIGNALED(status) {
+            eprintln!(
+                "child: vfork child ended by signal {}",
+                libc::WTERMSIG(status)
+            );
+        } else {
+            eprintln!("child: vfork child status {status:#x}");
+        }
+    }
+
     pub fn longjmp_fault() {
         // SAFETY: the fixture recovers with siglongjmp.
         let back = unsafe { fh_host_longjmp_fault() };
@@ -92,6 +109,12 @@ mod b {
     }
     pub fn mprotect_then_crash_enable_first() {
         host(FIX_PAGE, true);
+        mprotect(16);
+        null_deref()
+    }
+    pub fn vfork_child_then_crash() {
+        host(FIX_PAGE, false);
+        vfork_child_faults(16);
         mprotect(16);
         null_deref()
     }
@@ -312,6 +335,21 @@ fn mprotect_host(c: &Ctx) -> Check {
         );
     }
     null_report_after_the_host(c)
+}
+
+/// The vfork child's faults went to the host as without us, its last one
+/// killed it with no report (its memory is ours), and ours is intact:
+/// the parent's own faults and crash come out as in `mprotect_host`.
+fn vfork_child_host(c: &Ctx) -> Check {
+    for r in [c.run(), c.control()] {
+        ensure!(
+            r.stderr.contains("child: vfork child ended by signal 11\n"),
+            "{}: the vfork child did not die of SIGSEGV:\n{}",
+            r.what,
+            r.stderr
+        );
+    }
+    mprotect_host(c)
 }
 
 fn mprotect_host_enable_first(c: &Ctx) -> Check {
@@ -972,6 +1010,8 @@ static CASES: &[Case] = &[
     // A C host that fixes 16 mprotect faults itself, then crashes for real.
     Case { name: "lib_mprotect_host_handler_first", body: Some(b::mprotect_then_crash_host_first), expect: SEGV, check: mprotect_host, ..LIB },
     Case { name: "lib_mprotect_host_enable_first", body: Some(b::mprotect_then_crash_enable_first), expect: SEGV, check: mprotect_host_enable_first, ..LIB },
+    // The same host in a vfork child, which shares our memory.
+    Case { name: "lib_mprotect_host_in_vfork_child", body: Some(b::vfork_child_then_crash), expect: SEGV, check: vfork_child_host, ..LIB },
     // A crash reporter that puts back SIG_DFL and returns.
     Case { name: "lib_reporter_resets_and_returns", body: Some(b::reset_and_return), expect: SEGV, check: null_report_after_the_host, ..LIB },
     Case { name: "lib_reporter_resets_and_returns_enable_first", body: Some(b::reset_and_return_enable_first), expect: SEGV, check: |c| one_null_report(c).map(drop), ..LIB },

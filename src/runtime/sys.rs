@@ -470,8 +470,93 @@ impl Drop for Fd {
     }
 }
 
+/// Map `len` bytes (a multiple of the page size) of private anonymous
+/// memory with `prot`, above an inaccessible guard page, so that no
+/// mapping of the program's ever merges with it; returns the address of
+/// the `len` bytes. Normal context.
+///
+/// Why: the kernel merges neighbouring private anonymous mappings with
+/// the same flags into one. A program's page placed next to ours, that it
+/// flips between inaccessible and writable (a garbage collector's
+/// barrier, a JIT's guard), would then split and merge that mapping on
+/// every `mprotect`: measured, twice the cost of each fault a host fixes
+/// itself. So the whole mapping, guard included, is marked
+/// `MADV_NOHUGEPAGE` (a flag the program's mappings do not have: 2
+/// mappings, as a plain guarded one); a kernel without transparent huge
+/// pages refuses that, and then both ends become a *shared* anonymous
+/// page, backed by a file of its own, which merges with nothing. One page
+/// more than `len` is mapped above it either way. Unmap with
+/// [`unmap_apart`].
+pub(crate) fn map_apart(len: usize, prot: c_int, flags: c_int) -> Result<usize, c_int> {
+    let page = page_size();
+    let total = len
+        .checked_add(2 * page)
+        .filter(|_| len.is_multiple_of(page))
+        .ok_or(libc::EINVAL)?;
+    // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            total,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    let base = p as usize;
+    let fail = |e: c_int| {
+        // SAFETY: unmapping what we mapped, which nothing uses yet.
+        unsafe { libc::munmap(p, total) };
+        Err(e)
+    };
+    // SAFETY: advice on the mapping just made; no contents change.
+    if unsafe { libc::madvise(p, total, libc::MADV_NOHUGEPAGE) } == 0 {
+        // SAFETY: the first page of the mapping just made.
+        if unsafe { libc::mprotect(p, page, libc::PROT_NONE) } != 0 {
+            return fail(errno());
+        }
+        return Ok(base + page);
+    }
+    for fence in [base, base + page + len] {
+        // SAFETY: MAP_FIXED over a page of the mapping just made, which
+        // nothing else knows of yet: no other memory is replaced.
+        let f = unsafe {
+            libc::mmap(
+                fence as *mut core::ffi::c_void,
+                page,
+                libc::PROT_NONE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if f == libc::MAP_FAILED {
+            return fail(errno());
+        }
+    }
+    Ok(base + page)
+}
+
+/// Unmap what [`map_apart`] returned for `len` bytes, with the guard page
+/// below and the page above.
+///
+/// # Safety
+///
+/// `addr` and `len` are a [`map_apart`] mapping that nothing uses any
+/// more.
+pub(crate) unsafe fn unmap_apart(addr: usize, len: usize) {
+    let page = page_size();
+    // SAFETY: the caller's contract: all of what `map_apart` mapped.
+    unsafe { libc::munmap((addr - page) as *mut core::ffi::c_void, len + 2 * page) };
+}
+
 /// A private anonymous mapping of `size` bytes (a multiple of the page
-/// size) with an inaccessible guard page below it.
+/// size) with an inaccessible guard page below it, made by [`map_apart`]:
+/// no mapping of the program's merges with it.
 pub(crate) struct GuardedMap {
     base: usize,
     len: usize,
@@ -480,42 +565,17 @@ pub(crate) struct GuardedMap {
 impl GuardedMap {
     /// Map it; the errno on failure.
     pub(crate) fn new(size: usize) -> Result<GuardedMap, c_int> {
-        let page = page_size();
-        let len = size.checked_add(page).ok_or(libc::ENOMEM)?;
-        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(errno());
-        }
-        // SAFETY: the first page of the mapping we just made.
-        if unsafe { libc::mprotect(p, page, libc::PROT_NONE) } != 0 {
-            let e = errno();
-            // SAFETY: unmapping what we mapped.
-            unsafe { libc::munmap(p, len) };
-            return Err(e);
-        }
-        Ok(GuardedMap {
-            base: p as usize,
-            len,
-        })
+        let base = map_apart(
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_NORESERVE,
+        )?;
+        Ok(GuardedMap { base, len: size })
     }
 
     /// The usable memory: above the guard page.
     pub(crate) fn usable(&self) -> (usize, usize) {
-        if self.len == 0 {
-            return (0, 0);
-        }
-        let page = page_size();
-        (self.base + page, self.len - page)
+        (self.base, self.len)
     }
 
     /// A placeholder that owns nothing (dropping it unmaps nothing).
@@ -536,8 +596,8 @@ impl Drop for GuardedMap {
         if self.len == 0 {
             return;
         }
-        // SAFETY: unmapping exactly what `new` mapped, once.
-        unsafe { libc::munmap(self.base as *mut core::ffi::c_void, self.len) };
+        // SAFETY: exactly what `new` mapped, unmapped once.
+        unsafe { unmap_apart(self.base, self.len) };
     }
 }
 
@@ -728,6 +788,70 @@ pub(crate) fn sigset_all_but(except: &[c_int]) -> libc::sigset_t {
 )]
 mod tests {
     use super::*;
+
+    /// The `/proc/self/maps` entry that holds `addr`.
+    fn mapping_of(addr: usize) -> Option<(usize, usize)> {
+        let mut scratch = vec![0u8; 64 << 10];
+        let mut found = None;
+        crate::runtime::procfs::for_each_mapping(&mut scratch, |m| {
+            if m.start <= addr && addr < m.end {
+                found = Some((m.start, m.end));
+                return false;
+            }
+            true
+        });
+        found
+    }
+
+    /// A program's page right next to a fenced mapping of ours, flipped
+    /// between inaccessible and writable (as a garbage collector does),
+    /// stays a mapping of its own, and ours stays whole: the kernel
+    /// never merges them (and never splits them again on the next flip).
+    #[test]
+    fn fenced_mappings_merge_with_no_neighbour() {
+        let page = page_size();
+        let len = 4 * page;
+        let prot_rw = libc::PROT_READ | libc::PROT_WRITE;
+        let at = map_apart(len, prot_rw, libc::MAP_NORESERVE).expect("map_apart");
+        let ours = mapping_of(at).expect("mapped");
+        assert!(ours.0 == at && ours.1 >= at + len, "{ours:x?}");
+        let mut tried = 0;
+        for addr in [at - 2 * page, at + len + page] {
+            // SAFETY: MAP_FIXED_NOREPLACE maps only where nothing is.
+            let p = unsafe {
+                libc::mmap(
+                    addr as *mut core::ffi::c_void,
+                    page,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                    -1,
+                    0,
+                )
+            };
+            if p as usize != addr {
+                // Taken by something else (or an old kernel placed it
+                // elsewhere): not a neighbour we can make.
+                if p != libc::MAP_FAILED {
+                    // SAFETY: what we just mapped.
+                    unsafe { libc::munmap(p, page) };
+                }
+                continue;
+            }
+            tried += 1;
+            for prot in [prot_rw, libc::PROT_NONE, prot_rw, libc::PROT_NONE] {
+                // SAFETY: our own page.
+                assert_eq!(unsafe { libc::mprotect(p, page, prot) }, 0);
+                assert_eq!(mapping_of(addr), Some((addr, addr + page)), "prot {prot}");
+                assert_eq!(mapping_of(at), Some(ours), "prot {prot}");
+            }
+            // SAFETY: our own page.
+            unsafe { libc::munmap(p, page) };
+        }
+        assert!(tried > 0, "no free page next to the mapping");
+        // SAFETY: what map_apart made, unused.
+        unsafe { unmap_apart(at, len) };
+        assert_eq!(mapping_of(at), None);
+    }
 
     /// Which of the `n` pages at `at` are resident.
     fn resident(at: usize, n: usize) -> Vec<bool> {

@@ -64,26 +64,19 @@ fn leak_zeroed<T: ZeroIsNew>(n: usize) -> &'static [T] {
     if layout.size() == 0 {
         return &[];
     }
-    // SAFETY: a new private anonymous mapping; the kernel picks the
-    // address.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            layout.size(),
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
+    let page = sys::page_size();
+    let Ok(p) = sys::map_apart(
+        layout.size().next_multiple_of(page),
+        libc::PROT_READ | libc::PROT_WRITE,
+        0,
+    ) else {
         std::alloc::handle_alloc_error(layout);
-    }
+    };
     // SAFETY: the mapping is page-aligned (so aligned for `T`), holds `n`
     // `T`s, all zero bytes, which `ZeroIsNew` makes valid new values; it
     // is never unmapped or written through another pointer, so it may be
     // shared forever.
-    unsafe { std::slice::from_raw_parts(p.cast::<T>(), n) }
+    unsafe { std::slice::from_raw_parts(p as *const T, n) }
 }
 
 /// Pick the collector signal (the first `SIGRTMIN+n` that is `SIG_DFL`)

@@ -925,24 +925,12 @@ struct Arena {
 
 impl Arena {
     fn new(len: usize) -> Option<Arena> {
-        let len = len.max(1);
-        // SAFETY: a new private anonymous mapping; the kernel picks the
-        // address.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
+        let len = len
+            .max(1)
+            .next_multiple_of(crate::runtime::sys::page_size());
+        let p = crate::runtime::sys::map_apart(len, libc::PROT_READ | libc::PROT_WRITE, 0).ok()?;
         Some(Arena {
-            base: p.cast(),
+            base: p as *mut u8,
             len,
             used: 0,
         })

@@ -249,6 +249,7 @@ pub(crate) unsafe fn run_first(
     } else {
         0
     };
+    let (pc_before, _) = super::fatal::context_pc_sp(uc);
     sys::thread_sigmask(libc::SIG_SETMASK, &mask);
     // SAFETY: the caller's contract.
     let _ = unsafe { sys::call_handler(prev, sig, info, uc) };
@@ -269,6 +270,18 @@ pub(crate) unsafe fn run_first(
     let code = unsafe { (*info).si_code };
     let real = code > 0 || code == libc::SI_KERNEL;
     if !real {
+        return After::Handled;
+    }
+    // A handler that moved the context on (to a landing pad, past the
+    // instruction: a JIT's null check, a wasm engine's bounds check) made
+    // the instruction not run again, so what the action is now does not
+    // matter to this fault: no need to ask the kernel.
+    let moved = super::fatal::context_pc_sp(uc).0 != pc_before;
+    if moved {
+        if let Some(s) = slot {
+            s.last.store(0, Ordering::Release);
+            s.repeats.store(0, Ordering::Release);
+        }
         return After::Handled;
     }
     // Under the preload's interposer the kernel always has ours, and the
