@@ -216,6 +216,18 @@ mod b {
         enable_default();
         std::hint::black_box(recurse(0));
     }
+    /// A thread overflows while the symbol thread's warm-up holds the
+    /// reporter claim (made to last 300 ms).
+    pub fn std_overflow_thread_during_warm_up() {
+        faulthandler::__bench::delay_warm_up(300);
+        enable_default();
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        let t = std::thread::Builder::new()
+            .name("overflower".into())
+            .spawn(|| std::hint::black_box(recurse(0)))
+            .unwrap();
+        let _ = t.join();
+    }
     pub fn std_overflow_thread() {
         enable_default();
         let t = std::thread::Builder::new()
@@ -1034,6 +1046,7 @@ static CASES: &[Case] = &[
     Case { name: "cargo_test_keeps_std_overflow_message", check: cargo_test_keeps_std_overflow_message, timeout: Duration::from_secs(400), ..PROGRAMS },
     Case { name: "rust_std_overflow_main", body: Some(b::std_overflow_main), expect: ABRT, check: std_overflow, ..LIB },
     Case { name: "rust_std_overflow_thread", body: Some(b::std_overflow_thread), expect: ABRT, check: std_overflow, ..LIB },
+    Case { name: "rust_std_overflow_thread_during_warm_up", body: Some(b::std_overflow_thread_during_warm_up), expect: ABRT, check: std_overflow, ..LIB },
     // Under the preload (LD_PRELOAD=libfaulthandler.so FAULTHANDLER=1).
     Case { name: "preload_mprotect_host", body: Some(b::preloaded_mprotect_then_crash), expect: SEGV, check: mprotect_host, ..PRELOAD },
     Case { name: "preload_rust_std_overflow_main", body: Some(b::preloaded_std_overflow_main), expect: ABRT, check: std_overflow, ..PRELOAD },

@@ -2,8 +2,9 @@
 //! system calls and the errno guard ([`sys`]), stack formatting
 //! ([`fmt`]), the deadline-bounded writer ([`writer`]), `/proc` reads
 //! ([`procfs`]), the heapless ELF reader ([`elf`]), the module map
-//! ([`modules`]), the stack walk ([`unwind`]) and exclusive static storage
-//! ([`racy`]).
+//! ([`modules`]), the stack walk ([`unwind`], and on x86_64 our own
+//! reader of the unwind tables for the collector, `cfi`) and exclusive
+//! static storage ([`racy`]).
 //!
 //! Nothing in here allocates, locks or touches `std::io`; clippy checks
 //! that as far as it can (`clippy.toml`'s disallowed types, methods and
@@ -14,6 +15,8 @@
     clippy::disallowed_macros
 )]
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod cfi;
 pub(crate) mod elf;
 pub(crate) mod fmt;
 pub(crate) mod guard;

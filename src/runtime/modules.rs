@@ -39,6 +39,9 @@ pub(crate) struct Module {
     path_len: u16,
     build_id: [u8; BUILD_ID_MAX],
     build_id_len: u8,
+    /// Where its `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`) is mapped,
+    /// 0 when unknown.
+    eh_frame_hdr: usize,
 }
 
 impl Module {
@@ -50,6 +53,7 @@ impl Module {
         path_len: 0,
         build_id: [0; BUILD_ID_MAX],
         build_id_len: 0,
+        eh_frame_hdr: 0,
     };
 
     pub(crate) fn new(
@@ -91,6 +95,17 @@ impl Module {
     /// that are not loaded.
     pub(crate) fn for_file(path: &[u8], build_id: &[u8]) -> Module {
         Module::new(0, usize::MAX, 0, path, build_id)
+    }
+
+    /// The same module, with its `.eh_frame_hdr` mapped at `addr`.
+    pub(crate) fn with_eh_frame_hdr(mut self, addr: usize) -> Module {
+        self.eh_frame_hdr = addr;
+        self
+    }
+
+    /// Where its `.eh_frame_hdr` is mapped, 0 when unknown.
+    pub(crate) fn eh_frame_hdr(&self) -> usize {
+        self.eh_frame_hdr
     }
 
     /// The object's path as the loader knows it.

@@ -14,6 +14,10 @@
 //! `signal::fatal::warm_up` runs one walk through a real signal frame on
 //! the symbol thread after `enable()`.
 //!
+//! (The collector's walks of other threads, on x86_64, go through our own
+//! reader of the unwind tables first, `runtime::cfi`, which feeds its
+//! frames to the same rules through [`Taker`].)
+//!
 //! The walk starts in the handler, on the report stack, crosses the switch
 //! back to the stack the signal arrived on, then the kernel's signal
 //! trampoline (`__restore_rt` has a signal-frame FDE), and continues in
@@ -128,25 +132,41 @@ pub(crate) unsafe fn walk_top(start: Start, out: &mut [usize]) -> Walk {
     unsafe { walk_with(start, 0, out, true) }
 }
 
+// Not inlined: the walk's innermost frame is the same for every caller.
+#[inline(never)]
 unsafe fn walk_with(start: Start, skip: usize, out: &mut [usize], top_only: bool) -> Walk {
-    let mut state = State {
-        start,
-        skip,
-        top_only,
-        out,
-        walk: Walk::default(),
-        skipped: 0,
-        last_sp: 0,
-        steps: 0,
-        on: false,
-        ring: [0; BOTTOM_FRAMES],
-    };
+    let mut state = State::new(start, skip, out, top_only);
     // SAFETY: `_Unwind_Backtrace` calls `step` once per frame, on this
     // thread, before it returns, with `arg` as given: a pointer to `state`,
     // which outlives the call.
     unsafe { uw::_Unwind_Backtrace(step, (&mut state as *mut State<'_>).cast()) };
     keep_bottom(&mut state);
     state.walk
+}
+
+/// A walk fed one frame at a time by another unwinder (`runtime::cfi`),
+/// kept by the same rules as [`walk`]'s: where it starts, the bound, the
+/// loop check, and the bottom of a deep stack.
+pub(crate) struct Taker<'a>(State<'a>);
+
+impl<'a> Taker<'a> {
+    /// A walk that keeps frames from `start` on, into `out`.
+    pub(crate) fn new(start: Start, out: &'a mut [usize]) -> Taker<'a> {
+        Taker(State::new(start, 0, out, false))
+    }
+
+    /// Take one frame: its IP and canonical frame address (the stack
+    /// pointer of the frame, as `_Unwind_GetCFA` gives it). Returns
+    /// whether to go on.
+    pub(crate) fn take(&mut self, ip: usize, cfa: usize) -> bool {
+        frame(&mut self.0, ip, cfa)
+    }
+
+    /// The walk.
+    pub(crate) fn finish(mut self) -> Walk {
+        keep_bottom(&mut self.0);
+        self.0.walk
+    }
 }
 
 /// A stack deeper than the output, walked to its end: put its last frames
@@ -239,6 +259,23 @@ struct State<'a> {
     on: bool,
     /// The last frames seen, by frame number modulo its size.
     ring: [usize; BOTTOM_FRAMES],
+}
+
+impl<'a> State<'a> {
+    fn new(start: Start, skip: usize, out: &'a mut [usize], top_only: bool) -> State<'a> {
+        State {
+            start,
+            skip,
+            top_only,
+            out,
+            walk: Walk::default(),
+            skipped: 0,
+            last_sp: 0,
+            steps: 0,
+            on: false,
+            ring: [0; BOTTOM_FRAMES],
+        }
+    }
 }
 
 /// One frame of the walk; returns whether to go on.

@@ -33,10 +33,14 @@ fn snapshot_of(exe: Exe) {
         let bias = lib.virtual_memory_bias().0;
         let mut start = usize::MAX;
         let mut end = 0usize;
+        let mut eh_frame_hdr = 0usize;
         for seg in lib.segments() {
             let s = seg.actual_virtual_memory_address(lib).0;
             start = start.min(s);
             end = end.max(s.saturating_add(seg.len()));
+            if seg.name() == "GNU_EH_FRAME" {
+                eh_frame_hdr = s;
+            }
         }
         if start >= end {
             return;
@@ -55,7 +59,8 @@ fn snapshot_of(exe: Exe) {
             Some(SharedLibraryId::GnuBuildId(id)) => id,
             _ => Vec::new(),
         };
-        modules.push(Module::new(start, end, bias, path, &build_id));
+        modules
+            .push(Module::new(start, end, bias, path, &build_id).with_eh_frame_hdr(eh_frame_hdr));
     });
     modules.sort_by_key(|m| m.start);
     // Leaked, and the previous table too: a handler may still read them.

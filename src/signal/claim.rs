@@ -201,6 +201,30 @@ impl Claim {
             .map(|_| Claim::crash_token(tid))
     }
 
+    /// [`Claim::try_crash`], but while the symbol thread's warm-up (on
+    /// thread `warm_up_tid`, 0 when none runs) holds the claim, wait for it
+    /// to end, at most `limit_ms`: a warm-up takes a fraction of a
+    /// millisecond, and a fault that lost that race would walk without
+    /// the claim's stack (see `fatal`'s pre-walk).
+    pub(crate) fn try_crash_after_warm_up(
+        tid: i32,
+        warm_up_tid: &core::sync::atomic::AtomicI32,
+        limit_ms: u64,
+    ) -> Option<Claim> {
+        let start = sys::monotonic_ms();
+        loop {
+            if let Some(c) = Claim::try_crash(tid) {
+                return Some(c);
+            }
+            let warm = warm_up_tid.load(Ordering::Acquire);
+            let busy = warm != 0 && warm != tid && OWNER.load(Ordering::Acquire) == warm;
+            if !busy || sys::monotonic_ms().saturating_sub(start) >= limit_ms {
+                return None;
+            }
+            sys::sleep_ms(1);
+        }
+    }
+
     /// The crash claim that a frame below us on this thread holds, taken
     /// with [`Claim::try_crash`] before it called the program's handler,
     /// which then raised a crash signal.

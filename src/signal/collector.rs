@@ -13,7 +13,9 @@
 //! - the collector handler, on the target thread, checks that the signal
 //!   came from our own process with `SI_QUEUE`, claims its slot with a
 //!   compare-and-swap on (generation, REQUESTED), walks its own stack into
-//!   the slot, publishes it (DONE, Release) and bumps [`ACKS`]; the answer
+//!   the slot (with `runtime::cfi` from the interrupted registers on
+//!   x86_64, else with libgcc's unwinder), publishes it (DONE, Release)
+//!   and bumps [`ACKS`]; the answer
 //!   the collector waits for last ([`WAKE_AT`]) wakes it with `FUTEX_WAKE`;
 //! - the collecting thread waits with `FUTEX_WAIT` against ONE deadline for
 //!   the whole collection (`thread_timeout`, 100 ms by default). Once no
@@ -377,6 +379,13 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
     } else {
         let mut walk = unwind::Walk::default();
         let mut walk_it = || {
+            // Our own reader of the unwind tables first, from the
+            // interrupted context: the same frames as libgcc's, or none.
+            #[cfg(target_arch = "x86_64")]
+            if let Some(w) = crate::runtime::cfi::walk_context(uc, frames, u64::from(gen)) {
+                walk = w;
+                return;
+            }
             // SAFETY: walking our own stack from the handler (see `unwind`).
             walk = unsafe { unwind::walk(unwind::Start::Pc(pc), 0, frames) };
         };

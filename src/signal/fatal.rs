@@ -45,6 +45,9 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 static ORIGINAL_SIG: AtomicI32 = AtomicI32::new(0);
 /// Tid of the thread warming up the handler, 0 when none.
 static WARMUP_TID: AtomicI32 = AtomicI32::new(0);
+/// How long a fault that needs the claim waits for a warm-up that holds
+/// it (it takes a fraction of a millisecond).
+const WARM_UP_WAIT_MS: u64 = 100;
 /// `si_value` that marks the warm-up signal.
 const WARMUP_MAGIC: usize = 0x6661_756c_7468_6e64; // "faulthnd"
 
@@ -637,8 +640,12 @@ fn run_program_first(
     // walked now, while there is room: the program's handler (Rust std's
     // prints its message and aborts) and the signal it raises would leave
     // too little of an 8 KiB stack for the walk.
+    // A warm-up on the symbol thread may hold the claim: the fault waits
+    // for it (else the program's handler, its abort and our report of
+    // that would all pile up on the small stack, and overflow it).
     let mut held = if looks_like_overflow_on_small_stack(sig, info, uc) {
-        Claim::try_crash(sys::gettid())
+        let limit = WARM_UP_WAIT_MS + WARM_UP_DELAY_MS.load(Ordering::Relaxed);
+        Claim::try_crash_after_warm_up(sys::gettid(), &WARMUP_TID, limit)
     } else {
         None
     };
