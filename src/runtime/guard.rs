@@ -112,7 +112,12 @@ extern "C" fn trampoline(arg: *mut c_void) {
 /// this returns [`Faulted`]. Without a free entry (or off x86_64), `f`
 /// runs unguarded.
 pub(crate) fn catching_faults(f: &mut dyn FnMut()) -> Result<(), Faulted> {
-    let tid = sys::gettid();
+    catching_faults_as(sys::gettid(), f)
+}
+
+/// [`catching_faults`] for a caller that knows its tid (`tid`, this
+/// thread's): one system call less.
+pub(crate) fn catching_faults_as(tid: i32, f: &mut dyn FnMut()) -> Result<(), Faulted> {
     let Some(entry) = TABLE.iter().find(|e| {
         e.tid
             .compare_exchange(0, tid, Ordering::AcqRel, Ordering::Relaxed)

@@ -256,6 +256,13 @@ pub(crate) fn note_process() {
     PROCESS.store(sys::getpid(), Ordering::Release);
 }
 
+/// Whether `pid` is the calling process's: the recorded owner (no system
+/// call), or else what the kernel says (a process whose record is stale,
+/// a raw `clone` child).
+pub(crate) fn is_own_pid(pid: i32) -> bool {
+    (pid != 0 && pid == PROCESS.load(Ordering::Acquire)) || pid == sys::getpid()
+}
+
 /// Whether we run in a process that shares our memory but is not the one
 /// it belongs to (see [`PROCESS`]).
 pub(crate) fn in_borrowed_memory() -> bool {

@@ -742,6 +742,23 @@ pub(crate) fn altstack_room() -> Option<usize> {
     Some(sp.saturating_sub(cur.ss_sp as usize))
 }
 
+/// [`altstack_room`] from the alternate stack's settings that the kernel
+/// saved in the context `uc` of the signal being handled (no system
+/// call): whether this frame lies on that stack, as the kernel decides
+/// it. (A stack that `SS_AUTODISARM` turned off is saved as none, and
+/// the kernel says the same.)
+pub(crate) fn altstack_room_at(uc: *mut core::ffi::c_void) -> Option<usize> {
+    if uc.is_null() {
+        return altstack_room();
+    }
+    // SAFETY: the kernel's ucontext for the signal being handled.
+    let st = unsafe { (*uc.cast::<libc::ucontext_t>()).uc_stack };
+    let here = 0u8;
+    let sp = core::hint::black_box(&here) as *const u8 as usize;
+    let base = st.ss_sp as usize;
+    (st.ss_size != 0 && sp > base && sp - base <= st.ss_size).then(|| sp - base)
+}
+
 /// Turn the calling thread's alternate signal stack off (it must not be
 /// running on it), returning it for [`altstack_set`]; `None` when it had
 /// none or it could not be turned off.
@@ -789,6 +806,82 @@ pub(crate) fn sigset_all_but(except: &[c_int]) -> libc::sigset_t {
 mod tests {
     use super::*;
 
+    use core::sync::atomic::{AtomicI64, Ordering as O};
+    /// What the inner handler saw: room from the context, from the kernel
+    /// (-1: none).
+    static ROOM_AT: AtomicI64 = AtomicI64::new(-2);
+    static ROOM_ASKED: AtomicI64 = AtomicI64::new(-2);
+
+    fn as_i64(r: Option<usize>) -> i64 {
+        r.map_or(-1, |v| v as i64)
+    }
+
+    extern "C" fn inner(_: c_int, _: *mut libc::siginfo_t, uc: *mut core::ffi::c_void) {
+        ROOM_AT.store(as_i64(altstack_room_at(uc)), O::SeqCst);
+        ROOM_ASKED.store(as_i64(altstack_room()), O::SeqCst);
+    }
+
+    extern "C" fn outer(_: c_int, _: *mut libc::siginfo_t, _: *mut core::ffi::c_void) {
+        // SAFETY: a signal to this very thread, whose handler is `inner`.
+        unsafe { libc::raise(libc::SIGRTMAX() - 5) };
+    }
+
+    /// A handler without `SA_ONSTACK` finds how much alternate stack it
+    /// has left from its context exactly as the kernel tells it, on the
+    /// alternate stack (interrupting an `SA_ONSTACK` handler) and off it.
+    #[test]
+    fn altstack_room_from_the_context_is_the_kernels() {
+        std::thread::spawn(|| {
+            let (a, b) = (libc::SIGRTMAX() - 4, libc::SIGRTMAX() - 5);
+            let mut stack = vec![0u8; 64 << 10];
+            // SAFETY: handlers for two real-time signals no other test
+            // uses, and an alternate stack this thread owns until it ends
+            // (it is turned off before `stack` is dropped).
+            unsafe {
+                let ss = libc::stack_t {
+                    ss_sp: stack.as_mut_ptr().cast(),
+                    ss_flags: 0,
+                    ss_size: stack.len(),
+                };
+                assert_eq!(libc::sigaltstack(&ss, core::ptr::null_mut()), 0);
+                let mut sa: libc::sigaction = core::mem::zeroed();
+                sa.sa_sigaction = inner as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO;
+                assert_eq!(libc::sigaction(b, &sa, core::ptr::null_mut()), 0);
+                sa.sa_sigaction = outer as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                assert_eq!(libc::sigaction(a, &sa, core::ptr::null_mut()), 0);
+                libc::raise(a);
+            }
+            let (at, asked) = (ROOM_AT.load(O::SeqCst), ROOM_ASKED.load(O::SeqCst));
+            assert!(
+                at > 0 && at < 64 << 10,
+                "on the alternate stack: {at}, asked {asked}"
+            );
+            // The two reads are a few bytes of stack apart.
+            assert!((at - asked).abs() < 256, "{at} vs {asked}");
+            // SAFETY: a signal to this thread, handled by `inner` on its
+            // own stack.
+            unsafe { libc::raise(b) };
+            assert_eq!(
+                (ROOM_AT.load(O::SeqCst), ROOM_ASKED.load(O::SeqCst)),
+                (-1, -1)
+            );
+            // SAFETY: turning the alternate stack off before it is freed.
+            unsafe {
+                let off = libc::stack_t {
+                    ss_sp: core::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                assert_eq!(libc::sigaltstack(&off, core::ptr::null_mut()), 0);
+            }
+            drop(stack);
+        })
+        .join()
+        .unwrap();
+    }
+
     /// The `/proc/self/maps` entry that holds `addr`.
     fn mapping_of(addr: usize) -> Option<(usize, usize)> {
         let mut scratch = vec![0u8; 64 << 10];
@@ -812,45 +905,62 @@ mod tests {
         let page = page_size();
         let len = 4 * page;
         let prot_rw = libc::PROT_READ | libc::PROT_WRITE;
-        let at = map_apart(len, prot_rw, libc::MAP_NORESERVE).expect("map_apart");
-        let ours = mapping_of(at).expect("mapped");
-        assert!(ours.0 == at && ours.1 >= at + len, "{ours:x?}");
+        // Other tests map memory meanwhile: a mapping whose neighbours are
+        // both taken is kept (so the next lands elsewhere) and tried again.
+        let mut kept = Vec::new();
         let mut tried = 0;
-        for addr in [at - 2 * page, at + len + page] {
-            // SAFETY: MAP_FIXED_NOREPLACE maps only where nothing is.
-            let p = unsafe {
-                libc::mmap(
-                    addr as *mut core::ffi::c_void,
-                    page,
-                    libc::PROT_NONE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                    -1,
-                    0,
-                )
-            };
-            if p as usize != addr {
-                // Taken by something else (or an old kernel placed it
-                // elsewhere): not a neighbour we can make.
-                if p != libc::MAP_FAILED {
-                    // SAFETY: what we just mapped.
-                    unsafe { libc::munmap(p, page) };
+        for _ in 0..32 {
+            let at = map_apart(len, prot_rw, libc::MAP_NORESERVE).expect("map_apart");
+            kept.push(at);
+            let ours = mapping_of(at).expect("mapped");
+            assert!(ours.0 == at && ours.1 >= at + len, "{ours:x?}");
+            for addr in [at - 2 * page, at + len + page] {
+                // SAFETY: MAP_FIXED_NOREPLACE maps only where nothing is.
+                let p = unsafe {
+                    libc::mmap(
+                        addr as *mut core::ffi::c_void,
+                        page,
+                        libc::PROT_NONE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                        -1,
+                        0,
+                    )
+                };
+                if p as usize != addr {
+                    // Taken by something else (or an old kernel placed it
+                    // elsewhere): not a neighbour we can make.
+                    if p != libc::MAP_FAILED {
+                        // SAFETY: what we just mapped.
+                        unsafe { libc::munmap(p, page) };
+                    }
+                    continue;
                 }
-                continue;
-            }
-            tried += 1;
-            for prot in [prot_rw, libc::PROT_NONE, prot_rw, libc::PROT_NONE] {
+                tried += 1;
+                for prot in [prot_rw, libc::PROT_NONE, prot_rw, libc::PROT_NONE] {
+                    // SAFETY: our own page.
+                    assert_eq!(unsafe { libc::mprotect(p, page, prot) }, 0);
+                    // Ours stays whole, and the neighbour's mapping (which
+                    // may grow on its far side, with another test's) never
+                    // reaches our guard page or our memory.
+                    assert_eq!(mapping_of(at), Some(ours), "prot {prot}");
+                    let (s, e) = mapping_of(addr).expect("the neighbour");
+                    assert!(
+                        e <= at - page || s >= at + len + page,
+                        "prot {prot}: {s:x}-{e:x}"
+                    );
+                }
                 // SAFETY: our own page.
-                assert_eq!(unsafe { libc::mprotect(p, page, prot) }, 0);
-                assert_eq!(mapping_of(addr), Some((addr, addr + page)), "prot {prot}");
-                assert_eq!(mapping_of(at), Some(ours), "prot {prot}");
+                unsafe { libc::munmap(p, page) };
             }
-            // SAFETY: our own page.
-            unsafe { libc::munmap(p, page) };
+            if tried > 0 {
+                break;
+            }
         }
-        assert!(tried > 0, "no free page next to the mapping");
-        // SAFETY: what map_apart made, unused.
-        unsafe { unmap_apart(at, len) };
-        assert_eq!(mapping_of(at), None);
+        assert!(tried > 0, "no free page next to 32 mappings");
+        for at in kept {
+            // SAFETY: what map_apart made, unused.
+            unsafe { unmap_apart(at, len) };
+        }
     }
 
     /// Which of the `n` pages at `at` are resident.

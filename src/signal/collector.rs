@@ -328,10 +328,11 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         let i = &*info;
         (i.si_code, i.si_pid(), i.si_value().sival_ptr as usize)
     };
-    if code != libc::SI_QUEUE || pid != sys::getpid() {
+    if code != libc::SI_QUEUE || !crate::runtime::signals::is_own_pid(pid) {
         return;
     }
-    let _inside = Inside::enter(sys::gettid());
+    let tid = sys::gettid();
+    let _inside = Inside::enter(tid);
     let p = POOL.load(Ordering::Acquire);
     if p.is_null() {
         return;
@@ -356,7 +357,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         // Late (the collection gave up on us), or not ours.
         return;
     }
-    if slot.tid.load(Ordering::Relaxed) != sys::gettid() {
+    if slot.tid.load(Ordering::Relaxed) != tid {
         slot.state.store(pack(gen, REQUESTED), Ordering::Release);
         return;
     }
@@ -371,7 +372,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         unsafe { core::slice::from_raw_parts_mut(cells.as_ptr() as *mut usize, len) };
     let mut bottom = 0;
     let pc = context_pc(uc);
-    let (stored, total, flags) = if sys::altstack_room().is_some_and(|r| r < MIN_WALK_ROOM) {
+    let (stored, total, flags) = if sys::altstack_room_at(uc).is_some_and(|r| r < MIN_WALK_ROOM) {
         // We run on an alternate stack that another handler is using
         // already (the signal arrived inside it): a walk could run off its
         // end, and a fault there would kill the process. Answer without one.
@@ -391,7 +392,7 @@ extern "C" fn collector(_sig: c_int, info: *mut libc::siginfo_t, uc: *mut c_void
         };
         // A corrupt frame chain can fault inside the unwinder: caught,
         // and answered as such (a dump never kills the process).
-        if guard::catching_faults(&mut walk_it).is_err() {
+        if guard::catching_faults_as(tid, &mut walk_it).is_err() {
             (0, 0, FAULTED)
         } else if walk.found_start {
             bottom = walk.bottom;
