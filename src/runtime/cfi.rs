@@ -40,7 +40,7 @@
 //! crash. Table reads are also kept inside the module's mapped range.
 #![allow(unsafe_code)]
 
-use super::modules::{self, Module};
+use super::modules::{self, Unwind as Module};
 use super::unwind::{Start, Taker, Walk};
 use core::ffi::c_void;
 
@@ -63,9 +63,9 @@ enum Rule {
     /// Undefined (for the return address: the end of the stack).
     Undefined,
     /// Saved at CFA + n.
-    Offset(i64),
+    Offset(i32),
     /// Is CFA + n.
-    ValOffset(i64),
+    ValOffset(i32),
     /// Is the value of register n.
     Register(u8),
     /// A DWARF expression: not ours to evaluate.
@@ -310,7 +310,7 @@ fn parse_cie(m: &Module, at: usize) -> Result<Cie, Unsupported> {
 /// The FDE that covers `pc` in module `m`: `Ok(None)` when there is
 /// none (libgcc ends the walk there).
 fn find_fde(m: &Module, pc: usize) -> Result<Option<Fde>, Unsupported> {
-    let hdr = m.eh_frame_hdr();
+    let hdr = m.eh_frame_hdr;
     if hdr == 0 {
         return Err(Unsupported);
     }
@@ -420,7 +420,7 @@ fn execute(
             }
             2 => {
                 let off = (c.uleb()? as i64).wrapping_mul(da);
-                set(row, low, Rule::Offset(off));
+                set(row, low, Rule::Offset(narrow(off)?));
                 continue;
             }
             3 => {
@@ -443,7 +443,7 @@ fn execute(
             0x05 => {
                 let reg = c.uleb()?;
                 let off = (c.uleb()? as i64).wrapping_mul(da);
-                set(row, reg, Rule::Offset(off));
+                set(row, reg, Rule::Offset(narrow(off)?));
             }
             0x06 => {
                 let reg = c.uleb()?;
@@ -507,7 +507,7 @@ fn execute(
             0x11 => {
                 let reg = c.uleb()?;
                 let off = c.sleb()?.wrapping_mul(da);
-                set(row, reg, Rule::Offset(off));
+                set(row, reg, Rule::Offset(narrow(off)?));
             }
             0x12 => {
                 let reg = c.uleb()?;
@@ -522,12 +522,12 @@ fn execute(
             0x14 => {
                 let reg = c.uleb()?;
                 let off = (c.uleb()? as i64).wrapping_mul(da);
-                set(row, reg, Rule::ValOffset(off));
+                set(row, reg, Rule::ValOffset(narrow(off)?));
             }
             0x15 => {
                 let reg = c.uleb()?;
                 let off = c.sleb()?.wrapping_mul(da);
-                set(row, reg, Rule::ValOffset(off));
+                set(row, reg, Rule::ValOffset(narrow(off)?));
             }
             0x2e => {
                 c.uleb()?;
@@ -535,12 +535,18 @@ fn execute(
             0x2f => {
                 let reg = c.uleb()?;
                 let off = (c.uleb()? as i64).wrapping_mul(da).wrapping_neg();
-                set(row, reg, Rule::Offset(off));
+                set(row, reg, Rule::Offset(narrow(off)?));
             }
             _ => return Err(Unsupported),
         }
     }
     Ok(())
+}
+
+/// A register's offset from the CFA, as rows keep it (32 bits: any
+/// other is not a real frame's).
+fn narrow(off: i64) -> Result<i32, Unsupported> {
+    i32::try_from(off).map_err(|_| Unsupported)
 }
 
 /// A CFA base register: one of the general registers.
@@ -623,7 +629,7 @@ mod cache {
         saved2: AtomicU64,
     }
 
-    const SLOTS: usize = 2048;
+    const SLOTS: usize = 1024;
     const PROBES: usize = 4;
     static TABLE: [Entry; SLOTS] = [const {
         Entry {
@@ -635,6 +641,21 @@ mod cache {
             saved2: AtomicU64::new(0),
         }
     }; SLOTS];
+
+    /// Make the table's pages present and writable now (see
+    /// `sys::populate_write`): a collection's first writes would otherwise
+    /// each take a fault and a TLB flush on every CPU the process runs on.
+    ///
+    /// # Safety
+    ///
+    /// No collection runs meanwhile (the caller holds the reporter claim):
+    /// nothing else writes the table.
+    pub(super) unsafe fn prefault() {
+        let at = core::ptr::addr_of!(TABLE) as usize;
+        // SAFETY: our own static, which nothing else writes meanwhile (the
+        // caller's contract).
+        unsafe { crate::runtime::sys::populate_write(at, core::mem::size_of_val(&TABLE)) };
+    }
 
     fn slot(key: usize, probe: usize) -> &'static Entry {
         let h = (key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52;
@@ -758,6 +779,16 @@ mod cache {
     }
 }
 
+/// Fault the row cache in, writable (the warm-up does, once).
+///
+/// # Safety
+///
+/// No collection runs meanwhile: the caller holds the reporter claim.
+pub(crate) unsafe fn prefault_cache() {
+    // SAFETY: the caller's contract is `prefault`'s.
+    unsafe { cache::prefault() }
+}
+
 /// The row of `row` in cache form, when it has one.
 fn compact(row: &Row) -> Option<cache::Compact> {
     let (cfa_reg, cfa_off) = row.cfa?;
@@ -785,40 +816,40 @@ fn compact(row: &Row) -> Option<cache::Compact> {
 }
 
 /// One step with a cached row (see [`step`]).
-fn step_compact(regs: &Regs, c: &cache::Compact) -> Result<Step, Unsupported> {
+fn step_compact(regs: &mut Regs, c: &cache::Compact) -> Result<Step, Unsupported> {
     let cfa = (regs.get(c.cfa_reg as usize)? as i64).wrapping_add(i64::from(c.cfa_off)) as usize;
-    let mut next = *regs;
-    next.v[RSP] = cfa;
-    next.known |= 1 << RSP;
+    regs.v[RSP] = cfa;
+    regs.known |= 1 << RSP;
     for &(r, n) in c.saved.iter().take_while(|s| s.0 != 0xff) {
         let v = load((cfa as i64).wrapping_add(i64::from(n) * 8) as usize)?;
-        let slot = next.v.get_mut(r as usize).ok_or(Unsupported)?;
+        let slot = regs.v.get_mut(r as usize).ok_or(Unsupported)?;
         *slot = v;
-        next.known |= 1 << r;
+        regs.known |= 1 << r;
     }
     if c.ra_undefined {
         return Ok(Step::End);
     }
-    Ok(Step::Caller(next, cfa))
+    Ok(Step::Caller(cfa))
 }
 
 /// What one step found.
 enum Step {
-    /// The caller's registers (its IP is the return address) and this
-    /// frame's CFA.
-    Caller(Regs, usize),
+    /// The registers are the caller's now (its IP is the return address);
+    /// this is the frame's CFA.
+    Caller(usize),
     /// This was the last frame.
     End,
 }
 
 /// One step from the frame with registers `regs`, whose row is looked up
 /// at `lookup` (the instruction, or the return address minus one) and
-/// covers locations up to `target` (exclusive).
-fn step(regs: &Regs, lookup: usize, target: usize, gen: u64) -> Result<Step, Unsupported> {
+/// covers locations up to `target` (exclusive): `regs` become the
+/// caller's. (After an error they are half done; the walk is dropped.)
+fn step(regs: &mut Regs, lookup: usize, target: usize, gen: u64) -> Result<Step, Unsupported> {
     if let Some(c) = cache::get(lookup, gen) {
         return step_compact(regs, &c);
     }
-    let m = modules::lookup_in_snapshot(lookup).ok_or(Unsupported)?;
+    let m = modules::unwind_info(lookup).ok_or(Unsupported)?;
     let Some(fde) = find_fde(m, lookup)? else {
         // libgcc looks for the trampoline at the frame's IP.
         if is_sigreturn(m, regs.v[RA]) {
@@ -850,7 +881,9 @@ fn step(regs: &Regs, lookup: usize, target: usize, gen: u64) -> Result<Step, Uns
     }
     let (cfa_reg, cfa_off) = row.cfa.ok_or(Unsupported)?;
     let cfa = (regs.get(cfa_reg as usize)? as i64).wrapping_add(cfa_off) as usize;
-    let mut next = *regs;
+    // "Is register n" rules read the callee's values.
+    let old = *regs;
+    let next = regs;
     next.v[RSP] = cfa;
     next.known |= 1 << RSP;
     for (r, rule) in row.regs.iter().enumerate() {
@@ -860,14 +893,14 @@ fn step(regs: &Regs, lookup: usize, target: usize, gen: u64) -> Result<Step, Uns
             Rule::Undefined if r == RA => return Ok(Step::End),
             Rule::Undefined => {}
             Rule::Offset(o) => {
-                next.v[r] = load((cfa as i64).wrapping_add(o) as usize)?;
+                next.v[r] = load((cfa as i64).wrapping_add(i64::from(o)) as usize)?;
                 next.known |= bit;
             }
             Rule::ValOffset(o) => {
-                next.v[r] = (cfa as i64).wrapping_add(o) as usize;
+                next.v[r] = (cfa as i64).wrapping_add(i64::from(o)) as usize;
                 next.known |= bit;
             }
-            Rule::Register(from) => match regs.get(from as usize) {
+            Rule::Register(from) => match old.get(from as usize) {
                 Ok(v) => {
                     next.v[r] = v;
                     next.known |= bit;
@@ -879,7 +912,7 @@ fn step(regs: &Regs, lookup: usize, target: usize, gen: u64) -> Result<Step, Uns
             Rule::Expression => next.known &= !bit,
         }
     }
-    Ok(Step::Caller(next, cfa))
+    Ok(Step::Caller(cfa))
 }
 
 /// Whether `pc` is at the kernel's `rt_sigreturn` code (`mov $15, %rax;
@@ -949,10 +982,9 @@ pub(crate) fn walk_context(uc: *mut c_void, out: &mut [usize], collection: u64) 
         if !taker.take(regs.v[RA], cfa) {
             break;
         }
-        match step(&regs, lookup, target, collection).ok()? {
+        match step(&mut regs, lookup, target, collection).ok()? {
             Step::End => break,
-            Step::Caller(next, frame_cfa) => {
-                regs = next;
+            Step::Caller(frame_cfa) => {
                 cfa = frame_cfa;
                 let ra = regs.get(RA).ok()?;
                 lookup = ra.wrapping_sub(1);

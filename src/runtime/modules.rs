@@ -39,9 +39,6 @@ pub(crate) struct Module {
     path_len: u16,
     build_id: [u8; BUILD_ID_MAX],
     build_id_len: u8,
-    /// Where its `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`) is mapped,
-    /// 0 when unknown.
-    eh_frame_hdr: usize,
 }
 
 impl Module {
@@ -53,7 +50,6 @@ impl Module {
         path_len: 0,
         build_id: [0; BUILD_ID_MAX],
         build_id_len: 0,
-        eh_frame_hdr: 0,
     };
 
     pub(crate) fn new(
@@ -97,17 +93,6 @@ impl Module {
         Module::new(0, usize::MAX, 0, path, build_id)
     }
 
-    /// The same module, with its `.eh_frame_hdr` mapped at `addr`.
-    pub(crate) fn with_eh_frame_hdr(mut self, addr: usize) -> Module {
-        self.eh_frame_hdr = addr;
-        self
-    }
-
-    /// Where its `.eh_frame_hdr` is mapped, 0 when unknown.
-    pub(crate) fn eh_frame_hdr(&self) -> usize {
-        self.eh_frame_hdr
-    }
-
     /// The object's path as the loader knows it.
     pub(crate) fn path(&self) -> &[u8] {
         self.path.get(..self.path_len as usize).unwrap_or(&[])
@@ -124,6 +109,51 @@ impl Module {
     pub(crate) fn contains(&self, addr: usize) -> bool {
         self.start <= addr && addr < self.end
     }
+}
+
+/// What our unwinder (`runtime::cfi`) needs of a loaded object: where it
+/// is mapped, and where its `PT_GNU_EH_FRAME` segment (`.eh_frame_hdr`)
+/// is (0: it has none).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unwind {
+    /// Lowest mapped address.
+    pub start: usize,
+    /// One past the highest mapped address.
+    pub end: usize,
+    /// The `.eh_frame_hdr`'s address, 0 when none.
+    pub eh_frame_hdr: usize,
+}
+
+/// Every loaded object's [`Unwind`], sorted by address: published with
+/// each snapshot, the main executable included even when the snapshot
+/// leaves it out (its path is not known yet, its unwind tables are).
+pub(crate) struct UnwindTable {
+    /// The objects.
+    pub objects: &'static [Unwind],
+}
+
+static UNWIND: AtomicPtr<UnwindTable> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Publish a new [`UnwindTable`]; the previous one stays valid.
+pub(crate) fn publish_unwind(table: &'static UnwindTable) {
+    UNWIND.store(
+        table as *const UnwindTable as *mut UnwindTable,
+        Ordering::Release,
+    );
+}
+
+/// Async-signal-safe. The object that contains `addr`, from the last
+/// published [`UnwindTable`].
+pub(crate) fn unwind_info(addr: usize) -> Option<&'static Unwind> {
+    let p = UNWIND.load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: published tables are leaked, never freed or changed.
+    let t = unsafe { &*p }.objects;
+    let i = t.partition_point(|m| m.start <= addr);
+    t.get(i.checked_sub(1)?)
+        .filter(|m| m.start <= addr && addr < m.end)
 }
 
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());

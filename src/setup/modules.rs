@@ -1,7 +1,7 @@
 //! Snapshots the loaded modules (`runtime::modules`) at `enable()`, with
 //! `findshlibs`, which takes the loader lock and allocates. Normal context.
 
-use crate::runtime::modules::{self, Module, Table};
+use crate::runtime::modules::{self, Module, Table, Unwind, UnwindTable};
 
 /// Take a fresh snapshot of the loaded modules and publish it.
 pub(crate) fn snapshot() {
@@ -29,6 +29,7 @@ fn snapshot_of(exe: Exe) {
         Exe::Left => None,
     };
     let mut modules = Vec::new();
+    let mut unwind = Vec::new();
     TargetSharedLibrary::each(|lib| {
         let bias = lib.virtual_memory_bias().0;
         let mut start = usize::MAX;
@@ -45,6 +46,11 @@ fn snapshot_of(exe: Exe) {
         if start >= end {
             return;
         }
+        unwind.push(Unwind {
+            start,
+            end,
+            eh_frame_hdr,
+        });
         let name = lib.name().as_encoded_bytes();
         let path: &[u8] = if name.is_empty() {
             match exe {
@@ -59,10 +65,13 @@ fn snapshot_of(exe: Exe) {
             Some(SharedLibraryId::GnuBuildId(id)) => id,
             _ => Vec::new(),
         };
-        modules
-            .push(Module::new(start, end, bias, path, &build_id).with_eh_frame_hdr(eh_frame_hdr));
+        modules.push(Module::new(start, end, bias, path, &build_id));
     });
     modules.sort_by_key(|m| m.start);
+    unwind.sort_by_key(|m| m.start);
+    modules::publish_unwind(Box::leak(Box::new(UnwindTable {
+        objects: Box::leak(unwind.into_boxed_slice()),
+    })));
     // Leaked, and the previous table too: a handler may still read them.
     modules::publish(Box::leak(Box::new(Table {
         modules: Box::leak(modules.into_boxed_slice()),

@@ -1248,6 +1248,12 @@ fn warm_up_in_handler(tid: i32, uc: *mut c_void) {
         return;
     };
     claim.prefault_scratch();
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: we hold the claim: no collection runs, so nothing writes the
+    // collector's row cache meanwhile.
+    unsafe {
+        crate::runtime::cfi::prefault_cache()
+    };
     let delay = WARM_UP_DELAY_MS.load(Ordering::Relaxed);
     if delay > 0 {
         sys::sleep_ms(delay);
