@@ -33,7 +33,8 @@ use std::time::Duration;
 
 mod child {
     pub use crate::common::child::{
-        announce_fn, announce_thread, check, control, enable, enable_default, survived,
+        announce_fn, announce_thread, announce_vfork_child, check, control, enable, enable_default,
+        survived,
     };
     use std::ffi::c_int;
     use std::hint::black_box;
@@ -1092,15 +1093,7 @@ mod child {
         enable_default();
         // SAFETY: the fixture vforks a child that faults and waits for it.
         let status = unsafe { fh_c_vfork_child_crashes() };
-        check(status >= 0, "vfork and waitpid");
-        if libc::WIFSIGNALED(status) {
-            eprintln!(
-                "child: vfork child ended by signal {}",
-                libc::WTERMSIG(status)
-            );
-        } else {
-            eprintln!("child: vfork child status {status:#x}");
-        }
+        announce_vfork_child(status);
         check(
             control() || faulthandler::is_enabled(),
             "still enabled after the vfork child's crash",

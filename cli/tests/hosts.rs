@@ -21,7 +21,7 @@ use common::{ensure, Case, Check, Ctx, End, Report, Run, CASE};
 use std::time::Duration;
 
 mod child {
-    pub use crate::common::child::{check, enable, enable_default, survived};
+    pub use crate::common::child::{announce_vfork_child, check, enable, enable_default, survived};
     use std::ffi::c_int;
 
     // c-fixtures/lib_hosts.c
@@ -75,15 +75,7 @@ mod child {
     pub fn vfork_child_faults(n: c_int) {
         // SAFETY: the fixture's page and handler; it waits for the child.
         let status = unsafe { fh_host_vfork_child_faults(n) };
-        check(status >= 0, "vfork and waitpid");
-        if libc::WIFSIGNALED(status) {
-            eprintln!(
-                "child: vfork child ended by signal {}",
-                libc::WTERMSIG(status)
-            );
-        } else {
-            eprintln!("child: vfork child status {status:#x}");
-        }
+        announce_vfork_child(status);
     }
 
     pub fn longjmp_fault() {

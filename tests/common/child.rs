@@ -37,6 +37,20 @@ pub fn enable_default() {
     enable(faulthandler::Config::new());
 }
 
+/// Check and print the wait status of a vfork child that a fixture made
+/// (`-1`: vfork or waitpid failed), as the checks read it.
+pub fn announce_vfork_child(status: i32) {
+    check(status >= 0, "vfork and waitpid");
+    if libc::WIFSIGNALED(status) {
+        eprintln!(
+            "child: vfork child ended by signal {}",
+            libc::WTERMSIG(status)
+        );
+    } else {
+        eprintln!("child: vfork child status {status:#x}");
+    }
+}
+
 /// The crash did not end the process.
 pub fn survived() -> ! {
     eprintln!("child: survived the crash");
