@@ -90,7 +90,8 @@ impl Row {
 /// Why a walk gave up: the caller uses libgcc instead.
 struct Unsupported;
 
-/// Reads of module memory, kept inside `[lo, hi)`.
+/// Reads of module memory from `pos`, kept below `end` (and, from
+/// [`cursor`], at or above the module's start).
 #[derive(Clone, Copy)]
 struct Cursor {
     pos: usize,
@@ -415,7 +416,7 @@ fn execute(
         let low = u64::from(op & 0x3f);
         match op >> 6 {
             1 => {
-                loc = loc.wrapping_add((low * ca) as usize);
+                loc = loc.wrapping_add(low.wrapping_mul(ca) as usize);
                 continue;
             }
             2 => {
@@ -437,9 +438,9 @@ fn execute(
         match op {
             0x00 => {}
             0x01 => loc = c.pointer(cie.fde_enc, 0)?,
-            0x02 => loc = loc.wrapping_add((u64::from(c.u8()?) * ca) as usize),
-            0x03 => loc = loc.wrapping_add((u64::from(c.u16()?) * ca) as usize),
-            0x04 => loc = loc.wrapping_add((u64::from(c.u32()?) * ca) as usize),
+            0x02 => loc = loc.wrapping_add(u64::from(c.u8()?).wrapping_mul(ca) as usize),
+            0x03 => loc = loc.wrapping_add(u64::from(c.u16()?).wrapping_mul(ca) as usize),
+            0x04 => loc = loc.wrapping_add(u64::from(c.u32()?).wrapping_mul(ca) as usize),
             0x05 => {
                 let reg = c.uleb()?;
                 let off = (c.uleb()? as i64).wrapping_mul(da);
