@@ -307,6 +307,7 @@ mod config;
 mod dump;
 pub mod env;
 mod error;
+mod indexer;
 #[cfg(feature = "symbolize")]
 pub mod offline;
 mod panic_hook;
