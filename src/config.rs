@@ -420,6 +420,12 @@ impl Config {
         settings::LINE_BUDGET.store(self.line_budget, Ordering::Release);
         #[cfg(feature = "symbolize")]
         setup::lines::set_debug_dirs(&self.debug_dirs);
+        // The same list for the malloc-free debug file search.
+        crate::indexer::file::set_debug_dirs(
+            self.debug_dirs
+                .iter()
+                .map(|d| d.as_os_str().as_encoded_bytes()),
+        );
         setup::modules::snapshot_without_exe();
         // The symbol thread starts on another CPU while we go on; its
         // mark (it is left out of reports) is waited for by collections.

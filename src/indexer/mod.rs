@@ -2,7 +2,10 @@
 //! builds the symbol index and the line tables, and never calls
 //! `malloc`: glibc would give the thread an arena of its own and reserve
 //! 64 MiB of address space for it. Memory comes from mappings of our own
-//! ([`mem`]).
+//! ([`mem`]); files are opened, mapped and read as ELF with [`file`]
+//! (paths on the stack, the separate debug file search, sections
+//! uncompressed: zstd ones with the heap, the one exception); the module
+//! snapshot is [`modules`] (`dl_iterate_phdr`, not `findshlibs`).
 //!
 //! clippy denies the heap's types and macros here, as in the
 //! async-signal-safe folders (`clippy.toml`); what our dependencies do is
@@ -13,5 +16,10 @@
     clippy::disallowed_macros
 )]
 
+// Used by the builders (setup/lines.rs, setup/index.rs), which switch to
+// it next; only the snapshot and the tests use it yet.
+#[allow(dead_code)]
+pub(crate) mod file;
 #[allow(dead_code)] // Used by the builders, which move here next.
 pub(crate) mod mem;
+pub(crate) mod modules;

@@ -95,13 +95,16 @@ pub(crate) fn close(fd: i32) {
     }
 }
 
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
+/// The little-endian `u16` at `o` in `b`.
+pub(crate) fn u16_at(b: &[u8], o: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
 }
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
+/// The little-endian `u32` at `o` in `b`.
+pub(crate) fn u32_at(b: &[u8], o: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
 }
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+/// The little-endian `u64` at `o` in `b`.
+pub(crate) fn u64_at(b: &[u8], o: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
 }
 
@@ -255,6 +258,9 @@ pub(crate) struct Ehdr {
     pub shoff: u64,
     pub shentsize: usize,
     pub shnum: u16,
+    /// Index of the section names' string table (`0xffff`: in section
+    /// 0's `sh_link`).
+    pub shstrndx: u16,
 }
 
 /// Parse a 64-bit little-endian ELF file header.
@@ -269,13 +275,18 @@ pub(crate) fn parse_ehdr(b: &[u8]) -> Option<Ehdr> {
         phnum: usize::from(u16_at(b, 0x38)?),
         shentsize: usize::from(u16_at(b, 0x3a)?),
         shnum: u16_at(b, 0x3c)?,
+        shstrndx: u16_at(b, 0x3e)?,
     })
 }
 
 /// The program header fields we use.
 pub(crate) struct Phdr {
     pub p_type: u32,
+    /// Where the segment's bytes are in the file.
+    pub offset: u64,
     pub vaddr: u64,
+    /// Bytes of the segment in the file.
+    pub filesz: u64,
     pub memsz: u64,
 }
 
@@ -283,7 +294,9 @@ pub(crate) struct Phdr {
 pub(crate) fn parse_phdr(b: &[u8]) -> Option<Phdr> {
     Some(Phdr {
         p_type: u32_at(b, 0)?,
+        offset: u64_at(b, 8)?,
         vaddr: u64_at(b, 16)?,
+        filesz: u64_at(b, 32)?,
         memsz: u64_at(b, 40)?,
     })
 }

@@ -2,8 +2,8 @@
 //! address belongs to, its load bias, path and GNU build-id.
 //!
 //! Async-signal-safe. The snapshot is taken at `enable()` time in normal
-//! context by `setup::modules` (with `findshlibs`, which takes the loader
-//! lock and allocates) and [`publish`]ed as an immutable table through an
+//! context by `indexer::modules` (with `dl_iterate_phdr`, which takes the
+//! loader lock) and [`publish`]ed as an immutable table through an
 //! atomic pointer.
 //!
 //! [`lookup`] reads the published table; an address outside it (a library `dlopen`ed after `enable()`) is
@@ -164,7 +164,7 @@ pub(crate) struct Table {
     pub modules: &'static [Module],
 }
 
-/// Publish a new snapshot (built by `setup::modules`). The previous one
+/// Publish a new snapshot (built by `indexer::modules`). The previous one
 /// stays valid: a handler may still be reading it.
 pub(crate) fn publish(table: &'static Table) {
     TABLE.store(table as *const Table as *mut Table, Ordering::Release);
