@@ -15,3 +15,6 @@
 
 #[allow(dead_code)] // Used by the builders, which move here next.
 pub(crate) mod mem;
+
+#[allow(dead_code)] // Used by the line-table builder, which moves here next.
+pub(crate) mod dwarf;
