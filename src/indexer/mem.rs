@@ -63,11 +63,9 @@ impl<T: Copy> MapVec<T> {
 
     fn bytes_for(n: usize) -> Option<usize> {
         let page = crate::runtime::sys::page_size();
-        Some(
-            n.checked_mul(core::mem::size_of::<T>())?
-                .max(1)
-                .checked_next_multiple_of(page)?,
-        )
+        n.checked_mul(core::mem::size_of::<T>())?
+            .max(1)
+            .checked_next_multiple_of(page)
     }
 
     /// Room for `extra` more elements.
@@ -539,6 +537,12 @@ pub(crate) fn leak_slice<T: Copy>(v: &[T]) -> Option<&'static [T]> {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
 
