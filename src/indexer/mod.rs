@@ -16,10 +16,11 @@
     clippy::disallowed_macros
 )]
 
-// Used by the builders (setup/lines.rs, setup/index.rs), which switch to
-// it next; only the snapshot and the tests use it yet.
-#[allow(dead_code)]
+pub(crate) mod dwarf;
 pub(crate) mod file;
-#[allow(dead_code)] // Used by the builders, which move here next.
+#[cfg(feature = "symbolize")]
+pub(crate) mod lines;
 pub(crate) mod mem;
 pub(crate) mod modules;
+pub(crate) mod run;
+pub(crate) mod symbols;
