@@ -55,9 +55,9 @@ pub fn delay_warm_up(ms: u64) {
 
 /// Build the missing indexes on this thread.
 pub fn build_index_now() {
-    setup::modules::snapshot();
+    crate::indexer::modules::snapshot();
     stack::prepare();
-    setup::index::build_missing();
+    crate::indexer::run::build_missing();
 }
 
 /// Write the frame lines for `frames` (return addresses, like a report's
@@ -103,7 +103,7 @@ pub unsafe fn write_frames_to_fd(fd: i32, frames: &[usize]) {
 
 /// The path and load bias of the loaded module that contains `addr`.
 pub fn module_of(addr: usize) -> Option<(String, usize)> {
-    setup::modules::snapshot();
+    crate::indexer::modules::snapshot();
     let m = modules::lookup_in_snapshot(addr)?;
     Some((String::from_utf8_lossy(m.path()).into_owned(), m.bias))
 }
@@ -196,7 +196,7 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
     let info = elf::inspect(f.as_raw_fd(), &mut scratch)?;
     let m = Module::for_file(path.as_bytes(), info.build_id());
     let t = Instant::now();
-    let ix = setup::index::build_for_file(f.as_raw_fd(), &m)?;
+    let ix = crate::indexer::symbols::build_for_file(f.as_raw_fd(), &m)?;
     let build = t.elapsed();
     let mut raw = vec![0u8; demangle::NAME_CAP + 1];
     let mut out = vec![0u8; lookup::OUT_CAP];
@@ -247,6 +247,7 @@ pub unsafe fn time_file_lookups(path: &str, vaddrs: &[u64]) -> Option<FileTiming
 
 /// Figures of building the line tables of the ELF file at `path`.
 #[cfg(feature = "symbolize")]
+#[derive(Default)]
 pub struct LineFigures {
     /// CPU time of the build (this thread's).
     pub cpu: Duration,
@@ -296,11 +297,14 @@ pub fn build_lines_of(path: &str, budget: u64) -> LineFigures {
         .unwrap_or_default();
     let c = thread_cpu();
     let t = Instant::now();
-    let (out, fig) = setup::lines::build(std::path::Path::new(path), &id, budget);
+    let Some(file) = crate::indexer::file::FilePath::from_bytes(path.as_bytes()) else {
+        return LineFigures::default();
+    };
+    let (out, fig) = crate::indexer::lines::build(&file, &id, budget);
     let wall = t.elapsed();
     let cpu = thread_cpu() - c;
     let mapped = match out {
-        setup::lines::Outcome::Ready(t) => t.mapped,
+        crate::indexer::lines::Outcome::Ready(t) => t.mapped,
         _ => 0,
     };
     LineFigures {
@@ -338,7 +342,7 @@ pub fn index_file(path: &str) -> Option<(Duration, Duration, usize)> {
     let m = Module::for_file(path.as_bytes(), info.build_id());
     let c = thread_cpu();
     let t = Instant::now();
-    let ix = setup::index::build_for_file(f.as_raw_fd(), &m)?;
+    let ix = crate::indexer::symbols::build_for_file(f.as_raw_fd(), &m)?;
     let wall = t.elapsed();
     let cpu = thread_cpu() - c;
     Some((cpu, wall, ix.len()))

@@ -418,15 +418,12 @@ impl Config {
         settings::MAX_THREADS.store(self.max_threads, Ordering::Release);
         settings::THREAD_TIMEOUT_MS.store(thread_ms, Ordering::Release);
         settings::LINE_BUDGET.store(self.line_budget, Ordering::Release);
-        #[cfg(feature = "symbolize")]
-        setup::lines::set_debug_dirs(&self.debug_dirs);
-        // The same list for the malloc-free debug file search.
         crate::indexer::file::set_debug_dirs(
             self.debug_dirs
                 .iter()
                 .map(|d| d.as_os_str().as_encoded_bytes()),
         );
-        setup::modules::snapshot_without_exe();
+        crate::indexer::modules::snapshot_without_exe();
         // The symbol thread starts on another CPU while we go on; its
         // mark (it is left out of reports) is waited for by collections.
         // It reads the process's start and command line, and warms the
@@ -508,7 +505,7 @@ fn after_enable() {
 /// Publish the full module snapshot and the process lines, and warm the
 /// report path up.
 fn after_enable_here() {
-    setup::modules::snapshot();
+    crate::indexer::modules::snapshot();
     setup::process::capture();
     handler::warm_up();
 }

@@ -29,7 +29,7 @@ static DUMP_LOCK: Mutex<()> = Mutex::new(());
 pub(crate) fn prepare() -> Result<(), crate::Error> {
     static SNAPSHOT: Once = Once::new();
     SNAPSHOT.call_once(|| {
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         crate::setup::process::capture_once();
         // Bind the unwinder's lazily resolved symbols now, in normal
         // context: the first walk otherwise does it inside a collection
@@ -85,7 +85,7 @@ pub(crate) fn write_dump(
     // lock, which a thread that crashed inside dlopen() may hold while it
     // waits for the claim. Equal counts at the next dump keep the frames
     // this one names.
-    let loader = crate::setup::modules::loader_counts();
+    let loader = crate::indexer::modules::loader_counts();
     let tid = sys::gettid();
     let wait = settings::dump_duration_ms().saturating_add(settings::DUMP_WAIT_MARGIN_MS);
     let Some(mut claim) = Claim::dump(tid, wait) else {

@@ -2557,22 +2557,22 @@ mod tests {
         #[test]
         fn libc_debug_file_as_gimli_reads_it() {
             use object::Object;
-            crate::setup::modules::snapshot();
+            crate::indexer::modules::snapshot();
             let getpid = libc::getpid as *const () as usize;
             let m = crate::runtime::modules::lookup_in_snapshot(getpid).unwrap();
-            let path = std::path::Path::new(std::str::from_utf8(m.path()).unwrap());
-            let map = crate::setup::lines::Mapped::open(path).unwrap();
-            let obj = object::File::parse(map.bytes()).unwrap();
-            let Some((p, debug)) = crate::setup::lines::find_debug_file(path, &obj, m.build_id())
-            else {
-                eprintln!("no debug file for {}: skipped", path.display());
+            use crate::indexer::file;
+            let path = file::FilePath::from_bytes(m.path()).unwrap();
+            let map = file::Mapped::open(&path).unwrap();
+            let elf = file::Elf::parse(map.bytes()).unwrap();
+            let Some((p, debug)) = file::find_debug_file(&path, &elf, m.build_id()) else {
+                eprintln!("no debug file for {path:?}: skipped");
                 return;
             };
             let dobj = object::File::parse(debug.bytes()).unwrap();
             let d = load(&dobj);
             let t = std::time::Instant::now();
             let c = compare(&d, !dobj.is_little_endian());
-            eprintln!("{}: {c:?} in {:?}", p.display(), t.elapsed());
+            eprintln!("{p:?}: {c:?} in {:?}", t.elapsed());
             assert!(
                 c.units > 100 && c.rows > 10_000 && c.dies > 100_000,
                 "{c:?}"

@@ -646,7 +646,7 @@ mod tests {
     #[test]
     fn a_frame_seen_again_reads_the_same() {
         let _g = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         crate::runtime::stack::prepare();
         let (a, b) = (here_one(), here_two());
         let mut claim = crate::signal::claim::Claim::dump(sys::gettid(), 1000).expect("claim");
@@ -688,9 +688,9 @@ mod tests {
     #[test]
     fn frames_outlast_a_report_while_nothing_is_loaded() {
         let _g = crate::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         crate::runtime::stack::prepare();
-        crate::setup::index::build_missing();
+        crate::indexer::run::build_missing();
         let (a, b) = (here_one(), here_two());
         let mut claim = crate::signal::claim::Claim::dump(sys::gettid(), 1000).expect("claim");
         let crate::signal::claim::Scratch {
@@ -699,7 +699,7 @@ mod tests {
             symbols,
             ..
         } = claim.scratch();
-        let (loads, unloads) = crate::setup::modules::loader_counts().expect("glibc counts");
+        let (loads, unloads) = crate::indexer::modules::loader_counts().expect("glibc counts");
         let world = lookup::world(loads, unloads);
         let frames = [a, b];
         let mut report = |symbols: &mut lookup::Storage, w: Option<frame_text::World>| {

@@ -1120,7 +1120,7 @@ mod tests {
     /// and gives up rather than differ.
     #[test]
     fn walks_like_libgcc() {
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         let sig = libc::SIGRTMAX() - 2;
         // SAFETY: installing a handler for a real-time signal no other test
         // uses.

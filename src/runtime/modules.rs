@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn snapshot_covers_our_code_with_a_build_id() {
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         let here = snapshot_covers_our_code_with_a_build_id as *const () as usize;
         let m = lookup_in_snapshot(here).expect("our own code is mapped");
         let exe = std::env::current_exe().unwrap();
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn maps_fallback_agrees_with_the_loader() {
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         let here = maps_fallback_agrees_with_the_loader as *const () as usize;
         let t = table();
         let want = t.iter().find(|m| m.contains(here)).unwrap();

@@ -20,7 +20,7 @@ extern "C" fn forked_child() {
     crate::signal::collector::forget_starting_helpers();
     // Nor is the index builder, or a capture or a warm-up that one of
     // them was running.
-    crate::setup::index::forget_builder_after_fork();
+    crate::indexer::run::forget_builder_after_fork();
     CAPTURING.store(false, Ordering::Release);
     crate::signal::fatal::forget_warm_up_after_fork();
 }

@@ -1,11 +1,11 @@
 //! Async-signal-safe. Lookups in the symbol index. The index is built in
-//! normal context, off the startup path, by `setup::index`: a background
-//! thread reads the symbol table of every module in the module snapshot,
-//! keeps the code symbols as a sorted array of 16-byte entries (address,
-//! size, name offset; names stay in the file), and [`publish`]es the set
-//! through an atomic pointer. A report that comes before that (or for a
-//! module that was `dlopen`ed later) falls back to a bounded scan of the
-//! file.
+//! normal context, off the startup path, by `indexer` on a background
+//! thread (started by `setup::index`): it reads the symbol table of every
+//! module in the module snapshot, keeps the code symbols as a sorted
+//! array of 16-byte entries (address, size, name offset; names stay in
+//! the file), and [`publish`]es the set through an atomic pointer. A
+//! report that comes before that (or for a module that was `dlopen`ed
+//! later) falls back to a bounded scan of the file.
 //!
 //! [`find`] and [`ModuleIndex::lookup`] are what the handler uses: an
 //! atomic load, then binary searches over immutable memory.

@@ -1,5 +1,5 @@
 //! Async-signal-safe. Source lines and inlined calls of one module, from
-//! memory: the tables `setup::lines` builds from DWARF in normal context
+//! memory: the tables `indexer::lines` builds from DWARF in normal context
 //! (on the `fh-symbols` thread, at idle priority) and leaves in memory it
 //! mapped itself. A lookup is a few binary searches over immutable arrays;
 //! nothing here reads a file, allocates or locks.

@@ -741,7 +741,7 @@ mod tests {
     fn session_names_our_functions_with_and_without_the_index() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = Box::new(Storage::new());
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         stack::prepare();
         let here = session_names_our_functions_with_and_without_the_index as *const () as usize;
         let m = crate::runtime::modules::lookup_in_snapshot(here).unwrap();
@@ -757,7 +757,7 @@ mod tests {
             assert_eq!(f.start, here);
             assert!(SCANS.load(core::sync::atomic::Ordering::Relaxed) > before);
         }
-        crate::setup::index::build_missing();
+        crate::indexer::run::build_missing();
         assert!(index::find(m).is_some());
         let mut s = Session::new(&mut st);
         let f = s.lookup(m, here + 4).expect("index finds it");
@@ -833,7 +833,7 @@ mod batch_tests {
     fn one_scan_names_every_frame_of_a_module() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = Box::new(Storage::new());
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         stack::prepare();
         // Return-address-like frames inside three functions, one twice.
         let frames = [
@@ -873,7 +873,7 @@ mod batch_tests {
     fn a_scan_out_of_budget_gives_up() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = Box::new(Storage::new());
-        crate::setup::modules::snapshot();
+        crate::indexer::modules::snapshot();
         stack::prepare();
         let frames = [second() + 2];
         let m = crate::runtime::modules::lookup_in_snapshot(frames[0]).unwrap();

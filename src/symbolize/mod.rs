@@ -41,7 +41,7 @@
 //!
 //! # Source lines
 //!
-//! `lines` holds each module's line tables (built by `setup::lines` on
+//! `lines` holds each module's line tables (built by `indexer::lines` on
 //! the `fh-symbols` thread at idle priority, from the module's DWARF or its
 //! separate debug file, into memory it maps and leaks): rows delta-coded
 //! in blocks of 32, inline segments with the innermost inlined call, the

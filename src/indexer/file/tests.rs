@@ -188,7 +188,11 @@ fn same_as_object(data: &[u8]) {
         ];
         assert_eq!(
             ours.uncompressed_size_of(NAMES),
-            crate::setup::lines::debug_size(&obj)
+            NAMES
+                .iter()
+                .filter_map(|n| obj.section_by_name_bytes(n))
+                .map(|s| s.compressed_file_range().unwrap().uncompressed_size)
+                .sum::<u64>()
         );
         for n in NAMES {
             let a = ours.section(n).map(|s| (s.index, s.uncompressed_size()));
@@ -420,18 +424,9 @@ fn poke(data: &[u8]) {
     }
 }
 
-/// The search that `setup::lines` does (with `object` and the heap).
-#[cfg(feature = "symbolize")]
-fn old_search(path: &Path, build_id: &[u8]) -> Option<String> {
-    let map = crate::setup::lines::Mapped::open(path).unwrap();
-    let obj = object::File::parse(map.bytes()).unwrap();
-    crate::setup::lines::find_debug_file(path, &obj, build_id)
-        .map(|(q, _)| q.to_str().unwrap().to_string())
-}
-
 #[test]
-fn finds_libcs_debug_file_as_setup_lines_does() {
-    crate::setup::modules::snapshot();
+fn finds_libcs_debug_file_by_its_build_id() {
+    crate::indexer::modules::snapshot();
     let getpid = libc::getpid as *const () as usize;
     let m = crate::runtime::modules::lookup_in_snapshot(getpid).unwrap();
     let path = Path::new(std::str::from_utf8(m.path()).unwrap());
@@ -443,11 +438,12 @@ fn finds_libcs_debug_file_as_setup_lines_does() {
         Some(m.build_id())
     );
     let new = find_debug_file(&fp, &elf, m.build_id());
-    #[cfg(feature = "symbolize")]
-    assert_eq!(
-        new.as_ref().map(|(q, _)| text(q).to_string()),
-        old_search(path, m.build_id())
-    );
+    // Where the build-id says, when it is there (libc6-dbg installs it).
+    let hex: String = m.build_id().iter().map(|b| format!("{b:02x}")).collect();
+    let want = format!("/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..]);
+    if Path::new(&want).exists() {
+        assert_eq!(new.as_ref().map(|(q, _)| text(q)), Some(want.as_str()));
+    }
     let Some((found, dmap)) = new else {
         eprintln!("no debug file for {}: skipped", path.display());
         return;
@@ -503,8 +499,6 @@ fn debuglink_search_checks_the_crc_without_a_build_id() {
     assert_eq!(name, b"small.dbg");
     let (found, _) = find_debug_file(&fp, &elf, &[]).expect("found by debuglink");
     assert_eq!(text(&found), dir.join(".debug/small.dbg").to_str().unwrap());
-    #[cfg(feature = "symbolize")]
-    assert_eq!(old_search(&stripped, &[]).as_deref(), Some(text(&found)));
     // A file of that name with another CRC is refused.
     std::fs::write(dir.join(".debug/small.dbg"), std::fs::read(&bin).unwrap()).unwrap();
     assert!(find_debug_file(&fp, &elf, &[]).is_none());
