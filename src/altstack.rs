@@ -107,6 +107,27 @@ impl Drop for AltStack {
     }
 }
 
+/// An alternate stack for the calling thread, owned by the caller (a
+/// frame that outlives everything the thread runs) rather than by the
+/// thread-local that [`ensure_current_thread`] uses: registering a
+/// thread-local's destructor `calloc`s (`__cxa_thread_atexit_impl`), and
+/// our helper threads must not allocate. Uninstalled when dropped.
+pub(crate) struct OwnedAltStack {
+    /// Dropped with it: uninstalls and unmaps the stack.
+    _stack: Option<AltStack>,
+}
+
+impl OwnedAltStack {
+    /// Install one of ours unless the thread has one large enough (or is
+    /// running on one). Allocates only when that fails (the error's text,
+    /// dropped): then the thread goes on without.
+    pub(crate) fn install() -> OwnedAltStack {
+        OwnedAltStack {
+            _stack: AltStack::install().ok().flatten(),
+        }
+    }
+}
+
 thread_local! {
     static THREAD_STACK: RefCell<Option<AltStack>> = const { RefCell::new(None) };
 }

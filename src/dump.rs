@@ -95,8 +95,13 @@ pub(crate) fn write_dump(
     };
     let max = settings::max_frames();
     // Our own frames (the caller's are above `sp_floor`) are walked here,
-    // in normal context, into a buffer of our own.
-    let mut frames = vec![0usize; max];
+    // in normal context, into a buffer of our own. None for a helper
+    // thread's dump (the dumper's, the watchdog's): it allocates nothing,
+    // so that the helper gets no malloc arena.
+    let mut frames = match current {
+        Some(_) => vec![0usize; max],
+        None => Vec::new(),
+    };
     let walk = current.map(|cur| threads::walk_current(cur.sp_floor, cur.skip, &mut frames));
     let _pipe = SigpipeGuard::new();
     let Scratch {

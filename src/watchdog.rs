@@ -14,8 +14,8 @@ use crate::dump;
 use crate::error::Error;
 use crate::report::DumpHeader;
 use crate::setup::helpers::{self, Helper};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 struct Armed {
@@ -23,17 +23,42 @@ struct Armed {
     deadline: Instant,
     repeat: bool,
     exit: bool,
-    fd: Option<Arc<OwnedFd>>,
+    fd: Option<OwnedFd>,
 }
 
+/// The watchdog's state. Its thread allocates and frees nothing (no
+/// malloc arena for it): the fds are plain `OwnedFd`s (closing one frees
+/// nothing), and an fd that a dump is being written to when `arm()` or
+/// `cancel` replace its timer is handed to the thread to close.
 struct State {
     armed: Option<Armed>,
     started: bool,
+    /// The armed timer's fd that a dump is being written to now (a
+    /// repeating timer's: it stays armed during the dump).
+    writing: Option<RawFd>,
+    /// That fd, when its timer was replaced or cancelled during the dump:
+    /// the thread closes it after the dump.
+    replaced: Option<OwnedFd>,
+}
+
+impl State {
+    /// Replace the armed timer with `new`: the old one's fd is closed now,
+    /// or after the dump being written to it.
+    fn replace(&mut self, new: Option<Armed>) {
+        let old = core::mem::replace(&mut self.armed, new).and_then(|a| a.fd);
+        if let Some(fd) = old {
+            if self.writing == Some(fd.as_raw_fd()) {
+                self.replaced = Some(fd);
+            }
+        }
+    }
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     armed: None,
     started: false,
+    writing: None,
+    replaced: None,
 });
 static WAKE: Condvar = Condvar::new();
 
@@ -143,13 +168,13 @@ impl Watchdog {
         let deadline = Instant::now()
             .checked_add(self.timeout)
             .ok_or_else(|| Error::invalid("the watchdog timeout is too large"))?;
-        st.armed = Some(Armed {
+        st.replace(Some(Armed {
             timeout: self.timeout,
             deadline,
             repeat: self.repeat,
             exit: self.exit,
-            fd: self.fd.map(Arc::new),
-        });
+            fd: self.fd,
+        }));
         WAKE.notify_all();
         Ok(())
     }
@@ -185,7 +210,7 @@ pub fn dump_traceback_later(timeout: Duration, repeat: bool, exit: bool) -> Resu
 /// ```
 pub fn cancel_dump_traceback_later() {
     let mut st = lock();
-    st.armed = None;
+    st.replace(None);
     WAKE.notify_all();
 }
 
@@ -206,19 +231,26 @@ fn watchdog_thread() {
             continue;
         }
         let ms = a.timeout.as_millis().min(u128::from(u64::MAX)) as u64;
-        let fd = a.fd.clone();
         let exit = a.exit;
-        if a.repeat {
+        // A one-shot timer is taken: its fd is ours, closed after the
+        // dump. A repeating one stays armed: its fd is marked `writing`.
+        let (owned, raw) = if a.repeat {
             a.deadline = now + a.timeout;
+            let raw = a.fd.as_ref().map(|f| f.as_raw_fd());
+            st.writing = raw;
+            (None, raw)
         } else {
-            st.armed = None;
-        }
+            let fd = st.armed.take().and_then(|a| a.fd);
+            let raw = fd.as_ref().map(|f| f.as_raw_fd());
+            (fd, raw)
+        };
         drop(st);
-        let (raw, copy) = match &fd {
-            Some(f) => (f.as_raw_fd(), -1),
+        let (raw, copy) = match raw {
+            Some(f) => (f, -1),
             None => dump::default_destinations(),
         };
         let _ = dump::write_dump(raw, copy, DumpHeader::Timeout { ms }, None, true, 0);
+        drop(owned);
         if exit {
             // SAFETY: _exit ends the process at once, as asked.
             #[allow(unsafe_code)]
@@ -227,5 +259,7 @@ fn watchdog_thread() {
             };
         }
         st = lock();
+        st.writing = None;
+        drop(st.replaced.take());
     }
 }

@@ -1327,6 +1327,185 @@ fn run_scenario_watchdog_rearm() {
     eprint!("{}", cap.text());
 }
 
+// ----------------------------------------------- helpers make no malloc arena
+
+/// glibc's malloc arenas: the `<heap nr=...>` elements of `malloc_info`.
+fn malloc_arenas() -> usize {
+    let mut buf: *mut libc::c_char = std::ptr::null_mut();
+    let mut len = 0usize;
+    // SAFETY: open_memstream writes the buffer's address and size into our
+    // two locals, valid until fclose; malloc_info writes to that stream;
+    // after fclose the buffer is ours (read once, then freed).
+    let text = unsafe {
+        let f = libc::open_memstream(&mut buf, &mut len);
+        assert!(!f.is_null(), "open_memstream");
+        assert_eq!(libc::malloc_info(0, f), 0, "malloc_info");
+        libc::fclose(f);
+        let text = std::ffi::CStr::from_ptr(buf).to_string_lossy().into_owned();
+        libc::free(buf.cast());
+        text
+    };
+    text.matches("<heap nr=").count()
+}
+
+/// The process's `VmSize` (KiB), from `/proc/self/status`.
+fn vm_size_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status")
+}
+
+/// Wait until `cond` holds, at most `secs` (false: it never did).
+fn wait_until(secs: u64, cond: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Read `fd` on this thread (no helper thread of the test's own) until
+/// `pat` occurred `n` times, at most `secs`.
+fn read_until(fd: &OwnedFd, pat: &str, n: usize, secs: u64) -> String {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while text.matches(pat).count() < n && Instant::now() < end {
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut p, 1, 50) } <= 0 {
+            continue;
+        }
+        // SAFETY: reading into a local buffer from our own pipe.
+        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if r == 0 {
+            break;
+        }
+        if r < 0 {
+            // A collection's signal interrupts us: the dump lists us too.
+            continue;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..r as usize]));
+    }
+    text
+}
+
+/// The first of a few common libraries that is not loaded yet, opened:
+/// its path.
+fn dlopen_a_new_library() -> Option<&'static str> {
+    for name in [
+        c"libz.so.1",
+        c"libbz2.so.1.0",
+        c"liblzma.so.5",
+        c"libm.so.6",
+    ] {
+        // SAFETY: a NUL-terminated name; RTLD_NOLOAD only asks.
+        let loaded = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+        if !loaded.is_null() {
+            continue;
+        }
+        // SAFETY: as above; the library stays loaded (never closed).
+        if !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW) }.is_null() {
+            return Some(name.to_str().unwrap());
+        }
+    }
+    None
+}
+
+/// The arena count now, and with a plain std thread that allocated (and
+/// still runs: an exited thread's arena would go to the next thread): the
+/// control, which must show one more, or the count is blind.
+fn arenas_and_control() -> (usize, usize) {
+    let now = malloc_arenas();
+    let (tx, rx) = mpsc::channel::<()>();
+    let (back_tx, back) = mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        black_box(Box::new([7u8; 256]));
+        back_tx.send(()).unwrap();
+        let _ = rx.recv();
+    });
+    back.recv().unwrap();
+    let control = malloc_arenas();
+    drop(tx);
+    t.join().unwrap();
+    (now, control)
+}
+
+/// Print the figures, and fail unless our threads made no arena and the
+/// control made one.
+fn check_no_arena(before: (usize, u64), what: &str) {
+    let vm_after = vm_size_kib();
+    let (after, control) = arenas_and_control();
+    let (arenas, vm) = before;
+    eprintln!(
+        "child: arenas before={arenas} after={after} control={control} \
+         vmsize_kib before={vm} after={vm_after} delta={}",
+        vm_after as i64 - vm as i64
+    );
+    // First: an arena of an exited thread of ours goes to the control's.
+    common::check(
+        after == arenas,
+        &format!("no new malloc arena after {what}"),
+    );
+    common::check(
+        control == after + 1,
+        "a std thread that mallocs adds an arena (control)",
+    );
+}
+
+/// `enable()`, its symbol thread's index and line tables, then a library
+/// `dlopen`ed and indexed by a second `enable()`: no arena of ours.
+#[inline(never)]
+fn run_scenario_helpers_make_no_arena() {
+    let before = (malloc_arenas(), vm_size_kib());
+    common::child::enable_default();
+    let ready = || faulthandler::__bench::index_ready() && faulthandler::__bench::lines_ready();
+    common::check(wait_until(60, ready), "index and lines ready");
+    let lib = dlopen_a_new_library();
+    common::check(lib.is_some(), "a library to dlopen");
+    eprintln!("child: dlopened {}", lib.unwrap_or_default());
+    // A library loaded later gets its index from the next enable().
+    common::child::enable_default();
+    common::check(wait_until(60, ready), "index and lines ready after dlopen");
+    check_no_arena(before, "enable() and the symbol thread");
+}
+
+/// The dumper (a dump on SIGUSR1) and the watchdog (a dump after 100
+/// ms), without `enable()` (so no symbol thread): no arena of ours.
+#[inline(never)]
+fn run_scenario_dumper_and_watchdog_make_no_arena() {
+    let before = (malloc_arenas(), vm_size_kib());
+    let (r, w) = pipe();
+    let w2 = w.try_clone().unwrap();
+    faulthandler::Register::new(libc::SIGUSR1)
+        .fd(w)
+        .install()
+        .unwrap();
+    kill_self(libc::SIGUSR1);
+    let text = read_until(&r, REPORT_END, 1, 20);
+    common::check(
+        text.contains(REPORT_END),
+        &format!("the SIGUSR1 dump: {text:?}"),
+    );
+    faulthandler::Watchdog::new(Duration::from_millis(100))
+        .fd(w2)
+        .arm()
+        .unwrap();
+    let text = read_until(&r, REPORT_END, 1, 20);
+    common::check(text.starts_with("Timeout ("), "the watchdog's dump");
+    check_no_arena(before, "the dumper's and the watchdog's dumps");
+}
+
 // --------------------------------------------------------------- parent side
 
 /// The thread blocks of the first report in `text`.
@@ -1807,6 +1986,16 @@ fn check_watchdog_exit(c: &Ctx) -> Check {
     Ok(())
 }
 
+/// The child checked the arenas itself; its figures are there.
+fn check_no_arena_line(c: &Ctx) -> Check {
+    let err = &c.run().stderr;
+    common::ensure!(
+        err.contains("child: arenas before="),
+        "no arena figures:\n{err}"
+    );
+    Ok(())
+}
+
 fn check_watchdog_rearm(c: &Ctx) -> Check {
     let out = c.run();
     assert!(out.stdout.contains("FIRST 1 SECOND 0"), "{}", out.stdout);
@@ -1891,6 +2080,9 @@ static CASES: &[Case] = &[
     // the child would sleep on).
     Case { name: "watchdog_exit", body: Some(run_scenario_watchdog_exit), expect: Some(End::Exit(1)), check: check_watchdog_exit, ..DUMP },
     Case { name: "watchdog_rearm", body: Some(run_scenario_watchdog_rearm), check: check_watchdog_rearm, ..DUMP },
+    // Our helper threads make no malloc arena (the child checks it).
+    Case { name: "helpers_make_no_arena", body: Some(run_scenario_helpers_make_no_arena), timeout: Duration::from_secs(150), check: check_no_arena_line, ..DUMP },
+    Case { name: "dumper_and_watchdog_make_no_arena", body: Some(run_scenario_dumper_and_watchdog_make_no_arena), check: check_no_arena_line, ..DUMP },
 ];
 
 fn main() {
