@@ -355,7 +355,8 @@ impl BuildId {
 /// One section of an [`Elf`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Section<'a> {
-    /// Its index in the section header table.
+    /// Its index in the section header table (the tests compare it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub index: usize,
     /// Its name (empty when the name table has none for it).
     pub name: &'a [u8],
@@ -407,6 +408,7 @@ impl SectionData<'_> {
     }
 
     /// Whether getting them used the heap ([`SectionData::Heap`]).
+    #[cfg(test)]
     pub(crate) fn used_heap(&self) -> bool {
         match self {
             SectionData::Borrowed(_) | SectionData::Mapped(_) => false,
@@ -479,11 +481,6 @@ impl<'a> Elf<'a> {
             e.shstrtab = range(data, names.offset, names.size)?;
         }
         Some(e)
-    }
-
-    /// The file's bytes.
-    pub(crate) fn data(&self) -> &'a [u8] {
-        self.data
     }
 
     /// Number of section headers, the null one (index 0) included.
@@ -641,6 +638,7 @@ impl<'a> Section<'a> {
 
     /// Whether its bytes are compressed (`SHF_COMPRESSED`, or a GNU
     /// `.zdebug_` section).
+    #[cfg(test)]
     pub(crate) fn is_compressed(&self) -> bool {
         matches!(self.compression(), Some((f, _, _)) if f != Format::None)
     }

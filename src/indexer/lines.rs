@@ -388,7 +388,11 @@ impl Builder {
         // kept alive for the whole build.
         let data: [Option<SectionData<'_>>; 9] =
             SECTIONS.map(|name| elf.section(name).and_then(|s| s.uncompressed_data()));
-        let bytes = |i: usize| data.get(i).and_then(|d| d.as_ref()).map_or(&[][..], |d| d.bytes());
+        let bytes = |i: usize| {
+            data.get(i)
+                .and_then(|d| d.as_ref())
+                .map_or(&[][..], |d| d.bytes())
+        };
         let sections = Sections {
             info: bytes(0),
             abbrev: bytes(1),
@@ -517,7 +521,8 @@ impl Builder {
                             dw::AT_ABSTRACT_ORIGIN => origin = Some(value),
                             dw::AT_CALL_FILE => call_file = udata(value),
                             dw::AT_CALL_LINE => {
-                                call_line = udata(value).map_or(0, |l| u32::try_from(l).unwrap_or(0))
+                                call_line =
+                                    udata(value).map_or(0, |l| u32::try_from(l).unwrap_or(0))
                             }
                             _ => {}
                         }
@@ -525,9 +530,8 @@ impl Builder {
                     let name = origin
                         .and_then(|v| self.origin_name(sections, unit, abbrevs, v, 0))
                         .unwrap_or(NameRef::Pool(Str { at: 0, len: 0 }));
-                    let call_file = call_file.map_or(NO_FILE, |idx| {
-                        self.file_of(file_map, unit, program, idx)
-                    });
+                    let call_file =
+                        call_file.map_or(NO_FILE, |idx| self.file_of(file_map, unit, program, idx));
                     let Ok(id) = u32::try_from(self.inlines.len()) else {
                         self.failed = true;
                         return;
@@ -1013,7 +1017,10 @@ mod tests {
         let map = Mapped::open(&path).unwrap();
         let elf = Elf::parse(map.bytes()).unwrap();
         if file::find_debug_file(&path, &elf, m.build_id()).is_none() {
-            eprintln!("no debug file for {:?}: skipped", std::str::from_utf8(m.path()));
+            eprintln!(
+                "no debug file for {:?}: skipped",
+                std::str::from_utf8(m.path())
+            );
             return;
         }
         let t = std::time::Instant::now();

@@ -28,10 +28,9 @@ fn start_building(first: fn()) -> Option<super::helpers::Started> {
         // The running builder looks at the snapshot again before it exits.
         return None;
     }
-    let spawned =
-        super::helpers::spawn_internal_deferred(Helper::Indexer, move || {
-            crate::indexer::run::serve(first)
-        });
+    let spawned = super::helpers::spawn_internal_deferred(Helper::Indexer, move || {
+        crate::indexer::run::serve(first)
+    });
     match spawned {
         Ok(started) => Some(started),
         Err(_) => {
