@@ -231,6 +231,12 @@ fn radix_sort(keys: &mut MapVec<u128>) -> Option<()> {
 }
 
 #[cfg(test)]
+// Tests run in normal context: heap, std::io and panics are fine.
+#[allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 mod tests {
     use super::*;
     use crate::symbolize::index;
