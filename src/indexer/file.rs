@@ -16,7 +16,7 @@
 #![allow(unsafe_code)]
 
 use super::mem::MapVec;
-use crate::runtime::elf::{self, u32_at, u64_at, BUILD_ID_MAX};
+use crate::runtime::elf::{self, u32_at, u64_at, BUILD_ID_MAX, SHDR_SIZE, SHT_NOTE};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Bytes a [`FilePath`] holds, its terminating NUL included (Linux's
@@ -308,8 +308,6 @@ impl Drop for Mapped {
 /// Section type: no bytes in the file (`.bss`, and the allocated sections
 /// of a separate debug file).
 pub(crate) const SHT_NOBITS: u32 = 8;
-/// Section type: notes.
-pub(crate) const SHT_NOTE: u32 = 7;
 /// Section flag: executable code.
 pub(crate) const SHF_EXECINSTR: u64 = 0x4;
 /// Section flag: the bytes start with a compression header.
@@ -318,8 +316,6 @@ pub(crate) const SHF_COMPRESSED: u64 = 0x800;
 pub(crate) const ELFCOMPRESS_ZLIB: u32 = 1;
 /// Compression header type: zstd.
 pub(crate) const ELFCOMPRESS_ZSTD: u32 = 2;
-/// Size of `Elf64_Shdr`.
-const SHDR_SIZE: usize = 64;
 /// Size of `Elf64_Chdr`.
 const CHDR_SIZE: usize = 24;
 /// Section index escape (`SHN_XINDEX`): the real one is elsewhere.

@@ -24,7 +24,7 @@ use super::sys;
 /// Size of one ELF64 symbol.
 pub(crate) const SYM_SIZE: usize = 24;
 /// Size of one ELF64 section header.
-const SHDR_SIZE: usize = 64;
+pub(crate) const SHDR_SIZE: usize = 64;
 /// Longest build-id kept.
 pub(crate) const BUILD_ID_MAX: usize = 32;
 
@@ -38,7 +38,8 @@ pub(crate) const PT_LOAD: u32 = 1;
 pub(crate) const PT_NOTE: u32 = 4;
 
 const SHT_SYMTAB: u32 = 2;
-const SHT_NOTE: u32 = 7;
+/// Section type: notes.
+pub(crate) const SHT_NOTE: u32 = 7;
 const SHT_DYNSYM: u32 = 11;
 const STT_FUNC: u8 = 2;
 const STT_GNU_IFUNC: u8 = 10;
