@@ -11,8 +11,11 @@
 //! - Nothing here panics on any input: every read is checked, every loop
 //!   consumes input or is bounded. What cannot be parsed gives `None` (a
 //!   unit is skipped, an iteration ends).
-//! - The only memory is the abbreviation index ([`Abbrevs`]) and the
-//!   line programs' file lists, in [`MapVec`]s the caller reuses.
+//! - The only memory is the decoded abbreviation table ([`Abbrevs`]) and
+//!   the line programs' file lists, in [`MapVec`]s the caller reuses.
+//! - Speed: each unit's abbreviations are decoded once, with how each
+//!   value is skipped; a DIE whose attributes all have fixed sizes is
+//!   skipped with one addition (as gimli does).
 //!
 //! Not supported: `DW_LNE_define_file` (the file is not added; no
 //! compiler emits it today), and duplicate checks among sparse
@@ -24,9 +27,12 @@ use crate::indexer::mem::MapVec;
 /// gimli's `constants` has them; a test checks they agree).
 pub(crate) mod dw {
     /// Tags.
+    // The tests build units of these.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) const TAG_COMPILE_UNIT: u16 = 0x11;
     pub(crate) const TAG_INLINED_SUBROUTINE: u16 = 0x1d;
     pub(crate) const TAG_SUBPROGRAM: u16 = 0x2e;
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) const TAG_PARTIAL_UNIT: u16 = 0x3c;
 
     /// Attributes.
@@ -171,6 +177,7 @@ impl<'a> Reader<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    #[inline]
     fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let b = self.buf.get(self.pos..end)?;
@@ -187,40 +194,96 @@ impl<'a> Reader<'a> {
         Reader::new(buf, start, self.big)
     }
 
-    /// An unsigned integer of `n` (at most 8) bytes.
-    fn uint(&mut self, n: usize) -> Option<u64> {
-        let b = self.bytes(n)?;
-        if n > 8 {
-            return None;
-        }
-        let fold = |v: u64, &x: &u8| (v << 8) | u64::from(x);
-        Some(if self.big {
-            b.iter().fold(0, fold)
-        } else {
-            b.iter().rev().fold(0, fold)
-        })
+    /// Move past `n` bytes.
+    #[inline]
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len())?;
+        self.pos = end;
+        Some(())
     }
 
+    /// The next `N` bytes.
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let b = self.bytes(N)?;
+        <[u8; N]>::try_from(b).ok()
+    }
+
+    /// An unsigned integer of `n` (at most 8) bytes.
+    #[inline]
+    fn uint(&mut self, n: usize) -> Option<u64> {
+        match n {
+            1 => self.u8().map(u64::from),
+            2 => self.u16().map(u64::from),
+            4 => self.u32().map(u64::from),
+            8 => self.u64(),
+            _ => {
+                let b = self.bytes(n)?;
+                if n > 8 {
+                    return None;
+                }
+                let fold = |v: u64, &x: &u8| (v << 8) | u64::from(x);
+                Some(if self.big {
+                    b.iter().fold(0, fold)
+                } else {
+                    b.iter().rev().fold(0, fold)
+                })
+            }
+        }
+    }
+
+    #[inline]
     fn u8(&mut self) -> Option<u8> {
         let b = *self.buf.get(self.pos)?;
         self.pos += 1;
         Some(b)
     }
 
+    #[inline]
     fn u16(&mut self) -> Option<u16> {
-        u16::try_from(self.uint(2)?).ok()
+        let b = self.array()?;
+        Some(if self.big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
     }
 
+    #[inline]
     fn u32(&mut self) -> Option<u32> {
-        u32::try_from(self.uint(4)?).ok()
+        let b = self.array()?;
+        Some(if self.big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
     }
 
+    #[inline]
     fn u64(&mut self) -> Option<u64> {
-        self.uint(8)
+        let b = self.array()?;
+        Some(if self.big {
+            u64::from_be_bytes(b)
+        } else {
+            u64::from_le_bytes(b)
+        })
     }
 
     /// An unsigned LEB128 number; `None` past 64 bits.
+    #[inline]
     fn uleb(&mut self) -> Option<u64> {
+        // Most numbers (codes, names, forms, small values) fit a byte.
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Some(u64::from(b))
+            }
+            _ => self.uleb_long(),
+        }
+    }
+
+    /// [`Reader::uleb`], for any length.
+    fn uleb_long(&mut self) -> Option<u64> {
         let mut v = 0u64;
         let mut shift = 0u32;
         loop {
@@ -238,6 +301,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A signed LEB128 number; `None` past 64 bits.
+    #[inline]
     fn sleb(&mut self) -> Option<i64> {
         let mut v = 0i64;
         let mut shift = 0u32;
@@ -259,6 +323,7 @@ impl<'a> Reader<'a> {
 
     /// An unsigned LEB128 number that must fit 16 bits (names, forms,
     /// tags).
+    #[inline]
     fn uleb16(&mut self) -> Option<u16> {
         u16::try_from(self.uleb()?).ok()
     }
@@ -273,6 +338,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An offset of `size` (4 or 8) bytes.
+    #[inline]
     fn offset(&mut self, size: u8) -> Option<u64> {
         match size {
             4 | 8 => self.uint(usize::from(size)),
@@ -281,6 +347,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An address of `size` (1, 2, 4 or 8) bytes.
+    #[inline]
     fn address(&mut self, size: u8) -> Option<u64> {
         match size {
             1 | 2 | 4 | 8 => self.uint(usize::from(size)),
@@ -344,7 +411,7 @@ pub(crate) struct Sections<'a> {
 }
 
 /// How a unit encodes sizes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Encoding {
     version: u16,
     address_size: u8,
@@ -388,19 +455,162 @@ pub(crate) struct Unit<'a> {
     abbrev_offset: usize,
 }
 
-/// A unit's abbreviation table: where each code's declaration (its tag)
-/// is in `.debug_abbrev`. Reused from unit to unit.
-pub(crate) struct Abbrevs {
-    /// By code, when codes are dense (they usually are: 1..n).
-    dense: MapVec<u32>,
-    /// (code, offset) of the others, searched in order.
-    sparse: MapVec<(u64, usize)>,
-    /// The offset of the table loaded, if one is.
-    loaded: Option<usize>,
+/// An attribute specification of an abbreviation, decoded.
+#[derive(Clone, Copy)]
+struct Spec {
+    name: u16,
+    form: u16,
+    /// How its value is skipped: its size in bytes (at most 16), or one
+    /// of the `VAR_*` below (the size is in the data).
+    size: u8,
+    /// The value of a `DW_FORM_implicit_const`.
+    implicit: i64,
 }
 
+/// A ULEB128 value.
+const VAR_ULEB: u8 = 0xf0;
+/// An SLEB128 value.
+const VAR_SLEB: u8 = 0xf1;
+/// A NUL-terminated string.
+const VAR_CSTR: u8 = 0xf2;
+/// Blocks with a 1-, 2-, 4-byte or ULEB128 length.
+const VAR_BLOCK1: u8 = 0xf3;
+const VAR_BLOCK2: u8 = 0xf4;
+const VAR_BLOCK4: u8 = 0xf5;
+const VAR_BLOCK: u8 = 0xf6;
+/// Anything else (`DW_FORM_indirect`, unknown forms): [`read_form`]
+/// decides.
+const VAR_READ: u8 = 0xff;
+
+/// The largest fixed size (`DW_FORM_data16`).
+const MAX_FIXED: u8 = 16;
+
+impl Spec {
+    /// The constant [`read_form`] takes for this specification.
+    #[inline]
+    fn implicit(&self) -> Option<i64> {
+        (self.form == dw::FORM_IMPLICIT_CONST).then_some(self.implicit)
+    }
+}
+
+/// How a value of `form` is skipped in a unit of encoding `enc` (a
+/// [`Spec`]'s `size`). As [`read_form`] reads them.
+fn form_size(form: u16, enc: Encoding) -> u8 {
+    match form {
+        dw::FORM_ADDR => enc.address_size,
+        dw::FORM_BLOCK1 => VAR_BLOCK1,
+        dw::FORM_BLOCK2 => VAR_BLOCK2,
+        dw::FORM_BLOCK4 => VAR_BLOCK4,
+        dw::FORM_BLOCK | dw::FORM_EXPRLOC => VAR_BLOCK,
+        dw::FORM_DATA1 | dw::FORM_FLAG | dw::FORM_REF1 | dw::FORM_STRX1 | dw::FORM_ADDRX1 => 1,
+        dw::FORM_DATA2 | dw::FORM_REF2 | dw::FORM_STRX2 | dw::FORM_ADDRX2 => 2,
+        dw::FORM_STRX3 | dw::FORM_ADDRX3 => 3,
+        dw::FORM_DATA4 | dw::FORM_REF4 | dw::FORM_REF_SUP4 | dw::FORM_STRX4 | dw::FORM_ADDRX4 => 4,
+        dw::FORM_DATA8 | dw::FORM_REF8 | dw::FORM_REF_SIG8 | dw::FORM_REF_SUP8 => 8,
+        dw::FORM_DATA16 => 16,
+        dw::FORM_IMPLICIT_CONST | dw::FORM_FLAG_PRESENT => 0,
+        dw::FORM_SDATA => VAR_SLEB,
+        dw::FORM_UDATA
+        | dw::FORM_REF_UDATA
+        | dw::FORM_STRX
+        | dw::FORM_GNU_STR_INDEX
+        | dw::FORM_ADDRX
+        | dw::FORM_GNU_ADDR_INDEX
+        | dw::FORM_LOCLISTX
+        | dw::FORM_RNGLISTX => VAR_ULEB,
+        dw::FORM_REF_ADDR if enc.version == 2 => enc.address_size,
+        dw::FORM_REF_ADDR
+        | dw::FORM_SEC_OFFSET
+        | dw::FORM_GNU_REF_ALT
+        | dw::FORM_STRP_SUP
+        | dw::FORM_GNU_STRP_ALT
+        | dw::FORM_STRP
+        | dw::FORM_LINE_STRP => enc.offset_size,
+        dw::FORM_STRING => VAR_CSTR,
+        _ => VAR_READ,
+    }
+}
+
+/// Move `r` past attribute values of `specs`; `None` when one cannot be
+/// read (as [`read_form`] would fail on it).
+#[inline]
+fn skip_values(r: &mut Reader<'_>, specs: &[Spec], enc: Encoding) -> Option<()> {
+    for spec in specs {
+        match spec.size {
+            n @ 0..=MAX_FIXED => r.skip(usize::from(n))?,
+            VAR_ULEB => {
+                r.uleb()?;
+            }
+            VAR_SLEB => {
+                r.sleb()?;
+            }
+            VAR_CSTR => {
+                r.cstr()?;
+            }
+            VAR_BLOCK1 => {
+                let n = r.u8()?;
+                r.skip(usize::from(n))?;
+            }
+            VAR_BLOCK2 => {
+                let n = r.u16()?;
+                r.skip(usize::from(n))?;
+            }
+            VAR_BLOCK4 => {
+                let n = usize::try_from(r.u32()?).ok()?;
+                r.skip(n)?;
+            }
+            VAR_BLOCK => {
+                let n = usize::try_from(r.uleb()?).ok()?;
+                r.skip(n)?;
+            }
+            _ => {
+                read_form(r, spec.form, spec.implicit(), enc)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// An abbreviation, decoded.
+#[derive(Clone, Copy)]
+struct Abbrev {
+    /// 0: no abbreviation (no declaration has tag 0).
+    tag: u16,
+    has_children: bool,
+    /// Its attribute specifications: `Abbrevs::specs[start..start + len]`.
+    start: u32,
+    len: u32,
+    /// The size of its attributes' data if every form's is fixed, else
+    /// [`NOT_FIXED`].
+    fixed: u32,
+}
+
+/// An [`Abbrev`]'s `fixed` when its attributes' size varies.
+const NOT_FIXED: u32 = u32::MAX;
+
 /// No declaration for this code.
-const NO_ABBREV: u32 = u32::MAX;
+const NO_ABBREV: Abbrev = Abbrev {
+    tag: 0,
+    has_children: false,
+    start: 0,
+    len: 0,
+    fixed: NOT_FIXED,
+};
+
+/// A unit's abbreviation table, decoded: each code's tag, children flag
+/// and attribute specifications, with how their values are skipped in a
+/// unit of its encoding. Reused from unit to unit.
+pub(crate) struct Abbrevs {
+    /// By code, when codes are dense (they usually are: 1..n).
+    dense: MapVec<Abbrev>,
+    /// (code, abbreviation) of the others, searched in order.
+    sparse: MapVec<(u64, Abbrev)>,
+    /// The attribute specifications of all of them.
+    specs: MapVec<Spec>,
+    /// The offset of the table loaded, and the encoding its sizes are
+    /// for, if one is.
+    loaded: Option<(usize, Encoding)>,
+}
 
 impl Default for Abbrevs {
     fn default() -> Self {
@@ -414,19 +624,22 @@ impl Abbrevs {
         Abbrevs {
             dense: MapVec::new(),
             sparse: MapVec::new(),
+            specs: MapVec::new(),
             loaded: None,
         }
     }
 
-    /// Index the table at `at` in `.debug_abbrev` (nothing to do if it is
-    /// the one loaded). `None` for a malformed table, or out of memory.
-    fn load(&mut self, abbrev: &[u8], at: usize, big: bool) -> Option<()> {
-        if self.loaded == Some(at) {
+    /// Decode the table at `at` in `.debug_abbrev` for a unit of encoding
+    /// `enc` (nothing to do if it is the one loaded). `None` for a
+    /// malformed table, or out of memory.
+    fn load(&mut self, abbrev: &[u8], at: usize, big: bool, enc: Encoding) -> Option<()> {
+        if self.loaded == Some((at, enc)) {
             return Some(());
         }
         self.loaded = None;
         self.dense.clear();
         self.sparse.clear();
+        self.specs.clear();
         let mut r = Reader::new(abbrev, at, big)?;
         let mut count = 0usize;
         // Every declaration consumes bytes: the loop ends with the input.
@@ -435,68 +648,98 @@ impl Abbrevs {
             if code == 0 {
                 break;
             }
-            let decl = r.pos;
-            skip_declaration(&mut r)?;
-            self.insert(code, decl, count)?;
+            let a = self.declaration(&mut r, enc)?;
+            self.insert(code, a, count)?;
             count = count.saturating_add(1);
         }
-        self.loaded = Some(at);
+        self.loaded = Some((at, enc));
         Some(())
     }
 
-    /// Record `code` at `decl`, the `count`th declaration. Codes up to a
-    /// few times the count go in the dense table (never a huge one).
-    fn insert(&mut self, code: u64, decl: usize, count: usize) -> Option<()> {
+    /// Check and decode one declaration after its code: tag, children
+    /// flag, attribute specifications up to the (0, 0) that ends them.
+    fn declaration(&mut self, r: &mut Reader<'_>, enc: Encoding) -> Option<Abbrev> {
+        let tag = r.uleb16()?;
+        if tag == 0 {
+            return None;
+        }
+        let children = r.u8()?;
+        if children > 1 {
+            return None;
+        }
+        let start = u32::try_from(self.specs.len()).ok()?;
+        let mut fixed = Some(0u32);
+        // Each specification consumes bytes: the loop ends.
+        loop {
+            let (name, form) = (r.uleb16()?, r.uleb16()?);
+            let implicit = match (name, form) {
+                (0, 0) => break,
+                (0, _) | (_, 0) => return None,
+                (_, dw::FORM_IMPLICIT_CONST) => r.sleb()?,
+                _ => 0,
+            };
+            let size = form_size(form, enc);
+            fixed = fixed
+                .filter(|_| size <= MAX_FIXED)
+                .and_then(|f| f.checked_add(u32::from(size)));
+            self.specs.push(Spec {
+                name,
+                form,
+                size,
+                implicit,
+            })?;
+        }
+        let len = u32::try_from(self.specs.len()).ok()?.checked_sub(start)?;
+        Some(Abbrev {
+            tag,
+            has_children: children == 1,
+            start,
+            len,
+            fixed: fixed.filter(|&f| f != NOT_FIXED).unwrap_or(NOT_FIXED),
+        })
+    }
+
+    /// Record `code`'s abbreviation `a`, the `count`th declaration. Codes
+    /// up to a few times the count go in the dense table (never a huge
+    /// one).
+    fn insert(&mut self, code: u64, a: Abbrev, count: usize) -> Option<()> {
         let limit = count.saturating_mul(4).saturating_add(256);
-        let slot = usize::try_from(code).ok().filter(|&c| c <= limit);
-        let at = u32::try_from(decl).ok().filter(|&d| d != NO_ABBREV);
-        match (slot, at) {
-            (Some(c), Some(d)) => {
+        match usize::try_from(code).ok().filter(|&c| c <= limit) {
+            Some(c) => {
                 if self.dense.len() <= c {
                     self.dense.resize(c.checked_add(1)?, NO_ABBREV)?;
                 }
                 let s = self.dense.get_mut(c)?;
-                if *s != NO_ABBREV {
+                if s.tag != 0 {
                     // A code declared twice: gimli refuses the table.
                     return None;
                 }
-                *s = d;
+                *s = a;
                 Some(())
             }
-            _ => self.sparse.push((code, decl)),
+            None => self.sparse.push((code, a)),
         }
     }
 
-    /// The offset of `code`'s declaration.
-    fn get(&self, code: u64) -> Option<usize> {
+    /// `code`'s abbreviation.
+    #[inline]
+    fn get(&self, code: u64) -> Option<Abbrev> {
         let dense = usize::try_from(code)
             .ok()
             .and_then(|c| self.dense.get(c))
-            .filter(|&&d| d != NO_ABBREV);
+            .filter(|a| a.tag != 0);
         match dense {
-            Some(&d) => usize::try_from(d).ok(),
+            Some(&a) => Some(a),
             None => self.sparse.iter().find(|s| s.0 == code).map(|s| s.1),
         }
     }
-}
 
-/// Check and skip one declaration after its code: tag, children flag,
-/// attribute specifications up to the (0, 0) that ends them.
-fn skip_declaration(r: &mut Reader<'_>) -> Option<()> {
-    let tag = r.uleb16()?;
-    if tag == 0 || r.u8()? > 1 {
-        return None;
-    }
-    loop {
-        let (name, form) = (r.uleb16()?, r.uleb16()?);
-        match (name, form) {
-            (0, 0) => return Some(()),
-            (0, _) | (_, 0) => return None,
-            (_, dw::FORM_IMPLICIT_CONST) => {
-                r.sleb()?;
-            }
-            _ => {}
-        }
+    /// The attribute specifications of `a`.
+    #[inline]
+    fn specs_of(&self, a: &Abbrev) -> Option<&[Spec]> {
+        let start = usize::try_from(a.start).ok()?;
+        let end = start.checked_add(usize::try_from(a.len).ok()?)?;
+        self.specs.get(start..end)
     }
 }
 
@@ -786,7 +1029,12 @@ impl<'a> Units<'a> {
             return None;
         }
         let abbrev_offset = usize::try_from(abbrev_offset).ok()?;
-        abbrevs.load(self.s.abbrev, abbrev_offset, self.s.big_endian)?;
+        let enc = Encoding {
+            version,
+            address_size,
+            offset_size,
+        };
+        abbrevs.load(self.s.abbrev, abbrev_offset, self.s.big_endian, enc)?;
         let mut unit = Unit {
             version,
             address_size,
@@ -809,13 +1057,17 @@ impl<'a> Units<'a> {
 }
 
 impl<'a> Unit<'a> {
+    fn encoding(&self) -> Encoding {
+        Encoding {
+            version: self.version,
+            address_size: self.address_size,
+            offset_size: self.offset_size,
+        }
+    }
+
     fn base(&self) -> Base {
         Base {
-            enc: Encoding {
-                version: self.version,
-                address_size: self.address_size,
-                offset_size: self.offset_size,
-            },
+            enc: self.encoding(),
             offset: self.offset,
             str_offsets_base: self.str_offsets_base,
             addr_base: self.addr_base,
@@ -854,13 +1106,15 @@ impl<'a> Unit<'a> {
     /// The unit's DIEs, depth first. `abbrevs` must hold this unit's
     /// table (as [`Units::next`] left it); else there are none.
     pub(crate) fn entries<'b>(&self, s: &'a Sections<'a>, abbrevs: &'b Abbrevs) -> Entries<'a, 'b> {
-        let ok = abbrevs.loaded == Some(self.abbrev_offset);
+        let ok = abbrevs.loaded == Some((self.abbrev_offset, self.encoding()));
+        let end = if ok { self.end } else { self.entries };
         Entries {
             s,
             abbrevs,
             base: self.base(),
+            info: s.info.get(..end).unwrap_or(&[]),
             pos: self.entries,
-            end: if ok { self.end } else { self.entries },
+            end,
             depth: 0,
         }
     }
@@ -868,12 +1122,12 @@ impl<'a> Unit<'a> {
     /// The DIE at global offset `at` in `.debug_info`, if it lies in this
     /// unit (for `DW_AT_abstract_origin`, `DW_AT_specification`). Its
     /// depth is 0.
-    pub(crate) fn entry_at(
+    pub(crate) fn entry_at<'b>(
         &self,
         s: &'a Sections<'a>,
-        abbrevs: &Abbrevs,
+        abbrevs: &'b Abbrevs,
         at: usize,
-    ) -> Option<Die<'a>> {
+    ) -> Option<Die<'a, 'b>> {
         if at < self.entries || at >= self.end {
             return None;
         }
@@ -888,6 +1142,8 @@ pub(crate) struct Entries<'a, 'b> {
     s: &'a Sections<'a>,
     abbrevs: &'b Abbrevs,
     base: Base,
+    /// `.debug_info` up to the unit's end.
+    info: &'a [u8],
     pos: usize,
     end: usize,
     depth: isize,
@@ -895,26 +1151,30 @@ pub(crate) struct Entries<'a, 'b> {
 
 /// A DIE: its place in the tree, its tag, and where its attributes are.
 #[derive(Clone, Copy)]
-pub(crate) struct Die<'a> {
+pub(crate) struct Die<'a, 'b> {
     /// 0 for the unit's root, 1 for its children, ...
     pub(crate) depth: isize,
     pub(crate) tag: u16,
-    /// Global offset in `.debug_info`.
+    /// Global offset in `.debug_info` (the tests check it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) offset: usize,
+    /// Whether children follow (no caller needs it today).
+    #[allow(dead_code)]
     pub(crate) has_children: bool,
     s: &'a Sections<'a>,
     base: Base,
-    /// The attribute specifications in `.debug_abbrev`, and the
-    /// attributes' data in `.debug_info`, up to `end` (the unit's end).
-    specs: usize,
+    /// The attribute specifications, and the attributes' data in
+    /// `.debug_info` (cut at the unit's end).
+    specs: &'b [Spec],
+    info: &'a [u8],
     data: usize,
-    end: usize,
 }
 
-impl<'a> Entries<'a, '_> {
+impl<'a, 'b> Entries<'a, 'b> {
     /// The next DIE in depth-first order; `None` at the unit's end, or at
     /// a DIE that cannot be parsed (the iteration ends there).
-    pub(crate) fn next_dfs(&mut self) -> Option<Die<'a>> {
+    #[inline]
+    pub(crate) fn next_dfs(&mut self) -> Option<Die<'a, 'b>> {
         // Each turn consumes at least the byte of a code, or ends.
         while self.pos < self.end {
             match self.read_entry() {
@@ -931,9 +1191,9 @@ impl<'a> Entries<'a, '_> {
 
     /// Read the entry at `pos` and move past it: `Some(None)` for a null
     /// entry (which ends a list of children).
-    fn read_entry(&mut self) -> Option<Option<Die<'a>>> {
-        let info = self.s.info.get(..self.end)?;
-        let mut r = Reader::new(info, self.pos, self.s.big_endian)?;
+    #[inline]
+    fn read_entry(&mut self) -> Option<Option<Die<'a, 'b>>> {
+        let mut r = Reader::new(self.info, self.pos, self.s.big_endian)?;
         let offset = self.pos;
         let code = r.uleb()?;
         if code == 0 {
@@ -941,96 +1201,85 @@ impl<'a> Entries<'a, '_> {
             self.depth = self.depth.saturating_sub(1);
             return Some(None);
         }
-        let decl = self.abbrevs.get(code)?;
-        let mut a = Reader::new(self.s.abbrev, decl, self.s.big_endian)?;
-        let tag = a.uleb16()?;
-        let has_children = a.u8()? == 1;
+        let a = self.abbrevs.get(code)?;
+        let specs = self.abbrevs.specs_of(&a)?;
+        let data = r.pos;
+        if a.fixed != NOT_FIXED {
+            r.skip(usize::try_from(a.fixed).ok()?)?;
+        } else {
+            skip_values(&mut r, specs, self.base.enc)?;
+        }
+        self.pos = r.pos;
         let die = Die {
             depth: self.depth,
-            tag,
+            tag: a.tag,
             offset,
-            has_children,
+            has_children: a.has_children,
             s: self.s,
             base: self.base,
-            specs: a.pos,
-            data: r.pos,
-            end: self.end,
+            specs,
+            info: self.info,
+            data,
         };
-        self.pos = die.skip()?;
-        if has_children {
+        if a.has_children {
             self.depth = self.depth.saturating_add(1);
         }
         Some(Some(die))
     }
 }
 
-impl<'a> Die<'a> {
+impl<'a, 'b> Die<'a, 'b> {
     /// The attributes, in order: (name, value). The iteration ends early
     /// at one that cannot be read.
-    pub(crate) fn attrs(&self) -> Attrs<'a> {
-        let big = self.s.big_endian;
-        let info = self.s.info.get(..self.end).unwrap_or(&[]);
+    #[inline]
+    pub(crate) fn attrs(&self) -> Attrs<'a, 'b> {
         Attrs {
             s: self.s,
             base: self.base,
-            specs: Reader::new(self.s.abbrev, self.specs, big),
-            data: Reader::new(info, self.data, big),
+            specs: self.specs.iter(),
+            data: Reader::new(self.info, self.data, self.s.big_endian),
         }
     }
 
-    /// The offset just past the attributes (`None`: they cannot be read).
-    fn skip(&self) -> Option<usize> {
-        let mut it = self.attrs();
-        // Each spec consumes bytes of `.debug_abbrev`: the loop ends.
-        loop {
-            match it.next_raw()? {
-                Some(_) => {}
-                None => return Some(it.data?.pos),
-            }
-        }
-    }
-
-    /// The first value of attribute `name`.
+    /// The first value of attribute `name` (the tests use it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn attr(&self, name: u16) -> Option<Value<'a>> {
         self.attrs().find(|a| a.0 == name).map(|a| a.1)
     }
 }
 
 /// A DIE's attributes ([`Die::attrs`]).
-pub(crate) struct Attrs<'a> {
+pub(crate) struct Attrs<'a, 'b> {
     s: &'a Sections<'a>,
     base: Base,
+    specs: core::slice::Iter<'b, Spec>,
     /// `None` once the iteration has ended.
-    specs: Option<Reader<'a>>,
     data: Option<Reader<'a>>,
 }
 
-impl<'a> Attrs<'a> {
+impl<'a> Attrs<'a, '_> {
     /// The next (name, raw value): `Some(None)` after the last one,
     /// `None` when one cannot be read.
+    #[inline]
     fn next_raw(&mut self) -> Option<Option<(u16, Raw<'a>)>> {
-        let (specs, data) = (self.specs.as_mut()?, self.data.as_mut()?);
-        let (name, form) = (specs.uleb16()?, specs.uleb16()?);
-        if name == 0 && form == 0 {
+        let data = self.data.as_mut()?;
+        let Some(spec) = self.specs.next() else {
             return Some(None);
-        }
-        let implicit = match form {
-            dw::FORM_IMPLICIT_CONST => Some(specs.sleb()?),
-            _ => None,
         };
-        let raw = read_form(data, form, implicit, self.base.enc)?;
-        Some(Some((name, raw)))
+        let raw = read_form(data, spec.form, spec.implicit(), self.base.enc)?;
+        Some(Some((spec.name, raw)))
     }
 }
 
-impl<'a> Iterator for Attrs<'a> {
+impl<'a> Iterator for Attrs<'a, '_> {
     type Item = (u16, Value<'a>);
 
+    #[inline]
     fn next(&mut self) -> Option<(u16, Value<'a>)> {
         match self.next_raw() {
             Some(Some((name, raw))) => Some((name, self.s.resolve(&self.base, name, raw))),
             _ => {
-                self.specs = None;
+                self.data = None;
                 None
             }
         }
@@ -1048,7 +1297,7 @@ impl<'a> Sections<'a> {
     pub(crate) fn die_ranges(
         &self,
         unit: &Unit<'_>,
-        die: &Die<'_>,
+        die: &Die<'_, '_>,
         f: &mut impl FnMut(u64, u64),
     ) -> Option<()> {
         let (mut low, mut high, mut size) = (None, None, None);
@@ -2070,6 +2319,58 @@ mod tests {
             .into_iter()
             .map(|b| b.0)
             .collect()
+    }
+    /// Skipping a value moves as far as reading it, and fails where
+    /// reading fails, for every form and encoding.
+    #[test]
+    fn skipping_values_agrees_with_reading_them() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let encodings = [
+            (2, 4, 4),
+            (3, 8, 4),
+            (4, 8, 8),
+            (5, 4, 4),
+            (5, 8, 8),
+            (5, 1, 4),
+        ];
+        for (version, address_size, offset_size) in encodings {
+            let enc = Encoding {
+                version,
+                address_size,
+                offset_size,
+            };
+            for form in (0u16..0x30).chain(0x1f00..0x1f30) {
+                let spec = Spec {
+                    name: dw::AT_NAME,
+                    form,
+                    size: form_size(form, enc),
+                    implicit: 7,
+                };
+                for round in 0..400 {
+                    let n = (rand() % 40) as usize;
+                    let buf: Vec<u8> = (0..n)
+                        .map(|_| match round % 3 {
+                            0 => rand() as u8,
+                            1 => (rand() % 4) as u8,
+                            _ => (rand() as u8) | 0x80,
+                        })
+                        .collect();
+                    for big in [false, true] {
+                        let mut a = Reader::new(&buf, 0, big).unwrap();
+                        let mut b = a;
+                        let read = read_form(&mut a, form, spec.implicit(), enc).map(|_| a.pos);
+                        let skipped = skip_values(&mut b, &[spec], enc).map(|()| b.pos);
+                        assert_eq!(read, skipped, "form {form:#x} in {buf:x?}");
+                    }
+                }
+            }
+        }
     }
 
     /// Every prefix of each hand-made section, and random bytes: no
