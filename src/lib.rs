@@ -294,7 +294,9 @@ compile_error!("faulthandler supports Linux only, for now");
 //
 //   API (config, env, dump, register, watchdog, report_file, altstack,
 //        panic_hook, offline)         normal context
-//     -> setup (modules, index, collector, helpers)   normal context
+//     -> setup (index, collector, helpers, process)   normal context
+//     -> indexer (run, symbols, lines, dwarf, file, modules, mem)
+//                                       normal context, malloc-free
 //     -> signal (fatal, collector, request, claim, table)   async-signal-safe
 //     -> report (lines, last_panic)                    async-signal-safe
 //     -> symbolize (lookup, index, demangle, stack)    async-signal-safe
