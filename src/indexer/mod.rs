@@ -2,7 +2,7 @@
 //! builds the symbol index and the line tables, and never calls
 //! `malloc`: glibc would give the thread an arena of its own and reserve
 //! 64 MiB of address space for it. Memory comes from mappings of our own
-//! ([`mem`]); files are opened, mapped and read as ELF with [`file`]
+//! ([`mem`]); files are opened, mapped and read as ELF with [`file`](mod@file)
 //! (paths on the stack, the separate debug file search, sections
 //! uncompressed: zstd ones with the heap, the one exception); the module
 //! snapshot is [`modules`] (`dl_iterate_phdr`, not `findshlibs`).
