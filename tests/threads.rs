@@ -1400,26 +1400,23 @@ fn read_until(fd: &OwnedFd, pat: &str, n: usize, secs: u64) -> String {
     text
 }
 
-/// The first of a few common libraries that is not loaded yet, opened:
-/// its path.
-fn dlopen_a_new_library() -> Option<&'static str> {
-    for name in [
-        c"libz.so.1",
-        c"libbz2.so.1.0",
-        c"liblzma.so.5",
-        c"libm.so.6",
-    ] {
-        // SAFETY: a NUL-terminated name; RTLD_NOLOAD only asks.
-        let loaded = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
-        if !loaded.is_null() {
-            continue;
-        }
-        // SAFETY: as above; the library stays loaded (never closed).
-        if !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW) }.is_null() {
-            return Some(name.to_str().unwrap());
-        }
-    }
-    None
+/// The lines fixture with its debug sections compressed (zlib), opened:
+/// its path. The symbol thread inflates them when it builds its lines.
+fn dlopen_compressed_fixture() -> Option<String> {
+    let path = common::fixture("so_lines_zlib.so");
+    let bytes = std::fs::read(&path).ok()?;
+    let obj = object::File::parse(&*bytes).ok()?;
+    use object::{Object, ObjectSection};
+    let info = obj.section_by_name(".debug_info")?;
+    let zlib = info
+        .compressed_file_range()
+        .is_ok_and(|r| r.format == object::CompressionFormat::Zlib);
+    common::check(zlib, "so_lines_zlib.so's .debug_info is zlib-compressed");
+    let c = std::ffi::CString::new(path.to_str()?).ok()?;
+    // SAFETY: a NUL-terminated path; the library stays loaded (never
+    // closed); its constructor-free code runs nothing at load.
+    let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW) };
+    (!h.is_null()).then(|| path.display().to_string())
 }
 
 /// The arena count now, and with a plain std thread that allocated (and
@@ -1471,13 +1468,18 @@ fn run_scenario_helpers_make_no_arena() {
     common::child::enable_default();
     let ready = || faulthandler::__bench::index_ready() && faulthandler::__bench::lines_ready();
     common::check(wait_until(60, ready), "index and lines ready");
-    let lib = dlopen_a_new_library();
-    common::check(lib.is_some(), "a library to dlopen");
-    eprintln!("child: dlopened {}", lib.unwrap_or_default());
+    let lib = dlopen_compressed_fixture();
+    common::check(lib.is_some(), "dlopen so_lines_zlib.so");
+    let lib = lib.unwrap_or_default();
+    eprintln!("child: dlopened {lib}");
     // A library loaded later gets its index from the next enable().
     common::child::enable_default();
     common::check(wait_until(60, ready), "index and lines ready after dlopen");
     check_no_arena(before, "enable() and the symbol thread");
+    // What the symbol thread did for it gives line tables: the same build
+    // here (this thread may allocate) has rows.
+    let rows = faulthandler::__bench::build_lines_of(&lib, 1 << 30).rows;
+    common::check(rows > 0, &format!("line tables from {lib}'s zlib DWARF"));
 }
 
 /// The dumper (a dump on SIGUSR1) and the watchdog (a dump after 100
