@@ -330,9 +330,9 @@ fn section_enable() {
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
     println!(
-        "  (glibc makes at most {} malloc arenas here, 8 per CPU: the workers allocate (a channel send), so with 3,000 threads they exist \
-         already and our thread's allocations share one; the 10-thread VmSize is the one a \
-         small program sees)",
+        "  (glibc makes at most {} malloc arenas here, 8 per CPU, each reserving 64 MiB of \
+         VmSize; our threads never call malloc, so they add none: the 10-thread figure, where \
+         a thread of ours that allocated would get an arena of its own, is the one to watch)",
         8 * cpus
     );
     if let [a, b] = medians[..] {
