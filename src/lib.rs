@@ -111,12 +111,14 @@
 //!   the line of the code itself, each other one at the line where it
 //!   makes the next inner call.
 //! - Lines come from memory, in the handler: the background thread
-//!   `fh-symbols` reads each module's DWARF (4 and 5, compressed sections
+//!   `fh-symbols` reads each module's DWARF (2 to 5, compressed sections
 //!   too), or its separate debug file found by build-id or
 //!   `.gnu_debuglink` under [`Config::debug_dir`] and `/usr/lib/debug`
 //!   (which also names a stripped module's functions), into tables of its
-//!   own, from 200 ms after [`enable`] on (at once for a crash). A crash before they are ready waits for them at most 500 ms,
-//!   then names its frames without lines; a module whose debug info is
+//!   own, from 200 ms after [`enable`] on (at once for a crash). It never
+//!   calls `malloc` (but for zstd-compressed sections), so glibc gives it
+//!   no arena: about 4 MB of address space in all. A crash before they
+//!   are ready waits for them at most 500 ms, then names its frames without lines; a module whose debug info is
 //!   over [`Config::line_budget`] gets names only, and the `Modules:`
 //!   block says so under it: `    (no source lines for this module: its
 //!   debug info, N MiB, is over the budget of M MiB)`. Split DWARF
