@@ -118,9 +118,10 @@
 //!   own, from 200 ms after [`enable`] on (at once for a crash). It never
 //!   calls `malloc` (but for zstd-compressed sections), so glibc gives it
 //!   no arena: about 4 MB of address space in all. A crash before they
-//!   are ready waits for them at most 500 ms, then names its frames without lines; a module whose debug info is
-//!   over [`Config::line_budget`] gets names only, and the `Modules:`
-//!   block says so under it: `    (no source lines for this module: its
+//!   are ready waits for them at most 500 ms, then names its frames
+//!   without lines; a module whose debug info is over
+//!   [`Config::line_budget`] gets names only, and the `Modules:` block
+//!   says so under it: `    (no source lines for this module: its
 //!   debug info, N MiB, is over the budget of M MiB)`. Split DWARF
 //!   (`.dwo`) is not read. See [`offline`] for adding lines afterwards
 //!   with `faulthandler symbolize`.
