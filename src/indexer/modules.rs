@@ -11,6 +11,26 @@ use super::mem::{self, MapVec};
 use crate::runtime::elf;
 use crate::runtime::modules::{self, Module, Table, Unwind, UnwindTable};
 use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Tickets of snapshots started, in order.
+static STARTED: AtomicU64 = AtomicU64::new(0);
+/// The ticket of the snapshot published last. A snapshot that started
+/// earlier and finished later is older, and is not published over it:
+/// without this, the symbol thread's snapshot, begun before a `dlopen`,
+/// could replace the one a caller took after it, and that library would
+/// be left without an index.
+static PUBLISHED: AtomicU64 = AtomicU64::new(0);
+/// Held while a snapshot compares its ticket and publishes its two
+/// tables, so that the pair comes from one snapshot. Held only for those
+/// few stores; reset in a forked child ([`forget_lock_after_fork`]).
+static PUBLISHING: AtomicBool = AtomicBool::new(false);
+
+/// After `fork()`: a thread of the parent that was publishing is not in
+/// the child.
+pub(crate) fn forget_lock_after_fork() {
+    PUBLISHING.store(false, Ordering::Release);
+}
 
 /// Take a fresh snapshot of the loaded modules and publish it.
 pub(crate) fn snapshot() {
@@ -35,6 +55,9 @@ enum Exe {
 }
 
 fn snapshot_of(exe: Exe) {
+    // Taken before anything is read: a later ticket reads the loader's
+    // list after every earlier ticket was taken.
+    let ticket = STARTED.fetch_add(1, Ordering::AcqRel) + 1;
     let mut buf = [0u8; PATH_CAP];
     let exe = match exe {
         Exe::Named => Some(exe_path(&mut buf).unwrap_or(b"?")),
@@ -59,8 +82,22 @@ fn snapshot_of(exe: Exe) {
     let Some(table) = mem::leak(Table { modules }) else {
         return;
     };
-    modules::publish_unwind(unwind);
-    modules::publish(table);
+    #[cfg(test)]
+    tests::before_publish(modules.as_ptr());
+    while PUBLISHING
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        // The holder may be the symbol thread, at idle priority: sleep
+        // rather than spin over it.
+        crate::runtime::sys::sleep_ms(1);
+    }
+    if PUBLISHED.load(Ordering::Relaxed) < ticket {
+        modules::publish_unwind(unwind);
+        modules::publish(table);
+        PUBLISHED.store(ticket, Ordering::Relaxed);
+    }
+    PUBLISHING.store(false, Ordering::Release);
 }
 
 /// The main executable's path, `/proc/self/exe`'s target, read into
@@ -279,6 +316,53 @@ pub(crate) fn loader_counts() -> Option<(u64, u64)> {
 )]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+    use std::sync::atomic::AtomicUsize;
+
+    std::thread_local! {
+        /// Set on a test's thread whose next snapshot is to pause before
+        /// it publishes.
+        static PAUSE: Cell<bool> = const { Cell::new(false) };
+    }
+    /// The paused snapshot's module table (0 while none is paused).
+    static PAUSED_AT: AtomicUsize = AtomicUsize::new(0);
+    static RESUME: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn before_publish(modules: *const Module) {
+        if !PAUSE.with(|p| p.replace(false)) {
+            return;
+        }
+        PAUSED_AT.store(modules as usize, Ordering::Release);
+        while !RESUME.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// A snapshot that began before another and ends after it is older:
+    /// it must not replace the newer one (which may list a library that
+    /// was loaded in between, as `dlopen` then `build_index_now` does
+    /// while the symbol thread takes its own snapshot).
+    #[test]
+    fn an_older_snapshot_finishing_last_is_not_published() {
+        let old = std::thread::spawn(|| {
+            PAUSE.with(|p| p.set(true));
+            snapshot();
+        });
+        while PAUSED_AT.load(Ordering::Acquire) == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        snapshot();
+        let newer = modules::snapshot_modules().as_ptr() as usize;
+        RESUME.store(true, Ordering::Release);
+        old.join().unwrap();
+        let stale = PAUSED_AT.load(Ordering::Acquire);
+        assert_ne!(newer, stale);
+        assert_ne!(
+            modules::snapshot_modules().as_ptr() as usize,
+            stale,
+            "the older snapshot replaced the newer one"
+        );
+    }
     use findshlibs::{Segment, SharedLibrary, SharedLibraryId, TargetSharedLibrary};
 
     /// One object as findshlibs sees it: (start, end, bias, path,

@@ -45,6 +45,7 @@ pub(crate) fn forget_builder_after_fork() {
     index::BUILDER_TID.store(0, Ordering::Release);
     index::BUILDING.store(false, Ordering::Release);
     mem::forget_lock_after_fork();
+    super::modules::forget_lock_after_fork();
 }
 
 /// The thread's body: `first`, then at idle priority, after the delay,
