@@ -19,6 +19,15 @@ use crate::symbolize::{demangle, index, lookup};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+/// Have the background builder (`fh-symbols`) start now, at the normal
+/// priority, as a crash that waits for it does. For tests that wait for
+/// the builder on a busy machine, where its idle priority may get it no
+/// CPU at all; call it while waiting (the builder sets its idle priority
+/// itself once it starts).
+pub fn hurry_builder() {
+    index::hurry();
+}
+
 /// Whether the background index covers every loaded module.
 pub fn index_ready() -> bool {
     index::ready()

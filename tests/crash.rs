@@ -669,10 +669,10 @@ mod child {
             // Our background indexer keeps files open while it reads them;
             // let it finish before the fds are closed under it.
             faulthandler::__bench::build_index_now();
-            let t = std::time::Instant::now();
-            while !faulthandler::__bench::lines_ready() && t.elapsed() < Duration::from_secs(60) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            crate::common::child::wait_for_builder(
+                Duration::from_secs(60),
+                faulthandler::__bench::lines_ready,
+            );
             // The builder thread closes its last file right after.
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -815,11 +815,7 @@ mod child {
     /// Wait, boundedly, for `ready` (at once in the control run, which
     /// has no faulthandler); returns whether it came.
     fn wait_until(limit: Duration, ready: fn() -> bool) -> bool {
-        let start = std::time::Instant::now();
-        while !control() && !ready() && start.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        control() || ready()
+        control() || crate::common::child::wait_for_builder(limit, ready)
     }
 
     /// No crash: `enable()`, then the symbol thread's warm-up and index

@@ -203,10 +203,10 @@ fn body_not_ready() {
     common::child::enable_default();
     if !common::child::control() {
         faulthandler::__bench::set_lines_enabled(false);
-        let t = std::time::Instant::now();
-        while !faulthandler::__bench::index_ready() && t.elapsed().as_secs() < 20 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        common::child::wait_for_builder(
+            std::time::Duration::from_secs(20),
+            faulthandler::__bench::index_ready,
+        );
     }
     let r = rust_outer();
     panic!("the crash did not happen ({r})");

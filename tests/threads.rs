@@ -1358,18 +1358,6 @@ fn vm_size_kib() -> u64 {
         .expect("VmSize in /proc/self/status")
 }
 
-/// Wait until `cond` holds, at most `secs` (false: it never did).
-fn wait_until(secs: u64, cond: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
-}
-
 /// Read `fd` on this thread (no helper thread of the test's own) until
 /// `pat` occurred `n` times, at most `secs`.
 fn read_until(fd: &OwnedFd, pat: &str, n: usize, secs: u64) -> String {
@@ -1467,14 +1455,20 @@ fn run_scenario_helpers_make_no_arena() {
     let before = (malloc_arenas(), vm_size_kib());
     common::child::enable_default();
     let ready = || faulthandler::__bench::index_ready() && faulthandler::__bench::lines_ready();
-    common::check(wait_until(60, ready), "index and lines ready");
+    common::check(
+        common::child::wait_for_builder(Duration::from_secs(60), ready),
+        "index and lines ready",
+    );
     let lib = dlopen_compressed_fixture();
     common::check(lib.is_some(), "dlopen so_lines_zlib.so");
     let lib = lib.unwrap_or_default();
     eprintln!("child: dlopened {lib}");
     // A library loaded later gets its index from the next enable().
     common::child::enable_default();
-    common::check(wait_until(60, ready), "index and lines ready after dlopen");
+    common::check(
+        common::child::wait_for_builder(Duration::from_secs(60), ready),
+        "index and lines ready after dlopen",
+    );
     check_no_arena(before, "enable() and the symbol thread");
     // What the symbol thread did for it gives line tables: the same build
     // here (this thread may allocate) has rows.

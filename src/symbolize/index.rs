@@ -204,6 +204,19 @@ pub(crate) fn start_now() {
     }
 }
 
+/// Async-signal-safe. Have the builder start now, at the normal
+/// priority: it runs at idle priority, which a busy machine may never
+/// give it, and someone now waits for it.
+pub(crate) fn hurry() {
+    start_now();
+    if BUILDING.load(Ordering::Acquire) {
+        let tid = BUILDER_TID.load(Ordering::Acquire);
+        if tid > 0 {
+            crate::runtime::sys::sched_normal(tid);
+        }
+    }
+}
+
 /// Async-signal-safe. For a crash that comes while the builder still
 /// works: wait (sleeping, at most `max_ms`) until every module of
 /// `frames` has its line tables or is known to have none, or the builder
@@ -222,16 +235,7 @@ pub(crate) fn wait_for_lines(frames: &[usize], max_ms: u64) {
     if !pending() {
         return;
     }
-    start_now();
-    if BUILDING.load(Ordering::Acquire) {
-        // The builder runs at idle priority, which a busy machine may
-        // never give it: now that a crash waits for it, it runs at the
-        // normal priority.
-        let tid = BUILDER_TID.load(Ordering::Acquire);
-        if tid > 0 {
-            crate::runtime::sys::sched_normal(tid);
-        }
-    }
+    hurry();
     while BUILDING.load(Ordering::Acquire)
         && crate::runtime::sys::monotonic_ms().saturating_sub(start) < max_ms
         && pending()

@@ -37,6 +37,22 @@ pub fn enable_default() {
     enable(faulthandler::Config::new());
 }
 
+/// Wait, at most `limit`, until `ready` holds for the background builder's
+/// work (the index, the line tables); false when it never did. The builder
+/// is hurried to the normal priority meanwhile, as a crash that waits for
+/// it does: on a busy machine its idle priority may get it no CPU at all.
+pub fn wait_for_builder(limit: std::time::Duration, ready: impl Fn() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while !ready() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        faulthandler::__bench::hurry_builder();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
 /// Check and print the wait status of a vfork child that a fixture made
 /// (`-1`: vfork or waitpid failed), as the checks read it.
 pub fn announce_vfork_child(status: i32) {
