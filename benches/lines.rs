@@ -11,7 +11,10 @@
 //!   writes for its crashing thread), to /dev/null;
 //! - a warm single-stack dump with lines (`dump_traceback`, to /dev/null)
 //!   against `backtrace::Backtrace::new()` formatted with `{:?}`, in the
-//!   same process, and the ratio against the goal (0.7x at most).
+//!   same process, and the ratio against the goal (0.7x at most);
+//! - zstd-compressed debug sections: our malloc-free decoder's speed on
+//!   this binary's `.debug_info` and `.debug_line` (compressed by libzstd
+//!   at levels 3 and 19) against libzstd's own decoder.
 //!
 //! A benchmark, not a test: it asserts nothing about time.
 
@@ -219,4 +222,51 @@ fn main() {
         "  ours / backtrace's: {ratio:.2}x (goal <= 0.7x: {})",
         if ratio <= 0.7 { "met" } else { "NOT met" }
     );
+    zstd_row(&exe);
+}
+
+/// Our zstd decoder against libzstd's, on sections of `exe`, interleaved.
+fn zstd_row(exe: &std::path::Path) {
+    use object::{Object, ObjectSection};
+    let bytes = std::fs::read(exe).unwrap();
+    let Ok(obj) = object::File::parse(&*bytes) else {
+        return;
+    };
+    println!("zstd-compressed sections, decoded (ours: no heap; libzstd: C, with its heap):");
+    for name in [".debug_info", ".debug_line"] {
+        let Some(data) = obj
+            .section_by_name(name)
+            .and_then(|s| s.uncompressed_data().ok())
+        else {
+            continue;
+        };
+        let data = &data[..data.len().min(16 << 20)];
+        for level in [3, 19] {
+            let z = zstd::bulk::compress(data, level).unwrap();
+            let mut out = vec![0u8; data.len()];
+            let mut dec = zstd::bulk::Decompressor::new().unwrap();
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            for _ in 0..7 {
+                let t = Instant::now();
+                let n = b::zstd_decompress(&z, &mut out);
+                ours.push(t.elapsed());
+                assert_eq!(n, Some(data.len()));
+                let t = Instant::now();
+                let n = dec.decompress_to_buffer(&z, &mut out[..]).unwrap();
+                theirs.push(t.elapsed());
+                assert_eq!(n, data.len());
+            }
+            let (ours, theirs) = (median(ours), median(theirs));
+            let rate = |d: Duration| data.len() as f64 / d.as_secs_f64() / (1 << 20) as f64;
+            println!(
+                "  {name} ({}, level {level}, {}x smaller): ours {:.0} MiB/s, libzstd {:.0} MiB/s: \
+                 ours takes {:.2}x libzstd's time",
+                mib(data.len() as u64),
+                data.len() / z.len().max(1),
+                rate(ours),
+                rate(theirs),
+                ours.as_secs_f64() / theirs.as_secs_f64()
+            );
+        }
+    }
 }

@@ -293,6 +293,14 @@ pub fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// Decompress the zstd frames `src` into `out` with the indexer's own
+/// decoder (as it does a zstd-compressed debug section): the bytes
+/// written, `None` for a bad stream or one that does not fit.
+#[cfg(feature = "symbolize")]
+pub fn zstd_decompress(src: &[u8], out: &mut [u8]) -> Option<usize> {
+    crate::indexer::zstd::decompress(src, out)
+}
+
 /// Build the line tables of the file at `path` on this thread (with
 /// `budget` bytes of DWARF at most) and measure it. The tables are leaked.
 #[cfg(feature = "symbolize")]

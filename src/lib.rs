@@ -116,7 +116,7 @@
 //!   `.gnu_debuglink` under [`Config::debug_dir`] and `/usr/lib/debug`
 //!   (which also names a stripped module's functions), into tables of its
 //!   own, from 200 ms after [`enable`] on (at once for a crash). It never
-//!   calls `malloc` (but for zstd-compressed sections), so glibc gives it
+//!   calls `malloc` (zlib and zstd sections included), so glibc gives it
 //!   no arena: about 4 MB of address space in all. A crash before they
 //!   are ready waits for them at most 500 ms, then names its frames
 //!   without lines; a module whose debug info is over

@@ -1388,18 +1388,27 @@ fn read_until(fd: &OwnedFd, pat: &str, n: usize, secs: u64) -> String {
     text
 }
 
-/// The lines fixture with its debug sections compressed (zlib), opened:
-/// its path. The symbol thread inflates them when it builds its lines.
-fn dlopen_compressed_fixture() -> Option<String> {
-    let path = common::fixture("so_lines_zlib.so");
+/// The lines fixture with its debug sections compressed (`format`: zlib,
+/// or zstd), opened: its path. The symbol thread uncompresses them when
+/// it builds its lines. `None` when the fixture was not made (zstd needs
+/// binutils built with it).
+fn dlopen_compressed_fixture(format: object::CompressionFormat) -> Option<String> {
+    let name = match format {
+        object::CompressionFormat::Zlib => "so_lines_zlib.so",
+        _ => "so_lines_zstd.so",
+    };
+    let path = common::fixture(name);
     let bytes = std::fs::read(&path).ok()?;
     let obj = object::File::parse(&*bytes).ok()?;
     use object::{Object, ObjectSection};
     let info = obj.section_by_name(".debug_info")?;
-    let zlib = info
+    let compressed = info
         .compressed_file_range()
-        .is_ok_and(|r| r.format == object::CompressionFormat::Zlib);
-    common::check(zlib, "so_lines_zlib.so's .debug_info is zlib-compressed");
+        .is_ok_and(|r| r.format == format);
+    common::check(
+        compressed,
+        &format!("{name}'s .debug_info is {format:?}-compressed"),
+    );
     let c = std::ffi::CString::new(path.to_str()?).ok()?;
     // SAFETY: a NUL-terminated path; the library stays loaded (never
     // closed); its constructor-free code runs nothing at load.
@@ -1459,10 +1468,14 @@ fn run_scenario_helpers_make_no_arena() {
         common::child::wait_for_builder(Duration::from_secs(60), ready),
         "index and lines ready",
     );
-    let lib = dlopen_compressed_fixture();
-    common::check(lib.is_some(), "dlopen so_lines_zlib.so");
-    let lib = lib.unwrap_or_default();
-    eprintln!("child: dlopened {lib}");
+    let zlib = dlopen_compressed_fixture(object::CompressionFormat::Zlib);
+    common::check(zlib.is_some(), "dlopen so_lines_zlib.so");
+    let zstd = dlopen_compressed_fixture(object::CompressionFormat::Zstandard);
+    if zstd.is_none() {
+        eprintln!("child: no so_lines_zstd.so (binutils without zstd): zlib only");
+    }
+    let libs: Vec<String> = zlib.into_iter().chain(zstd).collect();
+    eprintln!("child: dlopened {libs:?}");
     // A library loaded later gets its index from the next enable().
     common::child::enable_default();
     common::check(
@@ -1470,10 +1483,15 @@ fn run_scenario_helpers_make_no_arena() {
         "index and lines ready after dlopen",
     );
     check_no_arena(before, "enable() and the symbol thread");
-    // What the symbol thread did for it gives line tables: the same build
-    // here (this thread may allocate) has rows.
-    let rows = faulthandler::__bench::build_lines_of(&lib, 1 << 30).rows;
-    common::check(rows > 0, &format!("line tables from {lib}'s zlib DWARF"));
+    // What the symbol thread did for them gives line tables: the same
+    // build here (this thread may allocate) has rows.
+    for lib in &libs {
+        let rows = faulthandler::__bench::build_lines_of(lib, 1 << 30).rows;
+        common::check(
+            rows > 0,
+            &format!("line tables from {lib}'s compressed DWARF"),
+        );
+    }
 }
 
 /// The dumper (a dump on SIGUSR1) and the watchdog (a dump after 100

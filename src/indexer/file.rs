@@ -4,11 +4,10 @@
 //! uncompresses sections ([`SectionData`]), and the search for a separate
 //! debug file ([`find_debug_file`]).
 //!
-//! Normal context, malloc-free, with one exception that is explicit:
-//! zstd-compressed debug sections are decompressed with `ruzstd`, which
-//! allocates, so such a module costs the thread its malloc arena
-//! ([`SectionData::Heap`]). zlib-compressed ones are inflated with
-//! `miniz_oxide`'s core, which never allocates, into a [`MapVec`].
+//! Normal context, malloc-free: compressed debug sections are
+//! uncompressed into a [`MapVec`], zlib ones with `miniz_oxide`'s core
+//! and zstd ones with our own decoder ([`zstd`](super::zstd)), neither of
+//! which allocates.
 //!
 //! Only 64-bit ELF of the host's byte order (little-endian: x86_64,
 //! aarch64) is read; anything else, or a file whose headers point outside
@@ -382,14 +381,8 @@ enum Format {
 pub(crate) enum SectionData<'a> {
     /// The file's own bytes (the section was not compressed).
     Borrowed(&'a [u8]),
-    /// Inflated from zlib into a mapping of our own.
+    /// Uncompressed (zlib, zstd) into a mapping of our own.
     Mapped(MapVec<u8>),
-    /// Decompressed from zstd by `ruzstd`, which allocates: the one use of
-    /// the heap on the `fh-symbols` thread (it costs the thread a malloc
-    /// arena), for modules with zstd-compressed debug sections.
-    #[cfg(feature = "symbolize")]
-    #[allow(clippy::disallowed_types)] // See above: ruzstd only fills a Vec.
-    Heap(std::vec::Vec<u8>),
 }
 
 impl SectionData<'_> {
@@ -398,18 +391,6 @@ impl SectionData<'_> {
         match self {
             SectionData::Borrowed(b) => b,
             SectionData::Mapped(m) => m,
-            #[cfg(feature = "symbolize")]
-            SectionData::Heap(v) => v,
-        }
-    }
-
-    /// Whether getting them used the heap ([`SectionData::Heap`]).
-    #[cfg(test)]
-    pub(crate) fn used_heap(&self) -> bool {
-        match self {
-            SectionData::Borrowed(_) | SectionData::Mapped(_) => false,
-            #[cfg(feature = "symbolize")]
-            SectionData::Heap(_) => true,
         }
     }
 }
@@ -677,8 +658,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    /// Its bytes, uncompressed: the file's own, or inflated (zlib) into a
-    /// mapping, or decompressed (zstd) on the heap ([`SectionData`]).
+    /// Its bytes, uncompressed: the file's own, or uncompressed (zlib,
+    /// zstd) into a mapping ([`SectionData`]).
     /// `None` for bad or unknown compressed data, bytes outside the file,
     /// or when memory runs out.
     pub(crate) fn uncompressed_data(&self) -> Option<SectionData<'a>> {
@@ -701,7 +682,7 @@ impl<'a> Section<'a> {
         match format {
             Format::None => Some(SectionData::Borrowed(stream)),
             Format::Zlib => inflate(stream, size).map(SectionData::Mapped),
-            Format::Zstd => unzstd(stream, size),
+            Format::Zstd => unzstd(stream, size).map(SectionData::Mapped),
         }
     }
 }
@@ -739,29 +720,17 @@ fn inflate(_: &[u8], _: usize) -> Option<MapVec<u8>> {
     None
 }
 
-/// Decompress the zstd frames `z` into exactly `size` bytes. ruzstd
-/// allocates (its decoder's buffers and tables, and the output): the one
-/// place the `fh-symbols` thread uses the heap, and a module with
-/// zstd-compressed debug sections costs it a malloc arena.
+/// Decompress the zstd frames `z` into exactly `size` bytes, in a
+/// mapping.
 #[cfg(feature = "symbolize")]
-#[allow(clippy::disallowed_types)] // The heap on purpose: see above.
-fn unzstd(z: &[u8], size: usize) -> Option<SectionData<'static>> {
-    let run = || {
-        let mut out = std::vec::Vec::new();
-        out.try_reserve_exact(size).ok()?;
-        let mut decoder = ruzstd::decoding::FrameDecoder::new();
-        decoder.decode_all_to_vec(z, &mut out).ok()?;
-        (out.len() == size).then_some(out)
-    };
-    // A bug of ruzstd's on a bad stream must not end the thread.
-    std::panic::catch_unwind(run)
-        .ok()
-        .flatten()
-        .map(SectionData::Heap)
+fn unzstd(z: &[u8], size: usize) -> Option<MapVec<u8>> {
+    let mut out = MapVec::filled(size, 0u8)?;
+    let n = super::zstd::decompress(z, &mut out)?;
+    (n == size).then_some(out)
 }
 
 #[cfg(not(feature = "symbolize"))]
-fn unzstd(_: &[u8], _: usize) -> Option<SectionData<'static>> {
+fn unzstd(_: &[u8], _: usize) -> Option<MapVec<u8>> {
     None
 }
 

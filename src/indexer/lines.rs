@@ -7,7 +7,7 @@
 //!   separate debug file with the same GNU build-id (`file`'s search).
 //!   Split DWARF (`.dwo`, `.dwp`) is not read.
 //! - DWARF 2 to 5, and compressed sections (`SHF_COMPRESSED`, zlib and
-//!   zstd; zstd's decoder allocates, see `file`).
+//!   zstd, both uncompressed without the heap, see `file`).
 //! - A module whose debug sections add up to more than the budget
 //!   (`Config::line_budget`, 64 MiB by default) gets no line tables: its
 //!   frames are named, without lines, and the report says so once.

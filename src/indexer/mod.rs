@@ -4,7 +4,7 @@
 //! 64 MiB of address space for it. Memory comes from mappings of our own
 //! ([`mem`]); files are opened, mapped and read as ELF with [`file`](mod@file)
 //! (paths on the stack, the separate debug file search, sections
-//! uncompressed: zstd ones with the heap, the one exception); the module
+//! uncompressed, zstd ones by our own decoder, [`zstd`]); the module
 //! snapshot is [`modules`] (`dl_iterate_phdr`, not `findshlibs`).
 //!
 //! clippy denies the heap's types and macros here, as in the
@@ -24,3 +24,5 @@ pub(crate) mod mem;
 pub(crate) mod modules;
 pub(crate) mod run;
 pub(crate) mod symbols;
+#[cfg(feature = "symbolize")]
+pub(crate) mod zstd;
