@@ -103,17 +103,12 @@ impl<'o, 'l> Frame<'o, 'l> {
             2 => 4,
             _ => 8,
         };
-        let content_size = (fcs_len > 0).then(|| {
-            let v = le_n(src.get(at..at + fcs_len).unwrap_or(&[]));
-            if fcs_len == 2 {
-                v + 256
-            } else {
-                v
-            }
-        });
-        if src.len() < at + fcs_len {
-            return None;
-        }
+        let fcs = le_n(src.get(at..at + fcs_len)?);
+        let content_size = match fcs_len {
+            0 => None,
+            2 => Some(fcs + 256),
+            _ => Some(fcs),
+        };
         at += fcs_len;
         loop {
             let h = src.get(at..at + 3)?;
@@ -275,32 +270,13 @@ impl<'o, 'l> Frame<'o, 'l> {
             if modes & 3 != 0 {
                 return None;
             }
-            at += Fse::choose(
-                &mut self.ll,
-                modes >> 6,
-                src.get(at..)?,
-                &LL_DEFAULT,
-                6,
-                35,
-                9,
-            )?;
-            at += Fse::choose(
-                &mut self.of,
-                (modes >> 4) & 3,
-                src.get(at..)?,
-                &OF_DEFAULT,
-                5,
-                31,
-                8,
-            )?;
+            at += Fse::choose(&mut self.ll, modes >> 6, src.get(at..)?, &LITERAL_LENGTHS)?;
+            at += Fse::choose(&mut self.of, (modes >> 4) & 3, src.get(at..)?, &OFFSETS)?;
             at += Fse::choose(
                 &mut self.ml,
                 (modes >> 2) & 3,
                 src.get(at..)?,
-                &ML_DEFAULT,
-                6,
-                52,
-                9,
+                &MATCH_LENGTHS,
             )?;
             let (ll, of, ml) = (self.ll.as_ref()?, self.of.as_ref()?, self.ml.as_ref()?);
             let mut bits = BackBits::new(src.get(at..)?)?;
@@ -326,10 +302,10 @@ impl<'o, 'l> Frame<'o, 'l> {
                 }
                 let offset = repeat_offset(&mut self.reps, of_value, lit_len)?;
                 // The literals, then the match (which may overlap itself).
-                let lits = self.literals.get(lit..lit.checked_add(lit_len)?)?;
                 if lit + lit_len > n_literals {
                     return None;
                 }
+                let lits = self.literals.get(lit..lit + lit_len)?;
                 let end = self.pos.checked_add(lit_len)?;
                 self.out.get_mut(self.pos..end)?.copy_from_slice(lits);
                 self.pos = end;
@@ -540,6 +516,35 @@ const OF_DEFAULT: [i16; 29] = [
     1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
 ];
 
+/// What tells one sequences field's tables from another's.
+struct Field {
+    /// The predefined distribution, and its accuracy.
+    default: &'static [i16],
+    default_log: u32,
+    /// The largest code, and the largest accuracy a table may have.
+    max_symbol: u8,
+    max_log: u32,
+}
+
+const LITERAL_LENGTHS: Field = Field {
+    default: &LL_DEFAULT,
+    default_log: 6,
+    max_symbol: 35,
+    max_log: 9,
+};
+const OFFSETS: Field = Field {
+    default: &OF_DEFAULT,
+    default_log: 5,
+    max_symbol: 31,
+    max_log: 8,
+};
+const MATCH_LENGTHS: Field = Field {
+    default: &ML_DEFAULT,
+    default_log: 6,
+    max_symbol: 52,
+    max_log: 9,
+};
+
 /// Literal lengths' codes: (base, extra bits).
 const LL_CODES: [(u32, u8); 36] = [
     (0, 0),
@@ -639,15 +644,13 @@ const ML_CODES: [(u32, u8); 53] = [
 impl Fse {
     /// The table for a sequences field in `mode` (predefined, RLE,
     /// described, repeated), into `slot`: the bytes of `src` it took.
-    fn choose(
-        slot: &mut Option<Fse>,
-        mode: u8,
-        src: &[u8],
-        default: &[i16],
-        default_log: u32,
-        max_symbol: u8,
-        max_log: u32,
-    ) -> Option<usize> {
+    fn choose(slot: &mut Option<Fse>, mode: u8, src: &[u8], field: &Field) -> Option<usize> {
+        let Field {
+            default,
+            default_log,
+            max_symbol,
+            max_log,
+        } = *field;
         match mode {
             0 => {
                 *slot = Some(Fse::build(default, default_log)?);
